@@ -1,0 +1,375 @@
+"""Configuration: `.gitorch.yml` over documented defaults, environment variables over both.
+
+This is the only module that reads environment variables or the config file. Everything else gets a
+``Config`` (or a part of it) passed down. Every default lives in the models below, each with its
+description; ``gitorch init`` writes the commented file from them, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from .errors import ConfigError
+
+CONFIG_FILE = ".gitorch.yml"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelsConfig(Section):
+    plan: str = Field("claude-opus-5-5", description="Claude model that writes plans")
+    review: str = Field("claude-sonnet-5-5", description="Claude model that reviews the builder's work")
+    build: str = Field("claude-sonnet-5-5", description="Claude model used when Claude builds (fallback or routed)")
+    classify: str = Field("claude-haiku-5-5", description="cheap Claude model for small classification calls")
+
+
+class AgentsConfig(Section):
+    builder: Literal["chatgpt-pro", "codex", "claude"] = Field(
+        "chatgpt-pro", description="who writes the code: chatgpt-pro (browser), codex (Codex CLI) or claude"
+    )
+    fallback: list[Literal["chatgpt-pro", "codex", "claude"]] = Field(
+        default_factory=lambda: ["claude"], description="builders tried in order when the builder fails"
+    )
+    allow_claude_fallback: bool = Field(True, description="let Claude build a task the builder could not do")
+
+
+class RoutingConfig(Section):
+    strategy: Literal["learned", "keywords"] = Field(
+        "learned", description="learned (default) or keywords (the original design's baseline)"
+    )
+    auto: bool = Field(True, description="act on a suggestion without asking when confident [AUTO_ROUTING_ENABLED]")
+    min_confidence_for_auto: float = Field(
+        0.8, ge=0, le=1, description="confidence needed to act without asking [MIN_CONFIDENCE_FOR_AUTO]"
+    )
+    learning: bool = Field(True, description="learn from overrides and outcomes [ENABLE_LEARNING]")
+    manual_below_accuracy: float = Field(
+        0.6, ge=0, le=1, description="below this accuracy over the window, always ask (manual mode)"
+    )
+    accuracy_window: int = Field(50, ge=1, description="decisions the accuracy check looks back over")
+    large_codebase_files: int = Field(500, ge=1, description="files from which a repository counts as large")
+
+
+class BudgetConfig(Section):
+    monthly_usd: float = Field(100.0, ge=0, description="monthly spending limit in USD [MONTHLY_BUDGET_USD]")
+    daily_usd: float | None = Field(None, ge=0, description="daily limit in USD, none by default")
+    per_run_usd: float | None = Field(5.0, ge=0, description="limit for one run in USD")
+    alert_threshold_pct: float = Field(
+        80.0, ge=0, le=100, description="alert when this share of a limit is spent [ALERT_THRESHOLD_PCT]"
+    )
+    builder_subscription_usd: float = Field(
+        200.0, ge=0, description="the builder's flat monthly plan, amortised in reports (marginal cost 0)"
+    )
+
+
+class PriceConfig(Section):
+    input: float = Field(..., ge=0, description="USD per million input tokens")
+    output: float = Field(..., ge=0, description="USD per million output tokens")
+    cache_write: float = Field(..., ge=0, description="USD per million cache-write tokens")
+    cache_read: float = Field(..., ge=0, description="USD per million cache-read tokens")
+
+
+class AnthropicConfig(Section):
+    base_url: str | None = Field(None, description="API address; a local stand-in in tests [ANTHROPIC_BASE_URL]")
+    max_retries: int = Field(2, ge=0, le=10, description="retries after the first attempt (3 attempts in all)")
+    timeout_s: float = Field(600.0, gt=0, description="seconds one request may take")
+    max_retry_after_s: float = Field(60.0, ge=0, description="longer retry-after waits defer the run instead")
+    plan_context_tokens: int = Field(20000, ge=1000, description="token budget for repository context in a plan")
+    review_context_tokens: int = Field(40000, ge=1000, description="token budget for a review's diff and files")
+    max_output_tokens: int = Field(8192, ge=256, description="max tokens Claude may write per call")
+
+
+class BrowserConfig(Section):
+    url: str = Field("https://chatgpt.com/", description="the ChatGPT web app [CHATGPT_URL]")
+    session_dir: str = Field("~/.gitorch/chatgpt-profile", description="browser profile that keeps the login [CHATGPT_SESSION_DIR]")
+    executable: str = Field("/usr/bin/chromium", description="Chromium to drive")
+    headless: bool = Field(True, description="run without a window")
+    timeout_s: float = Field(120.0, gt=0, description="seconds to wait for one answer")
+    pages: int = Field(1, ge=1, le=8, description="tasks answered at once, one page each")
+    selectors: dict[str, str] = Field(default_factory=dict, description="overrides of the page's selectors")
+
+
+class CodexConfig(Section):
+    binary: str = Field("codex", description="the Codex CLI")
+    home: str | None = Field(None, description="CODEX_HOME with auth.json kept between runs [CODEX_HOME]")
+    timeout_s: float = Field(900.0, gt=0, description="seconds one task may take")
+    model: str | None = Field(None, description="model Codex uses; its own default when empty")
+
+
+class GitConfig(Section):
+    branch_prefix: str = Field("gitorch/", description="branches gitorch creates and may push")
+    author_name: str = Field("gitorch", description="author and committer of gitorch's commits")
+    author_email: str = Field("gitorch@users.noreply.github.com", description="their email")
+    remote: str = Field("origin", description="remote to push run branches to")
+
+
+class EditsConfig(Section):
+    allow_workflow_files: bool = Field(False, description="let the builder change .github/workflows/")
+    max_file_bytes: int = Field(512_000, ge=1, description="largest file the builder may write")
+
+
+class GitHubConfig(Section):
+    api_url: str = Field("https://api.github.com", description="REST API address [GITHUB_API_URL]")
+    trigger_label: str = Field("gitorch", description="label that starts a run on an issue")
+    trusted_associations: list[str] = Field(
+        default_factory=lambda: ["OWNER", "MEMBER", "COLLABORATOR"],
+        description="author_association values allowed to trigger",
+    )
+    allowed_bots: list[str] = Field(default_factory=list, description="bot logins allowed to trigger")
+    runs_per_person_per_day: int = Field(20, ge=0, description="runs one person may start per day")
+
+
+class PrePushConfig(Section):
+    tasks: Literal["run", "suggest", "off"] = Field("suggest", description="TASK.md items in a push: run, suggest or off")
+    review: Literal["block", "warn", "off"] = Field("off", description="review the outgoing diff: block, warn or off")
+    fail_open: bool = Field(True, description="let the push go on when gitorch itself breaks")
+
+
+class PipelineConfig(Section):
+    max_review_rounds: int = Field(2, ge=1, le=10, description="review rounds before the run ends")
+    parallelism: int = Field(2, ge=1, le=16, description="independent tasks built at once")
+    plan_approval: Literal["auto", "required"] = Field("auto", description="build at once, or wait for approval")
+    attempts: int = Field(3, ge=1, le=10, description="attempts per agent call before fallback")
+
+
+class VerifyConfig(Section):
+    command: str | None = Field(None, description="the repository's test command, run on the result")
+    timeout_s: float = Field(600.0, gt=0, description="seconds it may take")
+
+
+class ConvexConfig(Section):
+    url: str | None = Field(None, description="deployment URL, https://<name>.convex.cloud [CONVEX_URL]")
+    timeout_s: float = Field(10.0, gt=0, description="seconds one Convex request may take")
+    batch_size: int = Field(100, ge=1, description="outbox records sent per request")
+
+
+class Secrets(BaseModel):
+    """Taken from the environment only, never from the file; never printed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    anthropic_api_key: SecretStr | None = None
+    github_token: SecretStr | None = None
+    convex_admin_key: SecretStr | None = None
+    codex_api_key: SecretStr | None = None
+
+    def values(self) -> list[str]:
+        """Every secret that is set, for redaction."""
+        return [s.get_secret_value() for s in (self.anthropic_api_key, self.github_token,
+                                               self.convex_admin_key, self.codex_api_key) if s]
+
+
+class Config(Section):
+    models: ModelsConfig = Field(default_factory=ModelsConfig, description="Claude model ids")
+    agents: AgentsConfig = Field(default_factory=AgentsConfig, description="who builds, and the fallback order")
+    routing: RoutingConfig = Field(default_factory=RoutingConfig, description="the router")
+    budget: BudgetConfig = Field(default_factory=BudgetConfig, description="spending limits")
+    prices: dict[str, PriceConfig] = Field(
+        default_factory=dict, description="overrides of the dated price table, per model id"
+    )
+    anthropic: AnthropicConfig = Field(default_factory=AnthropicConfig, description="the Anthropic API")
+    browser: BrowserConfig = Field(default_factory=BrowserConfig, description="the ChatGPT browser builder")
+    codex: CodexConfig = Field(default_factory=CodexConfig, description="the Codex CLI builder")
+    git: GitConfig = Field(default_factory=GitConfig, description="branches and commits")
+    edits: EditsConfig = Field(default_factory=EditsConfig, description="what builder output may change")
+    github: GitHubConfig = Field(default_factory=GitHubConfig, description="GitHub")
+    pre_push: PrePushConfig = Field(default_factory=PrePushConfig, description="the local pre-push hook")
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig, description="the run")
+    verify: VerifyConfig = Field(default_factory=VerifyConfig, description="checking the result before review")
+    convex: ConvexConfig = Field(default_factory=ConvexConfig, description="the team mirror")
+
+    # Not from the file: where things are.
+    secrets: Secrets = Field(default_factory=Secrets, exclude=True)
+    repo_root: Path | None = Field(None, exclude=True)
+    state_dir: Path = Field(Path("~/.gitorch").expanduser(), exclude=True)
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "state.db"
+
+
+# Environment variable -> dotted key. Booleans and numbers are parsed by the models.
+ENV_OVERRIDES: dict[str, str] = {
+    "ANTHROPIC_BASE_URL": "anthropic.base_url",
+    "CONVEX_URL": "convex.url",
+    "MONTHLY_BUDGET_USD": "budget.monthly_usd",
+    "ALERT_THRESHOLD_PCT": "budget.alert_threshold_pct",
+    "AUTO_ROUTING_ENABLED": "routing.auto",
+    "MIN_CONFIDENCE_FOR_AUTO": "routing.min_confidence_for_auto",
+    "ENABLE_LEARNING": "routing.learning",
+    "CHATGPT_SESSION_DIR": "browser.session_dir",
+    "CHATGPT_URL": "browser.url",
+    "GITHUB_API_URL": "github.api_url",
+    "CODEX_HOME": "codex.home",
+}
+SECRET_ENV: dict[str, tuple[str, ...]] = {
+    "anthropic_api_key": ("ANTHROPIC_API_KEY", "CLAUDE_API_KEY"),
+    "github_token": ("GITORCH_GITHUB_TOKEN", "GITHUB_TOKEN"),
+    "convex_admin_key": ("CONVEX_ADMIN_KEY", "CONVEX_DEPLOY_KEY"),
+    "codex_api_key": ("CODEX_API_KEY",),
+}
+
+
+def find_repo_root(start: Path) -> Path | None:
+    """The working tree root above ``start`` (a folder holding ``.git``), without importing pygit2."""
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def git_common_dir(repo_root: Path) -> Path:
+    """``.git`` itself, or for a linked worktree the main repository's git dir."""
+    dot_git = repo_root / ".git"
+    if dot_git.is_dir():
+        return dot_git
+    gitdir = Path(dot_git.read_text().split(":", 1)[1].strip())
+    if not gitdir.is_absolute():
+        gitdir = (repo_root / gitdir).resolve()
+    common = gitdir / "commondir"
+    if common.exists():
+        return (gitdir / common.read_text().strip()).resolve()
+    return gitdir
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    *parents, last = dotted.split(".")
+    for key in parents:
+        child = node.get(key)
+        if not isinstance(child, dict):
+            child = node[key] = {}
+        node = child
+    node[last] = value
+
+
+def _describe(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys that exist where an unknown key was found."""
+    current: Any = model
+    for part in loc[:-1]:
+        field = current.model_fields.get(str(part)) if isinstance(current, type) else None
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return []
+        current = field.annotation
+    return list(current.model_fields) if isinstance(current, type) else []
+
+
+def _config_error(err: ValidationError, source: str, env_keys: Mapping[str, str]) -> ConfigError:
+    lines = []
+    for item in err.errors():
+        key = _describe(item["loc"])
+        origin = next((f"environment variable {var}" for var, dotted in env_keys.items() if dotted == key), source)
+        if item["type"] == "extra_forbidden":
+            known = [k for k in _allowed_keys(Config, item["loc"]) if k not in ("secrets", "repo_root", "state_dir")]
+            close = difflib.get_close_matches(str(item["loc"][-1]), known, n=1)
+            guess = f" Did you mean '{close[0]}'?" if close else ""
+            lines.append(f"{origin}: unknown key '{key}'.{guess} Allowed here: {', '.join(known)}.")
+        else:
+            lines.append(f"{origin}: '{key}' = {item.get('input')!r} is not valid: {item['msg']}.")
+    return ConfigError(
+        "invalid configuration:\n  " + "\n  ".join(lines),
+        hint=f"fix {source} (run 'gitorch init --print' to see every key with its default and meaning)",
+    )
+
+
+def load(cwd: Path | None = None, env: Mapping[str, str] | None = None, file: Path | None = None) -> Config:
+    """Read the configuration for the repository around ``cwd``.
+
+    ``file`` names a config file explicitly (for `gitorch action`, which reads it from the default
+    branch); otherwise `.gitorch.yml` at the repository root is used when it exists.
+    """
+    env = os.environ if env is None else env
+    cwd = (cwd or Path.cwd()).resolve()
+    repo_root = find_repo_root(cwd)
+    path = file or (repo_root / CONFIG_FILE if repo_root else None)
+    data: dict[str, Any] = {}
+    source = str(path) if path else "defaults"
+    if path is not None and path.exists():
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError(f"{path} is not valid YAML{where}: {problem}",
+                              hint="check the indentation and quoting on that line") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path} must be a mapping of keys to values, not {type(loaded).__name__}",
+                              hint="start the file with a key such as 'routing:'")
+        data = loaded
+    elif file is not None:
+        raise ConfigError(f"config file {file} does not exist", hint="pass an existing file or drop --config")
+
+    used_env: dict[str, str] = {}
+    for var, dotted in ENV_OVERRIDES.items():
+        value = env.get(var)
+        if value not in (None, ""):
+            _set_dotted(data, dotted, value)
+            used_env[var] = dotted
+
+    secrets: dict[str, str] = {}
+    for name, variables in SECRET_ENV.items():
+        for var in variables:
+            if env.get(var):
+                secrets[name] = env[var]
+                break
+
+    home = env.get("GITORCH_HOME")
+    if home:
+        state_dir = Path(home).expanduser()
+    elif repo_root is not None:
+        state_dir = git_common_dir(repo_root) / "gitorch"
+    else:
+        state_dir = Path(env.get("HOME", "~")).expanduser() / ".gitorch"
+
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as err:
+        raise _config_error(err, source, used_env) from None
+    config.secrets = Secrets(**secrets)
+    config.repo_root = repo_root
+    config.state_dir = state_dir
+    return config
+
+
+def _yaml_scalar(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def default_yaml() -> str:
+    """The commented default `.gitorch.yml`, generated from the models above."""
+    out = [
+        "# gitorch configuration. Every key is shown with its default; keep only what you change.",
+        "# Environment variables named in [BRACKETS] override the file. Secrets (ANTHROPIC_API_KEY,",
+        "# GITHUB_TOKEN, CONVEX_ADMIN_KEY, CODEX_API_KEY) come from the environment only.",
+        "",
+    ]
+    defaults = Config()
+    for name, field in Config.model_fields.items():
+        if field.exclude:
+            continue
+        out.append(f"# {field.description}")
+        value = getattr(defaults, name)
+        if isinstance(value, BaseModel):
+            out.append(f"{name}:")
+            for sub, subfield in type(value).model_fields.items():
+                rendered = _yaml_scalar(getattr(value, sub))
+                out.append(f"  {sub}: {rendered}  # {subfield.description}")
+        else:
+            out.append(f"{name}: {_yaml_scalar(value)}")
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,71 @@
+"""`gitorch doctor`: each check says ok, warn or fail, and what to do about it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import GitorchError
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # ok, warn, fail
+    detail: str
+    fix: str = ""
+
+
+def _config_check() -> tuple[Check, object | None]:
+    from . import config
+
+    try:
+        cfg = config.load()
+    except GitorchError as exc:
+        return Check("config", "fail", exc.message, exc.hint or ""), None
+    where = f"{cfg.repo_root / config.CONFIG_FILE}" if cfg.repo_root else "defaults (not in a repository)"
+    return Check("config", "ok", f"loaded from {where}"), cfg
+
+
+def _store_check(cfg) -> Check:
+    from .store import open_store
+
+    try:
+        store = open_store(cfg)
+        store.close()
+    except Exception as exc:  # any failure to open is worth reporting, not crashing on
+        return Check("store", "fail", f"{cfg.db_path}: {exc}", "check that the folder is writable or set GITORCH_HOME")
+    return Check("store", "ok", str(cfg.db_path))
+
+
+def _anthropic_check(cfg) -> Check:
+    if cfg.secrets.anthropic_api_key is None:
+        return Check("anthropic key", "warn", "ANTHROPIC_API_KEY is not set",
+                     "export ANTHROPIC_API_KEY=sk-ant-... (gitorch demo works without it)")
+    where = cfg.anthropic.base_url or "api.anthropic.com"
+    return Check("anthropic key", "ok", f"set; requests go to {where}")
+
+
+def _browser_check(cfg) -> Check:
+    exe = Path(cfg.browser.executable)
+    if not exe.exists() and not shutil.which(cfg.browser.executable):
+        return Check("chromium", "warn", f"{exe} not found", "apt-get install chromium, or set browser.executable")
+    return Check("chromium", "ok", str(exe))
+
+
+def _github_check(cfg) -> Check:
+    if cfg.secrets.github_token is None:
+        return Check("github token", "warn", "GITHUB_TOKEN is not set", "needed only for GitHub mode (the Action sets it)")
+    return Check("github token", "ok", f"set; API at {cfg.github.api_url}")
+
+
+CHECKS: list[Callable] = [_store_check, _anthropic_check, _browser_check, _github_check]
+
+
+def run_checks() -> list[Check]:
+    first, cfg = _config_check()
+    if cfg is None:
+        return [first]
+    return [first, *(check(cfg) for check in CHECKS)]

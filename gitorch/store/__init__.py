@@ -1,0 +1,96 @@
+"""Where gitorch keeps its state. ``Store`` is the protocol; ``SqliteStore`` the embedded default.
+
+Every write also enters the outbox in the same transaction, so the Convex mirror can never miss a
+record or see one that SQLite does not have.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..model import Artifact, Metric, Plan, Review, RoutingDecision, Run
+
+
+class Store(Protocol):
+    # -- routing ---------------------------------------------------------------------------------
+    def record_decision(self, decision: RoutingDecision) -> None: ...
+
+    def get_decision(self, decision_id: str) -> RoutingDecision | None: ...
+
+    def record_feedback(
+        self,
+        decision_id: str,
+        *,
+        override_agent: str | None = None,
+        override_task_type: str | None = None,
+        agent_used: str | None = None,
+        outcome: str | None = None,
+    ) -> RoutingDecision:
+        """Fill in what happened to a decision; raises GitorchError for an unknown id."""
+        ...
+
+    def recent_decisions(self, repo: str | None = None, limit: int = 50) -> list[RoutingDecision]:
+        """Newest first."""
+        ...
+
+    def decisions_since(self, since: datetime) -> list[RoutingDecision]: ...
+
+    def load_router_state(self, repo: str) -> bytes | None: ...
+
+    def save_router_state(self, repo: str, state: bytes) -> None: ...
+
+    # -- the ledger ------------------------------------------------------------------------------
+    def record_metric(self, metric: Metric) -> None: ...
+
+    def metrics_since(self, since: datetime) -> list[Metric]: ...
+
+    def record_budget_event(self, kind: str, scope: str, message: str, run_id: str | None = None) -> None: ...
+
+    # -- runs, plans, artifacts, reviews -----------------------------------------------------------
+    def save_run(self, run: Run) -> None:
+        """Insert or update by id."""
+        ...
+
+    def get_run(self, run_id: str) -> Run | None: ...
+
+    def list_runs(self, limit: int = 50) -> list[Run]: ...
+
+    def save_plan(self, plan: Plan) -> None: ...
+
+    def get_plan(self, plan_id: str) -> Plan | None: ...
+
+    def latest_plan(self, run_id: str) -> Plan | None: ...
+
+    def save_artifact(self, artifact: Artifact) -> None: ...
+
+    def artifacts(self, run_id: str, review_status: str | None = None) -> list[Artifact]: ...
+
+    def save_review(self, run_id: str, review: Review) -> None: ...
+
+    def reviews(self, run_id: str) -> list[Review]: ...
+
+    # -- the journal: one row per step of a run, written before and after a side effect ------------
+    def journal_begin(self, run_id: str, key: str, data: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Record that step ``key`` starts. Returns the finished result if it already finished."""
+        ...
+
+    def journal_finish(self, run_id: str, key: str, result: dict[str, Any]) -> None: ...
+
+    def journal(self, run_id: str) -> list[dict[str, Any]]: ...
+
+    # -- the outbox, drained to Convex --------------------------------------------------------------
+    def outbox_pending(self, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    def outbox_mark_sent(self, ids: list[int]) -> None: ...
+
+    def outbox_mark_failed(self, ids: list[int], error: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def open_store(config: Any) -> Store:
+    """The store the configuration names: SQLite in the state directory."""
+    from .sqlite import SqliteStore
+
+    return SqliteStore(config.db_path)

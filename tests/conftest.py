@@ -1,0 +1,52 @@
+"""Shared fixtures: every test gets its own state folder and an environment with no real keys."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+# Variables that would point gitorch at real services or carry real keys.
+_REAL_ENV = (
+    "ANTHROPIC_API_KEY", "CLAUDE_API_KEY", "ANTHROPIC_BASE_URL", "GITHUB_TOKEN", "GITORCH_GITHUB_TOKEN",
+    "GITHUB_API_URL", "CONVEX_URL", "CONVEX_ADMIN_KEY", "CONVEX_DEPLOY_KEY", "CODEX_API_KEY", "CODEX_HOME",
+    "MONTHLY_BUDGET_USD", "ALERT_THRESHOLD_PCT", "AUTO_ROUTING_ENABLED", "MIN_CONFIDENCE_FOR_AUTO",
+    "ENABLE_LEARNING", "CHATGPT_SESSION_DIR", "CHATGPT_URL", "GITHUB_EVENT_NAME", "GITHUB_EVENT_PATH",
+    "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "GITORCH_SKIP",
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory, monkeypatch):
+    """A private GITORCH_HOME and HOME, and none of the caller's keys or endpoints."""
+    home = tmp_path_factory.mktemp("home")
+    for var in _REAL_ENV:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GITORCH_HOME", str(home / ".gitorch"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Person")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "person@example.com")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Person")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "person@example.com")
+    yield home
+
+
+@pytest.fixture
+def repo(tmp_path, monkeypatch) -> Path:
+    """An empty git repository with one commit, as the current directory."""
+    path = tmp_path / "repo"
+    path.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    (path / "README.md").write_text("# sample\n")
+    subprocess.run(["git", "-C", str(path), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(path), "commit", "-qm", "initial"], check=True)
+    monkeypatch.chdir(path)
+    return path
+
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not SHARED_DATA.exists():  # a checkout under another name still has ../shared beside it
+    SHARED_DATA = Path(os.getcwd()).resolve().parent / "shared" / "data"
