@@ -16,6 +16,10 @@ class Store(Protocol):
     # -- routing ---------------------------------------------------------------------------------
     def record_decision(self, decision: RoutingDecision) -> None: ...
 
+    def record_decisions(self, decisions: list[RoutingDecision]) -> None:
+        """Many at once, in one transaction (for `gitorch route --batch`)."""
+        ...
+
     def get_decision(self, decision_id: str) -> RoutingDecision | None: ...
 
     def record_feedback(
@@ -80,6 +84,10 @@ class Store(Protocol):
     def journal(self, run_id: str) -> list[dict[str, Any]]: ...
 
     # -- the outbox, drained to Convex --------------------------------------------------------------
+    # A row: {"id": int, "table": str (Convex table, e.g. "routing_decisions"), "key": str (stable
+    # client-side key of the record), "version": int (grows with every change of that record),
+    # "runner": str (who wrote it), "payload": dict (the record as plain JSON), "created_at": str,
+    # "attempts": int, "last_error": str | None}.
     def outbox_pending(self, limit: int = 100) -> list[dict[str, Any]]: ...
 
     def outbox_mark_sent(self, ids: list[int]) -> None: ...
