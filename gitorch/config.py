@@ -196,6 +196,8 @@ class Config(Section):
         return self.state_dir / "state.db"
 
 
+RUNTIME_FIELDS = frozenset({"secrets", "repo_root", "state_dir"})
+
 # Environment variable -> dotted key. Booleans and numbers are parsed by the models.
 ENV_OVERRIDES: dict[str, str] = {
     "ANTHROPIC_BASE_URL": "anthropic.base_url",
@@ -272,7 +274,7 @@ def _config_error(err: ValidationError, source: str, env_keys: Mapping[str, str]
         key = _describe(item["loc"])
         origin = next((f"environment variable {var}" for var, dotted in env_keys.items() if dotted == key), source)
         if item["type"] == "extra_forbidden":
-            known = [k for k in _allowed_keys(Config, item["loc"]) if k not in ("secrets", "repo_root", "state_dir")]
+            known = [k for k in _allowed_keys(Config, item["loc"]) if k not in RUNTIME_FIELDS]
             close = difflib.get_close_matches(str(item["loc"][-1]), known, n=1)
             guess = f" Did you mean '{close[0]}'?" if close else ""
             lines.append(f"{origin}: unknown key '{key}'.{guess} Allowed here: {', '.join(known)}.")
@@ -310,6 +312,12 @@ def load(cwd: Path | None = None, env: Mapping[str, str] | None = None, file: Pa
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path} must be a mapping of keys to values, not {type(loaded).__name__}",
                               hint="start the file with a key such as 'routing:'")
+        for key in RUNTIME_FIELDS & set(loaded):
+            raise ConfigError(
+                f"{path}: unknown key '{key}': it is not read from the file",
+                hint="secrets come from environment variables only (ANTHROPIC_API_KEY, GITHUB_TOKEN, ...); "
+                "the state folder from GITORCH_HOME",
+            )
         data = loaded
     elif file is not None:
         raise ConfigError(f"config file {file} does not exist", hint="pass an existing file or drop --config")
