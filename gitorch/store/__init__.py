@@ -38,7 +38,13 @@ class Store(Protocol):
         """Newest first."""
         ...
 
-    def decisions_since(self, since: datetime) -> list[RoutingDecision]: ...
+    def decisions_since(self, since: datetime, until: datetime | None = None) -> list[RoutingDecision]:
+        """Oldest first."""
+        ...
+
+    def decision_counts(self, since: datetime, until: datetime | None = None) -> dict[str, int]:
+        """``decisions``, ``with_feedback``, ``overrides``, ``accepted`` over a period (for stats)."""
+        ...
 
     def load_router_state(self, repo: str) -> bytes | None: ...
 
@@ -47,9 +53,27 @@ class Store(Protocol):
     # -- the ledger ------------------------------------------------------------------------------
     def record_metric(self, metric: Metric) -> None: ...
 
-    def metrics_since(self, since: datetime) -> list[Metric]: ...
+    def metrics_since(self, since: datetime, until: datetime | None = None,
+                      run_id: str | None = None) -> list[Metric]:
+        """Oldest first."""
+        ...
 
-    def record_budget_event(self, kind: str, scope: str, message: str, run_id: str | None = None) -> None: ...
+    def metric_totals(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+        """Sums per (agent, model) over a period (for stats)."""
+        ...
+
+    def spent_usd(self, since: datetime | None = None, run_id: str | None = None,
+                  until: datetime | None = None) -> float:
+        """Marginal spending (sum of ``cost_usd``) since a time, or by one run."""
+        ...
+
+    def record_budget_event(self, kind: str, scope: str, message: str, run_id: str | None = None,
+                            period: str | None = None) -> bool:
+        """``kind`` is "alert" or "paused"; with ``period`` the event is recorded once (False if it
+        was there already)."""
+        ...
+
+    def budget_events(self, since: datetime | None = None, kind: str | None = None) -> list[dict[str, Any]]: ...
 
     # -- runs, plans, artifacts, reviews -----------------------------------------------------------
     def save_run(self, run: Run) -> None:
@@ -87,8 +111,14 @@ class Store(Protocol):
     # A row: {"id": int, "table": str (Convex table, e.g. "routing_decisions"), "key": str (stable
     # client-side key of the record), "version": int (grows with every change of that record),
     # "runner": str (who wrote it), "payload": dict (the record as plain JSON), "created_at": str,
-    # "attempts": int, "last_error": str | None}.
+    # "attempts": int, "last_error": str | None}. Tables: runs, plans (tasks inside), artifacts, reviews,
+    # metrics, routing_decisions, router_state (state base64), journal, budget_events. A newer version
+    # of a record replaces its unsent older row, so at most one row per record waits; ids never repeat.
     def outbox_pending(self, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    def outbox_count(self) -> int:
+        """Rows waiting to be sent."""
+        ...
 
     def outbox_mark_sent(self, ids: list[int]) -> None: ...
 

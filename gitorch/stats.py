@@ -1,0 +1,209 @@
+"""The figures: one function computes them for `gitorch stats`, the dashboard and the job summary.
+
+``compute`` reads the ledger (metrics), the routing decisions and the budget over the last ``days``
+and returns plain JSON-ready data. Money is in USD, rounded to 6 decimals; percentages to 2.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import cost
+from .model import CLAUDE, RoutingDecision, utcnow
+
+
+def _money(value: float) -> float:
+    return round(value, 6)
+
+
+def _pct(part: float, whole: float) -> float | None:
+    return round(part / whole * 100, 2) if whole > 0 else None
+
+
+def overridden(decision: RoutingDecision) -> bool:
+    """A person corrected the suggestion: another agent, or another task type."""
+    return (decision.override_agent is not None and decision.override_agent != decision.agent) or (
+        decision.override_task_type is not None and decision.override_task_type != decision.task_type)
+
+
+def has_feedback(decision: RoutingDecision) -> bool:
+    return any(v is not None for v in (decision.override_agent, decision.override_task_type,
+                                       decision.agent_used, decision.outcome))
+
+
+def _agent_row() -> dict[str, Any]:
+    return {"tokens": 0, "input_tokens": 0, "output_tokens": 0, "cache_write_tokens": 0, "cache_read_tokens": 0,
+            "cost_usd": 0.0, "baseline_cost_usd": 0.0, "calls": 0, "fallbacks": 0, "duration_s": 0.0}
+
+
+def compute(store: Any, config: Any, days: int = 30, now: datetime | None = None) -> dict[str, Any]:
+    """Every figure over the last ``days`` up to ``now`` (UTC).
+
+    - ``claude_tokens``: Claude's tokens (input, cache write, cache read and output);
+      ``chatgpt_tokens``: every builder's (``chatgpt-pro`` and ``codex``; each also in ``by_agent``).
+    - ``total_cost_usd``: marginal spending; ``baseline_cost_usd``: the same work done by Claude
+      alone (builder tokens priced at ``models.build``); ``savings_usd`` their difference,
+      ``savings_pct`` its share of the baseline (null while the baseline is 0);
+      ``net_savings_usd``: the saving less the builders' plan amortised over the period.
+    - ``routing_accuracy_pct``: share of decisions with feedback accepted without override (null
+      before any decision has feedback); ``decisions`` and ``overrides`` in the period.
+    - ``budget``: the month (and day) against their limits, the alert and whether paid calls pause.
+    """
+    if days < 1:
+        from .errors import GitorchError
+
+        raise GitorchError(f"--days must be at least 1, not {days}", hint="pass --days 30 for the last month")
+    now = now or utcnow()
+    since = now - timedelta(days=days)
+    table = cost.PriceTable.from_config(config)
+
+    by_agent: dict[str, dict[str, Any]] = {}
+    models_seen: set[str] = set()
+    for t in store.metric_totals(since, until=now):
+        row = by_agent.setdefault(t["agent"], _agent_row())
+        row["tokens"] += (t["input_tokens"] + t["output_tokens"] + t["cache_creation_input_tokens"]
+                          + t["cache_read_input_tokens"])
+        row["input_tokens"] += t["input_tokens"]
+        row["output_tokens"] += t["output_tokens"]
+        row["cache_write_tokens"] += t["cache_creation_input_tokens"]
+        row["cache_read_tokens"] += t["cache_read_input_tokens"]
+        row["cost_usd"] += t["cost_usd"]
+        row["baseline_cost_usd"] += t["baseline_cost_usd"]
+        row["calls"] += t["calls"]
+        row["fallbacks"] += t["fallbacks"]
+        row["duration_s"] += t["duration_s"]
+        models_seen.add(t["model"])
+    for row in by_agent.values():
+        for key in ("cost_usd", "baseline_cost_usd"):
+            row[key] = _money(row[key])
+        row["duration_s"] = round(row["duration_s"], 3)
+
+    total = sum((r["cost_usd"] for r in by_agent.values()), 0.0)
+    baseline = sum((r["baseline_cost_usd"] for r in by_agent.values()), 0.0)
+    savings = baseline - total
+    subscription = cost.subscription_usd(config, days)
+    counts = store.decision_counts(since, until=now)
+
+    budget = config.budget
+    spent_month = store.spent_usd(since=cost.month_start(now), until=now)
+    spent_today = store.spent_usd(since=cost.day_start(now), until=now)
+    pct_used = _pct(spent_month, budget.monthly_usd)
+    if pct_used is None:  # a limit of 0: any spending uses all of it
+        pct_used = 100.0 if spent_month > 0 else 0.0
+
+    return {
+        "claude_tokens": by_agent.get(CLAUDE, {}).get("tokens", 0),
+        "chatgpt_tokens": sum(r["tokens"] for agent, r in by_agent.items() if agent != CLAUDE),
+        "total_cost_usd": _money(total),
+        "baseline_cost_usd": _money(baseline),
+        "savings_usd": _money(savings),
+        "savings_pct": _pct(savings, baseline),
+        "net_savings_usd": _money(savings - subscription),
+        "routing_accuracy_pct": _pct(counts["accepted"], counts["with_feedback"]),
+        "decisions": counts["decisions"],
+        "decisions_with_feedback": counts["with_feedback"],
+        "overrides": counts["overrides"],
+        "by_agent": dict(sorted(by_agent.items())),
+        "budget": {
+            "monthly_usd": budget.monthly_usd,
+            "daily_usd": budget.daily_usd,
+            "per_run_usd": budget.per_run_usd,
+            "spent_month_usd": _money(spent_month),
+            "spent_today_usd": _money(spent_today),
+            "pct_used": pct_used,
+            "alert_threshold_pct": budget.alert_threshold_pct,
+            "alert": pct_used >= budget.alert_threshold_pct,
+            "paused": cost.paused(store, config, now),
+            "subscription_monthly_usd": budget.builder_subscription_usd,
+            "subscription_usd": _money(subscription),
+        },
+        "period": {"days": days, "since": since.isoformat(), "until": now.isoformat()},
+        "prices_as_of": table.as_of,
+        "warnings": cost.deprecation_warnings(config, sorted(models_seen), now.date(), table),
+    }
+
+
+# -- presenting the figures -----------------------------------------------------------------------
+
+
+def _usd(value: float | None) -> str:
+    if value is None:
+        return "-"
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):,.4f}" if abs(value) < 1 else f"{sign}${abs(value):,.2f}"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%"
+
+
+def render(data: dict[str, Any], console: Any) -> None:
+    """``compute``'s figures as rich tables on ``console``."""
+    from rich.table import Table
+
+    period = data["period"]
+    summary = Table(title=f"gitorch stats: last {period['days']} days", show_header=False, title_justify="left")
+    summary.add_column("figure")
+    summary.add_column("value", justify="right")
+    summary.add_row("Claude tokens", f"{data['claude_tokens']:,}")
+    summary.add_row("builder tokens (ChatGPT plan)", f"{data['chatgpt_tokens']:,}")
+    summary.add_row("spent (marginal)", _usd(data["total_cost_usd"]))
+    summary.add_row("Claude alone would have cost", _usd(data["baseline_cost_usd"]))
+    summary.add_row("saving", f"{_usd(data['savings_usd'])} ({_percent(data['savings_pct'])})")
+    summary.add_row("saving after the builder plan", _usd(data["net_savings_usd"]))
+    accuracy = _percent(data["routing_accuracy_pct"]) if data["routing_accuracy_pct"] is not None \
+        else "no feedback yet"
+    summary.add_row("routing accuracy", accuracy)
+    summary.add_row("decisions / overrides", f"{data['decisions']} / {data['overrides']}")
+    console.print(summary)
+
+    if data["by_agent"]:
+        agents = Table(title="per agent", title_justify="left")
+        for column in ("agent", "calls", "tokens", "input", "output", "cache write", "cache read", "cost",
+                       "Claude-alone cost", "fallbacks"):
+            agents.add_column(column, justify="left" if column == "agent" else "right")
+        for agent, row in data["by_agent"].items():
+            agents.add_row(agent, str(row["calls"]), f"{row['tokens']:,}", f"{row['input_tokens']:,}",
+                           f"{row['output_tokens']:,}", f"{row['cache_write_tokens']:,}",
+                           f"{row['cache_read_tokens']:,}", _usd(row["cost_usd"]), _usd(row["baseline_cost_usd"]),
+                           str(row["fallbacks"]))
+        console.print(agents)
+
+    b = data["budget"]
+    budget = Table(title="budget (UTC)", show_header=False, title_justify="left")
+    budget.add_column("figure")
+    budget.add_column("value", justify="right")
+    state = "[red]paused[/]" if b["paused"] else "[yellow]alert[/]" if b["alert"] else "[green]ok[/]"
+    budget.add_row("this month", f"{_usd(b['spent_month_usd'])} of {_usd(b['monthly_usd'])} "
+                                 f"({_percent(b['pct_used'])}; alert at {b['alert_threshold_pct']:g}%)")
+    budget.add_row("today", _usd(b["spent_today_usd"]) + (f" of {_usd(b['daily_usd'])}" if b["daily_usd"] else ""))
+    if b["per_run_usd"] is not None:
+        budget.add_row("per run limit", _usd(b["per_run_usd"]))
+    budget.add_row("builder plan", f"{_usd(b['subscription_monthly_usd'])} a month, "
+                                   f"{_usd(b['subscription_usd'])} over this period")
+    budget.add_row("state", state)
+    console.print(budget)
+    console.print(f"[dim]prices as of {data['prices_as_of']}[/]")
+    for warning in data["warnings"]:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """``compute``'s figures as a Markdown table (for a GitHub job summary or a PR comment)."""
+    b = data["budget"]
+    accuracy = _percent(data["routing_accuracy_pct"]) if data["routing_accuracy_pct"] is not None \
+        else "no feedback yet"
+    lines = [
+        f"| gitorch, last {data['period']['days']} days | |",
+        "| --- | ---: |",
+        f"| Claude tokens | {data['claude_tokens']:,} |",
+        f"| builder tokens | {data['chatgpt_tokens']:,} |",
+        f"| spent | {_usd(data['total_cost_usd'])} |",
+        f"| Claude alone | {_usd(data['baseline_cost_usd'])} |",
+        f"| saving | {_usd(data['savings_usd'])} ({_percent(data['savings_pct'])}) |",
+        f"| routing accuracy | {accuracy} ({data['decisions']} decisions, {data['overrides']} overrides) |",
+        f"| month's budget | {_usd(b['spent_month_usd'])} of {_usd(b['monthly_usd'])} ({_percent(b['pct_used'])})"
+        f"{' - paused' if b['paused'] else ' - alert' if b['alert'] else ''} |",
+    ]
+    return "\n".join(lines) + "\n"

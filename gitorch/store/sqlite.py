@@ -1,0 +1,925 @@
+"""The embedded store: one SQLite file in the state directory (``.git/gitorch/state.db`` in a
+repository, ``$GITORCH_HOME/state.db`` when set).
+
+- WAL, a busy timeout, and ``BEGIN IMMEDIATE`` for every write, so several processes (a pre-push
+  hook, a run, the dashboard) can write at once without "database is locked".
+- One transaction per logical write (``with db:`` after ``BEGIN IMMEDIATE``: commit or roll back,
+  outbox row included). Each thread (and each forked process) gets its own connection, kept open
+  until ``close()``: closing the last connection of a WAL database checkpoints it, which made every
+  write cost ~25 ms when connections were opened per call.
+- Forward-only migrations: plain functions ``m001_...`` run in order on open and recorded by name
+  with ``applied_at`` in ``migrations``. A shipped migration is never renamed or edited.
+- Every write also enters the ``outbox`` in the same transaction: table, stable key, a version that
+  grows with every change of that record, and this store's runner id. A newer version replaces a
+  pending older one, so the outbox holds at most one unsent row per record.
+- Datetimes are ISO 8601 UTC text (``2026-11-27T05:38:44.123456+00:00``), so they sort as text.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import GitorchError
+from ..model import (
+    Artifact,
+    InlineComment,
+    Metric,
+    Plan,
+    Review,
+    RoutingDecision,
+    Run,
+    Task,
+    Usage,
+    Verdict,
+    WorkflowStep,
+    utcnow,
+)
+from ..redact import redact
+
+BUSY_TIMEOUT_S = 30.0
+
+# -- time and JSON ------------------------------------------------------------------------------
+
+
+def iso(value: datetime | None) -> str | None:
+    """A datetime as ISO UTC text; naive datetimes are taken to be UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=_json_default, separators=(",", ":"), sort_keys=True)
+
+
+def _loads(text: str | None, empty: Any = None) -> Any:
+    return empty if text is None or text == "" else json.loads(text)
+
+
+# -- migrations ---------------------------------------------------------------------------------
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
+
+
+def migration(fn: Callable[[sqlite3.Connection], None]) -> Callable[[sqlite3.Connection], None]:
+    """Register a forward migration; they run in the order they are defined."""
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def _execute_all(db: sqlite3.Connection, script: str) -> None:
+    """Run ``;``-separated statements inside the current transaction (``executescript`` would
+    commit first). Statements here hold no ``;`` in literals."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+@migration
+def m001_initial(db: sqlite3.Connection) -> None:
+    """The original design's schema: runs (sessions), plans with tasks, artifacts with review status
+    and notes, reviews, metrics per agent call, routing decisions with their feedback."""
+    _execute_all(db, """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            text TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            status TEXT NOT NULL,
+            repo TEXT NOT NULL DEFAULT '',
+            branch TEXT,
+            pr_number INTEGER,
+            issue_number INTEGER,
+            verdict TEXT,
+            rounds INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX runs_created ON runs(created_at);
+        CREATE TABLE plans (
+            id TEXT PRIMARY KEY,
+            run_id TEXT,
+            summary TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX plans_run ON plans(run_id, created_at);
+        CREATE TABLE tasks (
+            plan_id TEXT NOT NULL,
+            id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            description TEXT NOT NULL,
+            files TEXT NOT NULL DEFAULT '[]',
+            assigned_to TEXT NOT NULL,
+            depends_on TEXT NOT NULL DEFAULT '[]',
+            estimated_lines INTEGER NOT NULL DEFAULT 0,
+            task_type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            PRIMARY KEY (plan_id, id)
+        );
+        CREATE TABLE artifacts (
+            id TEXT PRIMARY KEY,
+            run_id TEXT,
+            task_id TEXT NOT NULL,
+            path TEXT NOT NULL,
+            content TEXT,
+            agent TEXT NOT NULL,
+            review_status TEXT NOT NULL DEFAULT 'pending',
+            notes TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX artifacts_run ON artifacts(run_id, review_status);
+        CREATE TABLE reviews (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            round INTEGER NOT NULL,
+            verdict TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX reviews_run ON reviews(run_id, round);
+        CREATE TABLE metrics (
+            id INTEGER PRIMARY KEY,
+            agent TEXT NOT NULL,
+            model TEXT NOT NULL,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            task_type TEXT,
+            duration_s REAL NOT NULL DEFAULT 0,
+            run_id TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX metrics_created ON metrics(created_at);
+        CREATE TABLE routing_decisions (
+            id TEXT PRIMARY KEY,
+            repo TEXT NOT NULL DEFAULT '',
+            text TEXT NOT NULL,
+            task_type TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            confidence REAL NOT NULL,
+            override_agent TEXT,
+            agent_used TEXT,
+            outcome TEXT,
+            created_at TEXT NOT NULL
+        )
+    """)
+
+
+@migration
+def m002_ledger(db: sqlite3.Connection) -> None:
+    """Cache tokens, the Claude-only baseline, step and fallback on metrics; budget events."""
+    _execute_all(db, """
+        ALTER TABLE metrics ADD COLUMN cache_creation_input_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE metrics ADD COLUMN cache_read_input_tokens INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE metrics ADD COLUMN estimated INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE metrics ADD COLUMN baseline_cost_usd REAL NOT NULL DEFAULT 0;
+        ALTER TABLE metrics ADD COLUMN step TEXT;
+        ALTER TABLE metrics ADD COLUMN fallback INTEGER NOT NULL DEFAULT 0;
+        UPDATE metrics SET baseline_cost_usd = cost_usd;
+        CREATE INDEX metrics_run ON metrics(run_id);
+        CREATE TABLE budget_events (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            period TEXT,
+            message TEXT NOT NULL,
+            run_id TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX budget_events_once ON budget_events(kind, scope, period) WHERE period IS NOT NULL;
+        CREATE INDEX budget_events_created ON budget_events(created_at)
+    """)
+
+
+@migration
+def m003_routing_details(db: sqlite3.Connection) -> None:
+    """Every field of a RoutingDecision, and the router's learned state per repository."""
+    _execute_all(db, """
+        ALTER TABLE routing_decisions ADD COLUMN task_types TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE routing_decisions ADD COLUMN scores TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE routing_decisions ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';
+        ALTER TABLE routing_decisions ADD COLUMN workflow TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE routing_decisions ADD COLUMN estimated_cost_usd REAL NOT NULL DEFAULT 0;
+        ALTER TABLE routing_decisions ADD COLUMN estimated_saving_usd REAL NOT NULL DEFAULT 0;
+        ALTER TABLE routing_decisions ADD COLUMN strategy TEXT NOT NULL DEFAULT 'keywords';
+        ALTER TABLE routing_decisions ADD COLUMN estimates TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE routing_decisions ADD COLUMN manual INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE routing_decisions ADD COLUMN run_id TEXT;
+        ALTER TABLE routing_decisions ADD COLUMN override_task_type TEXT;
+        ALTER TABLE routing_decisions ADD COLUMN feedback_at TEXT;
+        CREATE INDEX routing_decisions_repo ON routing_decisions(repo, created_at);
+        CREATE INDEX routing_decisions_created ON routing_decisions(created_at);
+        CREATE TABLE router_state (
+            repo TEXT PRIMARY KEY,
+            state BLOB NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+    """)
+
+
+@migration
+def m004_journal_outbox(db: sqlite3.Connection) -> None:
+    """The run journal, the outbox drained to Convex, record versions and this store's runner id."""
+    _execute_all(db, """
+        CREATE TABLE journal (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('started', 'finished')),
+            data TEXT,
+            result TEXT,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            UNIQUE (run_id, key)
+        );
+        CREATE TABLE record_versions (
+            tbl TEXT NOT NULL,
+            key TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            PRIMARY KEY (tbl, key)
+        );
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            tbl TEXT NOT NULL,
+            key TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            runner TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            sent_at TEXT
+        );
+        CREATE INDEX outbox_pending ON outbox(sent_at, id);
+        CREATE INDEX outbox_record ON outbox(tbl, key);
+        CREATE TABLE meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        )
+    """)
+    db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('runner_id', ?)", (f"runner-{uuid.uuid4().hex[:12]}",))
+
+
+def applied_migrations(db: sqlite3.Connection) -> list[str]:
+    exists = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").fetchone()
+    if not exists:
+        return []
+    return [row[0] for row in db.execute("SELECT name FROM migrations ORDER BY rowid")]
+
+
+def migrate(db: sqlite3.Connection, upto: str | None = None) -> list[str]:
+    """Apply the missing migrations (inside the caller's transaction); returns the names applied.
+    ``upto`` stops after that migration (tests build old schemas with it)."""
+    db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = set(applied_migrations(db))
+    applied = []
+    for fn in MIGRATIONS:
+        if fn.__name__ not in done:
+            fn(db)
+            db.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (fn.__name__, iso(utcnow())))
+            applied.append(fn.__name__)
+        if fn.__name__ == upto:
+            break
+    return applied
+
+
+# -- rows to records ----------------------------------------------------------------------------
+
+_DECISION_COLUMNS = (
+    "id", "repo", "text", "task_type", "task_types", "agent", "confidence", "scores", "reasoning", "workflow",
+    "estimated_cost_usd", "estimated_saving_usd", "strategy", "estimates", "manual", "run_id", "created_at",
+    "override_agent", "override_task_type", "agent_used", "outcome", "feedback_at",
+)
+
+
+def _workflow(d: RoutingDecision) -> list[dict[str, Any]]:
+    return [{"agent": s.agent, "step": s.step, "confidence": s.confidence} for s in d.workflow]
+
+
+def _decision_row(d: RoutingDecision) -> tuple[Any, ...]:
+    return (
+        d.id, d.repo, d.text, d.task_type, _dumps(d.task_types), d.agent, float(d.confidence), _dumps(d.scores),
+        d.reasoning, _dumps(_workflow(d)), float(d.estimated_cost_usd),
+        float(d.estimated_saving_usd), d.strategy, _dumps(d.estimates), int(d.manual), d.run_id, iso(d.created_at),
+        d.override_agent, d.override_task_type, d.agent_used, d.outcome, None,
+    )
+
+
+def _decision(row: sqlite3.Row) -> RoutingDecision:
+    return RoutingDecision(
+        id=row["id"], text=row["text"], task_type=row["task_type"], task_types=_loads(row["task_types"], {}),
+        agent=row["agent"], confidence=row["confidence"], scores=_loads(row["scores"], {}),
+        reasoning=row["reasoning"], workflow=[WorkflowStep(**s) for s in _loads(row["workflow"], [])],
+        estimated_cost_usd=row["estimated_cost_usd"], estimated_saving_usd=row["estimated_saving_usd"],
+        strategy=row["strategy"], estimates=_loads(row["estimates"], {}), manual=bool(row["manual"]),
+        repo=row["repo"], run_id=row["run_id"], created_at=parse_iso(row["created_at"]),
+        override_agent=row["override_agent"], override_task_type=row["override_task_type"],
+        agent_used=row["agent_used"], outcome=row["outcome"],
+    )
+
+
+_DECISION_FIELDS = tuple(f.name for f in fields(RoutingDecision))
+
+
+def _decision_payload(d: RoutingDecision, feedback_at: str | None = None) -> dict[str, Any]:
+    """``RoutingDecision.as_json()`` plus ``feedback_at``, without ``asdict``'s deep copies (this
+    runs for every decision of `gitorch route --batch`)."""
+    payload = {name: getattr(d, name) for name in _DECISION_FIELDS}
+    payload["decision_id"] = payload.pop("id")
+    payload["workflow"] = _workflow(d)
+    payload["created_at"] = iso(d.created_at)
+    payload["feedback_at"] = feedback_at
+    return payload
+
+
+def _metric(row: sqlite3.Row) -> Metric:
+    return Metric(
+        agent=row["agent"], model=row["model"],
+        usage=Usage(row["input_tokens"], row["output_tokens"], row["cache_creation_input_tokens"],
+                    row["cache_read_input_tokens"], bool(row["estimated"])),
+        cost_usd=row["cost_usd"], baseline_cost_usd=row["baseline_cost_usd"], duration_s=row["duration_s"],
+        task_type=row["task_type"], run_id=row["run_id"], step=row["step"], fallback=bool(row["fallback"]),
+        created_at=parse_iso(row["created_at"]),
+    )
+
+
+def _run(row: sqlite3.Row) -> Run:
+    return Run(
+        id=row["id"], text=row["text"], trigger=row["trigger"], status=row["status"], repo=row["repo"],
+        branch=row["branch"], pr_number=row["pr_number"], issue_number=row["issue_number"], verdict=row["verdict"],
+        rounds=row["rounds"], created_at=parse_iso(row["created_at"]), updated_at=parse_iso(row["updated_at"]),
+    )
+
+
+def _task(row: sqlite3.Row) -> Task:
+    return Task(
+        id=row["id"], description=row["description"], files=_loads(row["files"], []),
+        assigned_to=row["assigned_to"], depends_on=_loads(row["depends_on"], []),
+        estimated_lines=row["estimated_lines"], task_type=row["task_type"], status=row["status"],
+    )
+
+
+def _artifact(row: sqlite3.Row) -> Artifact:
+    return Artifact(
+        path=row["path"], content=row["content"], task_id=row["task_id"], agent=row["agent"], run_id=row["run_id"],
+        review_status=row["review_status"], notes=row["notes"], id=row["id"],
+    )
+
+
+def _review(body: dict[str, Any]) -> Review:
+    return Review(
+        verdict=body["verdict"], summary=body["summary"],
+        artifacts=[Verdict(**v) for v in body.get("artifacts", [])],
+        comments=[InlineComment(**c) for c in body.get("comments", [])],
+        fix_tasks=[Task(**t) for t in body.get("fix_tasks", [])],
+        round=body.get("round", 1),
+    )
+
+
+def _journal_entry(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "run_id": row["run_id"], "key": row["key"], "status": row["status"], "data": _loads(row["data"]),
+        "result": _loads(row["result"]), "attempts": row["attempts"], "started_at": row["started_at"],
+        "finished_at": row["finished_at"],
+    }
+
+
+class SqliteStore:
+    """The ``Store`` protocol over one SQLite file. Safe to use from several threads and processes."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path).expanduser()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        # (pid, thread) that opened each connection, so close() and dead threads' leftovers can be found
+        self._connections: list[tuple[int, threading.Thread, sqlite3.Connection]] = []
+        self._generation = 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GitorchError(f"cannot create the state folder {self.path.parent}: {exc.strerror}",
+                               hint="make it writable, or point GITORCH_HOME at a folder you can write") from exc
+        try:
+            db = self._connection()
+            db.execute("PRAGMA journal_mode = WAL")
+            if len(applied_migrations(db)) < len(MIGRATIONS):
+                with self._write() as db:
+                    migrate(db)
+            self.runner = db.execute("SELECT value FROM meta WHERE key = 'runner_id'").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise GitorchError(f"cannot open the state database {self.path}: {exc}",
+                               hint="if the file is damaged, move it aside; gitorch starts a new one") from exc
+
+    # -- connections -------------------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use (again after a fork or ``close()``).
+        Connections of threads that have ended (a server's request threads) are closed here."""
+        local = self._local
+        if getattr(local, "db", None) is None or local.pid != os.getpid() or local.generation != self._generation:
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA synchronous = NORMAL")
+            local.db, local.pid, local.generation = db, os.getpid(), self._generation
+            pid = os.getpid()
+            with self._lock:
+                ended = [c for c in self._connections if c[0] == pid and not c[1].is_alive()]
+                self._connections = [c for c in self._connections if c not in ended]
+                self._connections.append((pid, threading.current_thread(), db))
+            for _, _, old in ended:
+                old.close()
+        return local.db
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        yield self._connection()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction, taking the write lock up front so that a busy database waits
+        (busy_timeout) instead of failing half-way. Commits at the end, rolls back on error."""
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        with db:
+            yield db
+
+    def _enqueue(self, db: sqlite3.Connection, table: str, key: str, payload: dict[str, Any]) -> None:
+        """Put a record into the outbox inside the caller's transaction."""
+        self._enqueue_many(db, table, [(key, payload)])
+
+    def _enqueue_many(self, db: sqlite3.Connection, table: str, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Outbox rows for many records at once: each record's version grows by one, and its new
+        row replaces an unsent older one. A key given twice counts once (its last payload)."""
+        latest = dict(items)
+        now = iso(utcnow())
+        db.executemany(
+            "INSERT INTO record_versions (tbl, key, version) VALUES (?, ?, 1) "
+            "ON CONFLICT (tbl, key) DO UPDATE SET version = version + 1",
+            [(table, key) for key in latest],
+        )
+        db.executemany("DELETE FROM outbox WHERE tbl = ? AND key = ? AND sent_at IS NULL",
+                       [(table, key) for key in latest])
+        db.executemany(
+            "INSERT INTO outbox (tbl, key, version, runner, payload, created_at) "
+            "SELECT tbl, key, version, ?, ?, ? FROM record_versions WHERE tbl = ? AND key = ?",
+            [(self.runner, _dumps(payload), now, table, key) for key, payload in latest.items()],
+        )
+
+    def schema_version(self) -> list[str]:
+        """The migrations applied, in order."""
+        with self._read() as db:
+            return applied_migrations(db)
+
+    # -- routing ---------------------------------------------------------------------------------
+
+    def record_decision(self, decision: RoutingDecision) -> None:
+        self.record_decisions([decision])
+
+    def record_decisions(self, decisions: list[RoutingDecision]) -> None:
+        if not decisions:
+            return
+        placeholders = ", ".join("?" * len(_DECISION_COLUMNS))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _DECISION_COLUMNS if c not in ("id", "feedback_at"))
+        with self._write() as db:
+            db.executemany(
+                f"INSERT INTO routing_decisions ({', '.join(_DECISION_COLUMNS)}) VALUES ({placeholders}) "
+                f"ON CONFLICT (id) DO UPDATE SET {updates}",
+                [_decision_row(d) for d in decisions],
+            )
+            items = []
+            for d in decisions:
+                feedback_at = None
+                if any(v is not None for v in (d.override_agent, d.override_task_type, d.agent_used, d.outcome)):
+                    feedback_at = db.execute("SELECT feedback_at FROM routing_decisions WHERE id = ?",
+                                             (d.id,)).fetchone()[0]
+                items.append((d.id, _decision_payload(d, feedback_at)))
+            self._enqueue_many(db, "routing_decisions", items)
+
+    def get_decision(self, decision_id: str) -> RoutingDecision | None:
+        with self._read() as db:
+            row = db.execute("SELECT * FROM routing_decisions WHERE id = ?", (decision_id,)).fetchone()
+        return _decision(row) if row else None
+
+    def record_feedback(
+        self,
+        decision_id: str,
+        *,
+        override_agent: str | None = None,
+        override_task_type: str | None = None,
+        agent_used: str | None = None,
+        outcome: str | None = None,
+    ) -> RoutingDecision:
+        if outcome is not None and outcome not in ("success", "failure"):
+            raise GitorchError(f"outcome {outcome!r} is not known", hint="use 'success' or 'failure'")
+        with self._write() as db:
+            row = db.execute("SELECT * FROM routing_decisions WHERE id = ?", (decision_id,)).fetchone()
+            if row is None:
+                raise GitorchError(
+                    f"no routing decision with id {decision_id!r} in {self.path}",
+                    hint="use the decision_id that 'gitorch route --json' printed (run it in the same repository, "
+                         "or with the same GITORCH_HOME)",
+                )
+            decision = _decision(row)
+            for name, value in (("override_agent", override_agent), ("override_task_type", override_task_type),
+                                ("agent_used", agent_used), ("outcome", outcome)):
+                if value is not None:
+                    setattr(decision, name, value)
+            feedback_at = iso(utcnow())
+            db.execute(
+                "UPDATE routing_decisions SET override_agent = ?, override_task_type = ?, agent_used = ?, "
+                "outcome = ?, feedback_at = ? WHERE id = ?",
+                (decision.override_agent, decision.override_task_type, decision.agent_used, decision.outcome,
+                 feedback_at, decision_id),
+            )
+            self._enqueue(db, "routing_decisions", decision.id, _decision_payload(decision, feedback_at))
+        return decision
+
+    def recent_decisions(self, repo: str | None = None, limit: int = 50) -> list[RoutingDecision]:
+        """Newest first; ``repo=None`` means every repository."""
+        sql = "SELECT * FROM routing_decisions"
+        args: tuple[Any, ...] = ()
+        if repo is not None:
+            sql += " WHERE repo = ?"
+            args = (repo,)
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        with self._read() as db:
+            return [_decision(r) for r in db.execute(sql, (*args, limit))]
+
+    def decisions_since(self, since: datetime, until: datetime | None = None) -> list[RoutingDecision]:
+        """Oldest first, created at or after ``since`` (and before ``until`` when given)."""
+        sql = "SELECT * FROM routing_decisions WHERE created_at >= ?"
+        args: list[Any] = [iso(since)]
+        if until is not None:
+            sql += " AND created_at < ?"
+            args.append(iso(until))
+        with self._read() as db:
+            return [_decision(r) for r in db.execute(sql + " ORDER BY created_at, rowid", args)]
+
+    def decision_counts(self, since: datetime, until: datetime | None = None) -> dict[str, int]:
+        """Over a period: ``decisions``; ``with_feedback`` (any of override, agent used, outcome);
+        ``overrides`` (a person chose another agent or another task type, as
+        ``gitorch.stats.overridden`` says); ``accepted`` (feedback without override)."""
+        override = ("((override_agent IS NOT NULL AND override_agent != agent) OR "
+                    "(override_task_type IS NOT NULL AND override_task_type != task_type))")
+        feedback = ("(override_agent IS NOT NULL OR override_task_type IS NOT NULL OR agent_used IS NOT NULL "
+                    "OR outcome IS NOT NULL)")
+        sql = (f"SELECT COUNT(*) AS decisions, COALESCE(SUM({feedback}), 0) AS with_feedback, "
+               f"COALESCE(SUM({override}), 0) AS overrides, "
+               f"COALESCE(SUM({feedback} AND NOT {override}), 0) AS accepted "
+               "FROM routing_decisions WHERE created_at >= ?")
+        args: list[Any] = [iso(since)]
+        if until is not None:
+            sql += " AND created_at < ?"
+            args.append(iso(until))
+        with self._read() as db:
+            return dict(db.execute(sql, args).fetchone())
+
+    def load_router_state(self, repo: str) -> bytes | None:
+        with self._read() as db:
+            row = db.execute("SELECT state FROM router_state WHERE repo = ?", (repo,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def save_router_state(self, repo: str, state: bytes) -> None:
+        now = iso(utcnow())
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO router_state (repo, state, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (repo) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                (repo, sqlite3.Binary(state), now),
+            )
+            self._enqueue(db, "router_state", repo or "(default)", {"repo": repo, "state": state, "updated_at": now})
+
+    # -- the ledger ------------------------------------------------------------------------------
+
+    def record_metric(self, metric: Metric) -> None:
+        u = metric.usage
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO metrics (agent, model, input_tokens, output_tokens, cache_creation_input_tokens, "
+                "cache_read_input_tokens, estimated, cost_usd, baseline_cost_usd, duration_s, task_type, run_id, "
+                "step, fallback, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (metric.agent, metric.model, u.input_tokens, u.output_tokens, u.cache_creation_input_tokens,
+                 u.cache_read_input_tokens, int(u.estimated), float(metric.cost_usd), float(metric.baseline_cost_usd),
+                 float(metric.duration_s), metric.task_type, metric.run_id, metric.step, int(metric.fallback),
+                 iso(metric.created_at)),
+            )
+            self._enqueue(db, "metrics", f"{self.runner}:{cursor.lastrowid}", asdict(metric))
+
+    def metrics_since(self, since: datetime, until: datetime | None = None,
+                      run_id: str | None = None) -> list[Metric]:
+        """Oldest first, created at or after ``since``; optionally before ``until`` and for one run."""
+        sql = "SELECT * FROM metrics WHERE created_at >= ?"
+        args: list[Any] = [iso(since)]
+        if until is not None:
+            sql += " AND created_at < ?"
+            args.append(iso(until))
+        if run_id is not None:
+            sql += " AND run_id = ?"
+            args.append(run_id)
+        with self._read() as db:
+            return [_metric(r) for r in db.execute(sql + " ORDER BY created_at, id", args)]
+
+    def metric_totals(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+        """Sums per agent and model over a period: ``agent``, ``model``, ``calls``, ``fallbacks``, the
+        four token counts as named in ``Usage``, ``cost_usd``, ``baseline_cost_usd``, ``duration_s``."""
+        sql = ("SELECT agent, model, COUNT(*) AS calls, SUM(fallback) AS fallbacks, "
+               "SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, "
+               "SUM(cache_creation_input_tokens) AS cache_creation_input_tokens, "
+               "SUM(cache_read_input_tokens) AS cache_read_input_tokens, SUM(cost_usd) AS cost_usd, "
+               "SUM(baseline_cost_usd) AS baseline_cost_usd, SUM(duration_s) AS duration_s "
+               "FROM metrics WHERE created_at >= ?")
+        args: list[Any] = [iso(since)]
+        if until is not None:
+            sql += " AND created_at < ?"
+            args.append(iso(until))
+        with self._read() as db:
+            return [dict(r) for r in db.execute(sql + " GROUP BY agent, model ORDER BY agent, model", args)]
+
+    def spent_usd(self, since: datetime | None = None, run_id: str | None = None,
+                  until: datetime | None = None) -> float:
+        """Marginal spending recorded since ``since`` (all time when None) and before ``until``,
+        or by one run."""
+        sql = "SELECT COALESCE(SUM(cost_usd), 0) FROM metrics WHERE 1 = 1"
+        args: list[Any] = []
+        if since is not None:
+            sql += " AND created_at >= ?"
+            args.append(iso(since))
+        if until is not None:
+            sql += " AND created_at < ?"
+            args.append(iso(until))
+        if run_id is not None:
+            sql += " AND run_id = ?"
+            args.append(run_id)
+        with self._read() as db:
+            return float(db.execute(sql, args).fetchone()[0])
+
+    def record_budget_event(self, kind: str, scope: str, message: str, run_id: str | None = None,
+                            period: str | None = None) -> bool:
+        """Record an alert or a pause. With ``period`` (e.g. ``2026-11`` or ``run-abc:80``) it is
+        recorded once: returns False when the same kind, scope and period is there already."""
+        now = iso(utcnow())
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO budget_events (kind, scope, period, message, run_id, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (kind, scope, period, message, run_id, now),
+            )
+            if cursor.rowcount == 0:
+                return False
+            self._enqueue(db, "budget_events", f"{self.runner}:{cursor.lastrowid}",
+                          {"kind": kind, "scope": scope, "period": period, "message": message, "run_id": run_id,
+                           "created_at": now})
+        return True
+
+    def budget_events(self, since: datetime | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        """Oldest first."""
+        sql = "SELECT kind, scope, period, message, run_id, created_at FROM budget_events WHERE 1 = 1"
+        args: list[Any] = []
+        if since is not None:
+            sql += " AND created_at >= ?"
+            args.append(iso(since))
+        if kind is not None:
+            sql += " AND kind = ?"
+            args.append(kind)
+        with self._read() as db:
+            return [dict(r) for r in db.execute(sql + " ORDER BY created_at, id", args)]
+
+    # -- runs, plans, artifacts, reviews -----------------------------------------------------------
+
+    def save_run(self, run: Run) -> None:
+        """Insert or update by id; stamps ``run.updated_at``."""
+        run.updated_at = utcnow()
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO runs (id, text, trigger, status, repo, branch, pr_number, issue_number, verdict, rounds, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "text = excluded.text, trigger = excluded.trigger, status = excluded.status, repo = excluded.repo, "
+                "branch = excluded.branch, pr_number = excluded.pr_number, issue_number = excluded.issue_number, "
+                "verdict = excluded.verdict, rounds = excluded.rounds, updated_at = excluded.updated_at",
+                (run.id, run.text, run.trigger, run.status, run.repo, run.branch, run.pr_number, run.issue_number,
+                 run.verdict, run.rounds, iso(run.created_at), iso(run.updated_at)),
+            )
+            self._enqueue(db, "runs", run.id, asdict(run))
+
+    def get_run(self, run_id: str) -> Run | None:
+        with self._read() as db:
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _run(row) if row else None
+
+    def list_runs(self, limit: int = 50) -> list[Run]:
+        """Newest first."""
+        with self._read() as db:
+            return [_run(r) for r in db.execute("SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                                                (limit,))]
+
+    def save_plan(self, plan: Plan) -> None:
+        """Insert or replace a plan with its tasks (in the plan's order)."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO plans (id, run_id, summary, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE "
+                "SET run_id = excluded.run_id, summary = excluded.summary",
+                (plan.id, plan.run_id, plan.summary, iso(plan.created_at)),
+            )
+            db.execute("DELETE FROM tasks WHERE plan_id = ?", (plan.id,))
+            db.executemany(
+                "INSERT INTO tasks (plan_id, id, position, description, files, assigned_to, depends_on, "
+                "estimated_lines, task_type, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(plan.id, t.id, i, t.description, _dumps(t.files), t.assigned_to, _dumps(t.depends_on),
+                  t.estimated_lines, t.task_type, t.status) for i, t in enumerate(plan.tasks)],
+            )
+            self._enqueue(db, "plans", plan.id, asdict(plan))
+
+    def _plan(self, db: sqlite3.Connection, row: sqlite3.Row | None) -> Plan | None:
+        if row is None:
+            return None
+        tasks = [_task(t) for t in db.execute("SELECT * FROM tasks WHERE plan_id = ? ORDER BY position", (row["id"],))]
+        return Plan(summary=row["summary"], tasks=tasks, id=row["id"], run_id=row["run_id"],
+                    created_at=parse_iso(row["created_at"]))
+
+    def get_plan(self, plan_id: str) -> Plan | None:
+        with self._read() as db:
+            return self._plan(db, db.execute("SELECT * FROM plans WHERE id = ?", (plan_id,)).fetchone())
+
+    def latest_plan(self, run_id: str) -> Plan | None:
+        with self._read() as db:
+            row = db.execute("SELECT * FROM plans WHERE run_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                             (run_id,)).fetchone()
+            return self._plan(db, row)
+
+    def save_artifact(self, artifact: Artifact) -> None:
+        """Insert or update by id (a review updates ``review_status`` and ``notes``)."""
+        now = iso(utcnow())
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO artifacts (id, run_id, task_id, path, content, agent, review_status, notes, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "run_id = excluded.run_id, task_id = excluded.task_id, path = excluded.path, "
+                "content = excluded.content, agent = excluded.agent, review_status = excluded.review_status, "
+                "notes = excluded.notes, updated_at = excluded.updated_at",
+                (artifact.id, artifact.run_id, artifact.task_id, artifact.path, artifact.content, artifact.agent,
+                 artifact.review_status, artifact.notes, now, now),
+            )
+            self._enqueue(db, "artifacts", artifact.id, {**asdict(artifact), "updated_at": now})
+
+    def artifacts(self, run_id: str, review_status: str | None = None) -> list[Artifact]:
+        """In the order they were first saved."""
+        sql = "SELECT * FROM artifacts WHERE run_id = ?"
+        args: list[Any] = [run_id]
+        if review_status is not None:
+            sql += " AND review_status = ?"
+            args.append(review_status)
+        with self._read() as db:
+            return [_artifact(r) for r in db.execute(sql + " ORDER BY rowid", args)]
+
+    def save_review(self, run_id: str, review: Review) -> None:
+        body = asdict(review)
+        now = iso(utcnow())
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO reviews (run_id, round, verdict, summary, body, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, review.round, review.verdict, review.summary, _dumps(body), now),
+            )
+            self._enqueue(db, "reviews", f"{self.runner}:{cursor.lastrowid}",
+                          {**body, "run_id": run_id, "created_at": now})
+
+    def reviews(self, run_id: str) -> list[Review]:
+        """By round, then in the order they were saved."""
+        with self._read() as db:
+            rows = db.execute("SELECT body FROM reviews WHERE run_id = ? ORDER BY round, id", (run_id,)).fetchall()
+        return [_review(json.loads(r[0])) for r in rows]
+
+    # -- the journal -----------------------------------------------------------------------------
+
+    def journal_begin(self, run_id: str, key: str, data: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Record that step ``key`` of ``run_id`` starts. Returns its result when it finished
+        before (the caller must then not act again); None means: go ahead. A step that started
+        but never finished (the process died) counts one more attempt."""
+        now = iso(utcnow())
+        with self._write() as db:
+            row = db.execute("SELECT * FROM journal WHERE run_id = ? AND key = ?", (run_id, key)).fetchone()
+            if row is not None and row["status"] == "finished":
+                result = _loads(row["result"])
+                return {} if result is None else result  # never None: None means "go ahead"
+            if row is None:
+                db.execute("INSERT INTO journal (run_id, key, status, data, started_at) VALUES (?, ?, 'started', ?, ?)",
+                           (run_id, key, None if data is None else _dumps(data), now))
+            else:
+                db.execute(
+                    "UPDATE journal SET attempts = attempts + 1, started_at = ?, data = COALESCE(?, data) "
+                    "WHERE run_id = ? AND key = ?",
+                    (now, None if data is None else _dumps(data), run_id, key),
+                )
+            entry = _journal_entry(db.execute("SELECT * FROM journal WHERE run_id = ? AND key = ?",
+                                              (run_id, key)).fetchone())
+            self._enqueue(db, "journal", f"{run_id}:{key}", entry)
+        return None
+
+    def journal_finish(self, run_id: str, key: str, result: dict[str, Any]) -> None:
+        """Record the step's result. Finishing a step twice keeps the first result."""
+        now = iso(utcnow())
+        with self._write() as db:
+            row = db.execute("SELECT status FROM journal WHERE run_id = ? AND key = ?", (run_id, key)).fetchone()
+            if row is not None and row["status"] == "finished":
+                return
+            if row is None:
+                db.execute(
+                    "INSERT INTO journal (run_id, key, status, result, started_at, finished_at) "
+                    "VALUES (?, ?, 'finished', ?, ?, ?)",
+                    (run_id, key, _dumps(result), now, now),
+                )
+            else:
+                db.execute(
+                    "UPDATE journal SET status = 'finished', result = ?, finished_at = ? WHERE run_id = ? AND key = ?",
+                    (_dumps(result), now, run_id, key),
+                )
+            entry = _journal_entry(db.execute("SELECT * FROM journal WHERE run_id = ? AND key = ?",
+                                              (run_id, key)).fetchone())
+            self._enqueue(db, "journal", f"{run_id}:{key}", entry)
+
+    def journal(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's steps in the order they first started."""
+        with self._read() as db:
+            return [_journal_entry(r) for r in db.execute("SELECT * FROM journal WHERE run_id = ? ORDER BY id",
+                                                          (run_id,))]
+
+    # -- the outbox ------------------------------------------------------------------------------
+
+    def outbox_pending(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Unsent rows, oldest first (the row shape is documented in ``gitorch.store``)."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT id, tbl, key, version, runner, payload, created_at, attempts, last_error FROM outbox "
+                "WHERE sent_at IS NULL ORDER BY id LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [{"id": r["id"], "table": r["tbl"], "key": r["key"], "version": r["version"], "runner": r["runner"],
+                 "payload": json.loads(r["payload"]), "created_at": r["created_at"], "attempts": r["attempts"],
+                 "last_error": r["last_error"]} for r in rows]
+
+    def outbox_count(self) -> int:
+        """How many rows wait to be sent."""
+        with self._read() as db:
+            return db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+
+    def outbox_mark_sent(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        now = iso(utcnow())
+        with self._write() as db:
+            db.executemany("UPDATE outbox SET sent_at = ? WHERE id = ?", [(now, i) for i in ids])
+
+    def outbox_mark_failed(self, ids: list[int], error: str) -> None:
+        if not ids:
+            return
+        message = redact(error)[:2000]
+        with self._write() as db:
+            db.executemany("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                           [(message, i) for i in ids])
+
+    def close(self) -> None:
+        """Close every connection this store opened in this process; the store reopens on next use."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+            self._generation += 1
+        for pid, _, db in connections:
+            if pid == os.getpid():  # a forked child leaves its parent's connections alone
+                db.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,233 @@
+"""`gitorch stats`: the figures from a store filled with known metrics and decisions."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from gitorch import config as config_module
+from gitorch.cli import cli
+from gitorch.config import Config
+from gitorch.cost import check_budget, metric_for
+from gitorch.errors import BudgetExceeded, GitorchError
+from gitorch.model import Metric, RoutingDecision, Usage
+from gitorch.stats import compute, markdown
+from gitorch.store import open_store
+from gitorch.store.sqlite import SqliteStore
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SqliteStore(tmp_path / "state.db")
+    yield s
+    s.close()
+
+
+def decision(i: int, agent: str = "claude", task_type: str = "planning", **over) -> RoutingDecision:
+    return RoutingDecision(
+        id=f"dec-{i}", text=f"task {i}", task_type=task_type, task_types={task_type: 1.0}, agent=agent,
+        confidence=0.9, scores={"claude": 80.0, "chatgpt-pro": 50.0}, reasoning="", workflow=[],
+        estimated_cost_usd=0.0, estimated_saving_usd=0.0, created_at=over.pop("created_at", NOW - timedelta(days=1)),
+        **over,
+    )
+
+
+def fill(store, cfg: Config) -> None:
+    """Known work: two Claude calls, two builder calls, one fallback, one call outside the period."""
+    at = NOW - timedelta(days=2)
+
+    def record(agent, model, usage, **kw):
+        m = metric_for(cfg, agent=agent, model=model, usage=usage, duration_s=1.0, **kw)
+        m.created_at = at
+        store.record_metric(m)
+
+    # plan on opus: 10k in, 2k out, 50k cache read -> 0.04 + 0.04 + 0.01 = 0.09
+    record("claude", "claude-opus-5-5", Usage(10_000, 2_000, 0, 50_000), step="plan")
+    # review on sonnet: 20k in, 1k out, 4k cache write -> 0.04 + 0.01 + 0.01 = 0.06
+    record("claude", "claude-sonnet-5-5", Usage(20_000, 1_000, 4_000, 0), step="review")
+    # builder: 30k in, 10k out -> baseline at sonnet 0.06 + 0.10 = 0.16, cost 0
+    record("chatgpt-pro", "chatgpt-web", Usage(30_000, 10_000, estimated=True), step="build")
+    # codex: 5k in, 5k out -> baseline 0.01 + 0.05 = 0.06, cost 0
+    record("codex", "gpt-5-codex", Usage(5_000, 5_000), step="build")
+    # Claude as fallback builder: 1k in 1k out on sonnet -> 0.002 + 0.01 = 0.012
+    record("claude", "claude-sonnet-5-5", Usage(1_000, 1_000), step="build", fallback=True)
+    # outside a 30-day window
+    old = metric_for(cfg, agent="claude", model="claude-opus-5-5", usage=Usage(1_000_000, 0), duration_s=1)
+    old.created_at = NOW - timedelta(days=45)
+    store.record_metric(old)
+
+
+def test_figures_from_known_metrics(store):
+    cfg = Config()
+    fill(store, cfg)
+    data = compute(store, cfg, days=30, now=NOW)
+    assert data["claude_tokens"] == 62_000 + 25_000 + 2_000
+    assert data["chatgpt_tokens"] == 40_000 + 10_000
+    assert data["total_cost_usd"] == pytest.approx(0.09 + 0.06 + 0.012)
+    assert data["baseline_cost_usd"] == pytest.approx(0.09 + 0.06 + 0.012 + 0.16 + 0.06)
+    assert data["savings_usd"] == pytest.approx(0.22)
+    assert data["savings_pct"] == pytest.approx(0.22 / 0.382 * 100, abs=0.01)
+    claude = data["by_agent"]["claude"]
+    assert claude == {"tokens": 89_000, "input_tokens": 31_000, "output_tokens": 4_000, "cache_write_tokens": 4_000,
+                      "cache_read_tokens": 50_000, "cost_usd": pytest.approx(0.162),
+                      "baseline_cost_usd": pytest.approx(0.162), "calls": 3, "fallbacks": 1, "duration_s": 3.0}
+    assert data["by_agent"]["chatgpt-pro"]["cost_usd"] == 0
+    assert data["by_agent"]["chatgpt-pro"]["baseline_cost_usd"] == pytest.approx(0.16)
+    assert data["by_agent"]["codex"]["tokens"] == 10_000
+    assert list(data["by_agent"]) == ["chatgpt-pro", "claude", "codex"]
+    assert data["period"] == {"days": 30, "since": (NOW - timedelta(days=30)).isoformat(), "until": NOW.isoformat()}
+    assert data["prices_as_of"] == "2026-11-27"
+    json.dumps(data)  # plain JSON
+
+
+def test_a_longer_period_takes_in_older_work(store):
+    cfg = Config()
+    fill(store, cfg)
+    data = compute(store, cfg, days=60, now=NOW)
+    assert data["total_cost_usd"] == pytest.approx(0.162 + 4.0)
+    assert data["by_agent"]["claude"]["calls"] == 4
+
+
+def test_subscription_is_amortised_over_the_period_and_net_saving(store):
+    cfg = Config.model_validate({"budget": {"builder_subscription_usd": 200}})
+    fill(store, cfg)
+    data = compute(store, cfg, days=30, now=NOW)
+    assert data["budget"]["subscription_usd"] == pytest.approx(200 * 30 * 12 / 365.25, abs=1e-5)
+    assert data["net_savings_usd"] == pytest.approx(0.22 - 200 * 30 * 12 / 365.25, abs=1e-5)
+
+
+def test_routing_accuracy_is_the_share_accepted_without_override(store):
+    store.record_decisions([decision(i) for i in range(1, 7)])
+    store.record_feedback("dec-1", override_agent="chatgpt-pro")  # overridden
+    store.record_feedback("dec-2", outcome="success")  # accepted
+    store.record_feedback("dec-3", override_agent="claude", outcome="success")  # same agent: accepted
+    store.record_feedback("dec-4", override_task_type="debugging")  # task type corrected: overridden
+    store.record_feedback("dec-5", agent_used="claude", outcome="failure")  # accepted, went badly
+    # dec-6: no feedback, not counted
+    data = compute(store, Config(), now=NOW)
+    assert data["decisions"] == 6
+    assert data["decisions_with_feedback"] == 5
+    assert data["overrides"] == 2
+    assert data["routing_accuracy_pct"] == 60.0
+
+
+def test_routing_accuracy_is_null_before_any_feedback(store):
+    store.record_decisions([decision(1), decision(2)])
+    data = compute(store, Config(), now=NOW)
+    assert data["decisions"] == 2
+    assert data["routing_accuracy_pct"] is None
+    assert data["overrides"] == 0
+
+
+def test_decisions_outside_the_period_are_left_out(store):
+    store.record_decisions([decision(1, created_at=NOW - timedelta(days=40)), decision(2)])
+    store.record_feedback("dec-1", override_agent="chatgpt-pro")
+    data = compute(store, Config(), days=30, now=NOW)
+    assert (data["decisions"], data["overrides"], data["routing_accuracy_pct"]) == (1, 0, None)
+
+
+def test_budget_figures_alert_and_pause(store):
+    cfg = Config.model_validate({"budget": {"monthly_usd": 10, "alert_threshold_pct": 80, "daily_usd": 5}})
+    store.record_metric(Metric("claude", "claude-opus-5-5", Usage(), 6.0, 6.0, created_at=NOW - timedelta(days=3)))
+    store.record_metric(Metric("claude", "claude-opus-5-5", Usage(), 2.5, 2.5, created_at=NOW - timedelta(hours=2)))
+    store.record_metric(Metric("claude", "claude-opus-5-5", Usage(), 9.0, 9.0,
+                               created_at=datetime(2026, 10, 30, tzinfo=UTC)))  # last month
+    budget = compute(store, cfg, now=NOW)["budget"]
+    assert budget["spent_month_usd"] == pytest.approx(8.5)
+    assert budget["spent_today_usd"] == pytest.approx(2.5)
+    assert budget["pct_used"] == 85.0
+    assert budget["alert"] is True
+    assert budget["paused"] is False
+    assert (budget["monthly_usd"], budget["daily_usd"], budget["alert_threshold_pct"]) == (10, 5, 80)
+    with pytest.raises(BudgetExceeded):
+        check_budget(store, cfg, 2.0, now=NOW)
+    assert compute(store, cfg, now=NOW)["budget"]["paused"] is True
+
+
+def test_empty_store_gives_zeros_and_nulls(store):
+    data = compute(store, Config(), now=NOW)
+    assert (data["claude_tokens"], data["chatgpt_tokens"], data["total_cost_usd"], data["baseline_cost_usd"],
+            data["savings_usd"]) == (0, 0, 0, 0, 0)
+    assert data["savings_pct"] is None
+    assert data["routing_accuracy_pct"] is None
+    assert data["by_agent"] == {}
+    assert data["budget"]["alert"] is False and data["budget"]["paused"] is False
+
+
+def test_deprecated_models_in_use_are_warned_about(store):
+    store.record_metric(Metric("claude", "claude-sonnet-4-5-20250929", Usage(10), 0.0, 0.0,
+                               created_at=NOW - timedelta(days=1)))
+    [warning] = compute(store, Config(), now=NOW)["warnings"]
+    assert "claude-sonnet-4-5-20250929" in warning and "2026-11-30" in warning
+
+
+def test_days_below_one_is_refused(store):
+    with pytest.raises(GitorchError, match="--days"):
+        compute(store, Config(), days=0)
+
+
+def test_markdown_summary_uses_the_same_figures(store):
+    fill(store, Config())
+    text = markdown(compute(store, Config(), now=NOW))
+    assert "| Claude tokens | 89,000 |" in text
+    assert "| saving | $0.2200 (57.6%) |" in text
+
+
+# -- the command --------------------------------------------------------------------------------------
+
+
+def test_stats_json_on_an_empty_store_has_null_routing_accuracy():
+    result = CliRunner().invoke(cli, ["stats", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["routing_accuracy_pct"] is None
+    for key in ("claude_tokens", "chatgpt_tokens", "total_cost_usd", "baseline_cost_usd", "savings_usd",
+                "savings_pct", "decisions", "overrides", "by_agent", "budget", "period", "prices_as_of"):
+        assert key in data
+    assert data["budget"]["monthly_usd"] == 100.0
+
+
+def test_stats_reads_the_store_of_the_repository(repo, monkeypatch):
+    monkeypatch.setenv("MONTHLY_BUDGET_USD", "50")
+    cfg = config_module.load()
+    s = open_store(cfg)
+    s.record_metric(metric_for(cfg, agent="claude", model="claude-opus-5-5", usage=Usage(100_000, 10_000),
+                               duration_s=2))
+    s.record_metric(metric_for(cfg, agent="chatgpt-pro", model="chatgpt-web", usage=Usage(50_000, 20_000),
+                               duration_s=30))
+    s.record_decision(decision(1, created_at=datetime.now(UTC)))
+    s.record_feedback("dec-1", outcome="success")
+    s.close()
+    result = CliRunner().invoke(cli, ["stats", "--json", "--days", "7"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["claude_tokens"] == 110_000
+    assert data["chatgpt_tokens"] == 70_000
+    assert data["total_cost_usd"] == pytest.approx(0.6)
+    assert data["baseline_cost_usd"] == pytest.approx(0.6 + 0.3)
+    assert data["routing_accuracy_pct"] == 100.0
+    assert data["budget"]["monthly_usd"] == 50
+    assert data["period"]["days"] == 7
+
+
+def test_stats_prints_tables():
+    s = open_store(config_module.load())
+    s.record_metric(Metric("claude", "claude-opus-5-5", Usage(1000, 100), 0.006, 0.006))
+    s.close()
+    result = CliRunner().invoke(cli, ["stats"])
+    assert result.exit_code == 0, result.output
+    assert "gitorch stats: last 30 days" in result.output
+    assert "per agent" in result.output
+    assert "routing accuracy" in result.output and "no feedback yet" in result.output
+    assert "prices as of 2026-11-27" in result.output
+
+
+def test_stats_days_must_be_positive():
+    result = CliRunner().invoke(cli, ["stats", "--days", "0"])
+    assert result.exit_code == 2
+    assert "--days" in result.output
