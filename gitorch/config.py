@@ -26,7 +26,7 @@ class Section(BaseModel):
 
 
 class ModelsConfig(Section):
-    plan: str = Field("claude-opus-5-5", description="Claude model that writes plans")
+    plan: str = Field("claude-sonnet-5-5", description="Claude model that writes plans (one model for plan and review shares the prompt cache)")
     review: str = Field("claude-sonnet-5-5", description="Claude model that reviews the builder's work")
     build: str = Field("claude-sonnet-5-5", description="Claude model used when Claude builds (fallback or routed)")
     classify: str = Field("claude-haiku-5-5", description="cheap Claude model for small classification calls")
@@ -93,6 +93,7 @@ class BrowserConfig(Section):
     executable: str = Field("/usr/bin/chromium", description="Chromium to drive")
     headless: bool = Field(True, description="run without a window")
     timeout_s: float = Field(120.0, gt=0, description="seconds to wait for one answer")
+    settle_s: float = Field(0.5, gt=0, le=10, description="seconds an answer must stay unchanged, once streaming stops, to count as complete")
     pages: int = Field(1, ge=1, le=8, description="tasks answered at once, one page each")
     selectors: dict[str, str] = Field(default_factory=dict, description="overrides of the page's selectors")
 
@@ -148,7 +149,8 @@ class VerifyConfig(Section):
 class ConvexConfig(Section):
     url: str | None = Field(None, description="deployment URL, https://<name>.convex.cloud [CONVEX_URL]")
     timeout_s: float = Field(10.0, gt=0, description="seconds one Convex request may take")
-    batch_size: int = Field(100, ge=1, description="outbox records sent per request")
+    batch_size: int = Field(100, ge=1, le=1000, description="outbox records sent per request")
+    interval_s: float = Field(5.0, gt=0, description="seconds between background drains when nothing new is written")
 
 
 class Secrets(BaseModel):
@@ -381,3 +383,31 @@ def default_yaml() -> str:
             out.append(f"{name}: {_yaml_scalar(value)}")
         out.append("")
     return "\n".join(out)
+
+
+class ActionEnv(BaseModel):
+    """What GitHub Actions tells a step through its environment (read here only)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_name: str | None = None  # GITHUB_EVENT_NAME
+    event_path: str | None = None  # GITHUB_EVENT_PATH
+    repository: str | None = None  # GITHUB_REPOSITORY, owner/name
+    step_summary: str | None = None  # GITHUB_STEP_SUMMARY, a file to append Markdown to
+    output: str | None = None  # GITHUB_OUTPUT, a file to append name=value lines to
+    server_url: str = "https://github.com"  # GITHUB_SERVER_URL
+    run_id: str | None = None  # GITHUB_RUN_ID
+
+
+def action_env(env: Mapping[str, str] | None = None) -> ActionEnv:
+    """The GitHub Actions variables `gitorch action` uses."""
+    env = os.environ if env is None else env
+    return ActionEnv(
+        event_name=env.get("GITHUB_EVENT_NAME") or None,
+        event_path=env.get("GITHUB_EVENT_PATH") or None,
+        repository=env.get("GITHUB_REPOSITORY") or None,
+        step_summary=env.get("GITHUB_STEP_SUMMARY") or None,
+        output=env.get("GITHUB_OUTPUT") or None,
+        server_url=env.get("GITHUB_SERVER_URL") or "https://github.com",
+        run_id=env.get("GITHUB_RUN_ID") or None,
+    )

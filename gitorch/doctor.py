@@ -25,8 +25,12 @@ def _config_check() -> tuple[Check, object | None]:
         cfg = config.load()
     except GitorchError as exc:
         return Check("config", "fail", exc.message, exc.hint or ""), None
-    where = f"{cfg.repo_root / config.CONFIG_FILE}" if cfg.repo_root else "defaults (not in a repository)"
-    return Check("config", "ok", f"loaded from {where}"), cfg
+    if cfg.repo_root is None:
+        return Check("config", "ok", "defaults (not in a repository)"), cfg
+    path = cfg.repo_root / config.CONFIG_FILE
+    if not path.exists():
+        return Check("config", "ok", f"defaults (no {config.CONFIG_FILE}; 'gitorch init' writes one)"), cfg
+    return Check("config", "ok", f"loaded from {path}"), cfg
 
 
 def _store_check(cfg) -> Check:
@@ -48,6 +52,21 @@ def _anthropic_check(cfg) -> Check:
     return Check("anthropic key", "ok", f"set; requests go to {where}")
 
 
+def _models_check(cfg) -> Check:
+    from .cost import PriceTable, deprecation_warnings
+
+    try:
+        warnings = deprecation_warnings(cfg)
+        table = PriceTable.from_config(cfg)
+        for model in cfg.models.model_dump().values():
+            table.price(model)
+    except GitorchError as exc:
+        return Check("models", "fail", exc.message, exc.hint or "")
+    if warnings:
+        return Check("models", "warn", "; ".join(warnings), "choose a current model id in .gitorch.yml 'models:'")
+    return Check("models", "ok", ", ".join(f"{k} {v}" for k, v in cfg.models.model_dump().items()))
+
+
 def _browser_check(cfg) -> Check:
     exe = Path(cfg.browser.executable)
     if not exe.exists() and not shutil.which(cfg.browser.executable):
@@ -61,7 +80,7 @@ def _github_check(cfg) -> Check:
     return Check("github token", "ok", f"set; API at {cfg.github.api_url}")
 
 
-CHECKS: list[Callable] = [_store_check, _anthropic_check, _browser_check, _github_check]
+CHECKS: list[Callable] = [_store_check, _models_check, _anthropic_check, _browser_check, _github_check]
 
 
 def run_checks() -> list[Check]:
