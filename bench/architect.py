@@ -10,9 +10,9 @@ Run: python bench/architect.py [--files N] [--budget TOKENS]
 (c) The dollar cost of that run with prompt caching against the same run without it, at the prices
     of gitorch.cost (target: at least 50 % lower).
 
-(b) and (c) are measured for the default models (plan on claude-opus-5-5, review on
-claude-sonnet-5-5) and for a run where one model plans and reviews. A prompt cache belongs to one
-model, so with the defaults the plan's cached prefix cannot be read by the reviews.
+(b) and (c) are measured for the default models (claude-sonnet-5-5 plans and reviews) and for a
+run where claude-opus-5-5 plans. A prompt cache belongs to one model, so with a different planning
+model the plan's cached prefix cannot be read by the reviews.
 Answers are scripted at realistic lengths (a plan of ~700 output tokens, reviews of ~500).
 """
 
@@ -148,10 +148,10 @@ def main() -> int:
         print(f"    budget held: {'yes' if context.tokens <= args.budget else 'NO'}; first relevant file: "
               f"{context.files_included[0] if context.files_included else '-'}")
 
-        for label, models in (("default models (plan opus, review sonnet)",
-                               {"plan": "claude-opus-5-5", "review": "claude-sonnet-5-5"}),
-                              ("one model for plan and review (sonnet)",
-                               {"plan": "claude-sonnet-5-5", "review": "claude-sonnet-5-5"})):
+        for label, models in (("default models (sonnet plans and reviews)",
+                               {"plan": "claude-sonnet-5-5", "review": "claude-sonnet-5-5"}),
+                              ("opus plans, sonnet reviews",
+                               {"plan": "claude-opus-5-5", "review": "claude-sonnet-5-5"})):
             cached = run_once(root, models, True, args.budget)
             plain = run_once(root, models, False, args.budget)
             print(f"\n{label}: one plan, three reviews, one fix review")

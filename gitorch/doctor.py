@@ -74,13 +74,19 @@ def _browser_check(cfg) -> Check:
     return Check("chromium", "ok", str(exe))
 
 
+def _convex_check(cfg) -> Check:
+    from .store.convex import doctor_check
+
+    return doctor_check(cfg)
+
+
 def _github_check(cfg) -> Check:
     if cfg.secrets.github_token is None:
         return Check("github token", "warn", "GITHUB_TOKEN is not set", "needed only for GitHub mode (the Action sets it)")
     return Check("github token", "ok", f"set; API at {cfg.github.api_url}")
 
 
-CHECKS: list[Callable] = [_store_check, _models_check, _anthropic_check, _browser_check, _github_check]
+CHECKS: list[Callable] = [_store_check, _models_check, _anthropic_check, _browser_check, _github_check, _convex_check]
 
 
 def run_checks() -> list[Check]:
