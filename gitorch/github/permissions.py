@@ -1,0 +1,105 @@
+"""Who may make gitorch act, decided before anything is spent or posted.
+
+- Bots never trigger (the payload's ``sender.type`` / ``user.type`` is ``Bot``), and neither does
+  text carrying gitorch's own marker, so gitorch can never answer itself. Only an explicit
+  ``github.allowed_bots`` entry lets a bot in; a login ending in ``[bot]`` proves nothing.
+- Where the payload gives the person's ``author_association`` (comments, reviews, an issue opened by
+  its author), one of ``github.trusted_associations`` is required, decided without any API call.
+- Otherwise (a label added by someone, a push) their permission is looked up: write, maintain or
+  admin is required; an API that cannot be reached means no run.
+- Closed or locked issues are skipped; a per-person limit of runs per day stops cost abuse.
+
+Refusals are logged, never commented, so strangers cannot make the bot talk. The daily count lives
+in the store's journal under one pseudo-run per person and day (``triggers/<repo>/<login>/<day>``),
+keyed by the event, so a re-delivered event is not counted twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..errors import GitorchError
+from ..model import utcnow
+from .events import Request
+from .provider import GitHubProvider
+
+log = logging.getLogger("gitorch.github")
+
+WRITE_PERMISSIONS = frozenset({"admin", "maintain", "write"})
+
+
+@dataclass
+class GateDecision:
+    allowed: bool
+    reason: str
+    lookup: bool = False  # the permission API was asked
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def _trigger_run_id(repo: str, login: str, now: datetime) -> str:
+    return f"triggers/{repo}/{login.lower()}/{now.date().isoformat()}"
+
+
+def runs_today(store: Any, repo: str, login: str, now: datetime | None = None) -> int:
+    """How many costly requests ``login`` made today (UTC) in ``repo``."""
+    return len(store.journal(_trigger_run_id(repo, login, now or utcnow())))
+
+
+def check_trigger(request: Request, github_config: Any, provider: GitHubProvider | None, store: Any = None,
+                  now: datetime | None = None) -> GateDecision:
+    """Whether ``request`` may run; records it against the person's daily limit when it may."""
+    decision = _decide(request, github_config, provider)
+    if decision.allowed and request.costly and store is not None:
+        decision = _count(request, github_config, store, now or utcnow(), decision)
+    if not decision.allowed:
+        log.info("refused %s from %s: %s", request.key, request.actor.login or "someone", decision.reason)
+    return decision
+
+
+def _decide(request: Request, cfg: Any, provider: GitHubProvider | None) -> GateDecision:
+    actor = request.actor
+    if request.from_gitorch:
+        return GateDecision(False, "the text is gitorch's own (it carries gitorch's marker)")
+    if not actor.login:
+        return GateDecision(False, "the event names nobody who caused it")
+    allowed_bot = actor.login in cfg.allowed_bots
+    if actor.type == "Bot" and not allowed_bot:
+        return GateDecision(False, f"{actor.login} is a bot and not in github.allowed_bots")
+    if request.issue_state == "closed" and request.kind != "outcome":
+        return GateDecision(False, f"#{request.issue} is closed")
+    if request.issue_locked:
+        return GateDecision(False, f"#{request.issue} is locked")
+    if allowed_bot and actor.type == "Bot":
+        return GateDecision(True, f"{actor.login} is an allowed bot")
+    if actor.association is not None:
+        if actor.association in cfg.trusted_associations:
+            return GateDecision(True, f"{actor.login} is {actor.association}")
+        return GateDecision(False, f"{actor.login} is {actor.association}, not one of "
+                                   f"{', '.join(cfg.trusted_associations)}")
+    if provider is None:
+        return GateDecision(False, f"cannot check {actor.login}'s permission without the GitHub API")
+    try:
+        permission = provider.permission(actor.login)
+    except GitorchError as exc:
+        return GateDecision(False, f"could not check {actor.login}'s permission ({exc.message}); no run", lookup=True)
+    if permission in WRITE_PERMISSIONS:
+        return GateDecision(True, f"{actor.login} has {permission} permission", lookup=True)
+    return GateDecision(False, f"{actor.login} has {permission} permission; write or admin is needed", lookup=True)
+
+
+def _count(request: Request, cfg: Any, store: Any, now: datetime, decision: GateDecision) -> GateDecision:
+    run_id = _trigger_run_id(request.repo, request.actor.login, now)
+    seen = {entry.get("key") for entry in store.journal(run_id)}
+    if request.key in seen:  # the same event delivered again: counted once
+        return decision
+    if len(seen) >= cfg.runs_per_person_per_day:
+        return GateDecision(False, f"{request.actor.login} reached the limit of {cfg.runs_per_person_per_day} "
+                                   "runs per day (github.runs_per_person_per_day)", decision.lookup)
+    store.journal_finish(run_id, request.key, {"kind": request.kind, "event": request.event,
+                                               "at": now.isoformat(timespec="seconds")})
+    return decision

