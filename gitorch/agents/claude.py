@@ -248,10 +248,13 @@ _TASK_SCHEMA = {
 }
 PLAN_TOOL = {
     "name": "write_plan",
-    "description": "Record the plan: a short summary and the tasks that carry it out, in order.",
+    "description": "Record the plan: a short summary and the tasks that carry it out, in order. "
+                   "For a request that needs no code (a question, an analysis), give the answer in "
+                   "'answer' and no tasks.",
     "input_schema": {"type": "object", "properties": {
         "summary": {"type": "string"},
-        "tasks": {"type": "array", "minItems": 1, "items": _TASK_SCHEMA},
+        "tasks": {"type": "array", "items": _TASK_SCHEMA},
+        "answer": {"type": "string", "description": "the answer, when the request needs no code"},
     }, "required": ["summary", "tasks"]},
 }
 REVIEW_TOOL = {
@@ -291,6 +294,7 @@ changes inside .git/ or .github/workflows/.
 claude for delicate design or security-sensitive work. The router may change it.
 - estimated_lines: lines written or changed. task_type: one of planning, code_generation, debugging, \
 refactoring, review.
+- A request that needs no code (a question, an analysis): no tasks, and the answer in 'answer'.
 
 Reviewing (write_review):
 - Give every artifact listed in the request a status: approved or rejected, with notes that say why.
@@ -384,8 +388,12 @@ def _has_cycle(tasks: list[Task]) -> bool:
 def parse_plan(data: Any) -> Plan:
     if not isinstance(data, dict):
         raise InvalidAnswer("the input must be an object with summary and tasks")
+    answer = str(data.get("answer") or "").strip()
     if not data.get("tasks"):
-        raise InvalidAnswer("tasks is missing or empty: a plan needs at least one task")
+        if answer:  # a question or an analysis: answered, nothing to build
+            return Plan(summary=answer, tasks=[])
+        raise InvalidAnswer("tasks is missing or empty: a plan needs at least one task, or an 'answer' "
+                            "when the request needs no code")
     tasks = _tasks(data["tasks"], "tasks")
     return Plan(summary=str(data.get("summary") or "").strip(), tasks=tasks)
 

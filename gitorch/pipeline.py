@@ -1,0 +1,676 @@
+"""The run: route, confirm, plan, build, commit, push and PR, verify, review, fix; resumable.
+
+The run is a sequence of steps over the store's journal. Each step has a key (``plan``,
+``build:r1:t2``, ``commit:r1:t2``, ``review:r1``...). Before a step touches the outside world it is
+recorded as started; when it is done its result is recorded. A run that is killed at any point is
+run again from the top with the same id: finished steps return their recorded result without acting
+again, and a step that had started but not finished is redone through an idempotent operation
+(commits compare trees, comments and PRs are found by marker or branch), so nothing happens twice.
+
+Concurrency: one model for the whole pipeline. Independent tasks of a round are built in a thread
+pool (``pipeline.parallelism``); everything that writes (commits, the store's journal, GitHub) happens
+on the calling thread, in task order.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import cost
+from .agents import AgentError, BuildContext, Builder, BuildResult
+from .config import Config
+from .errors import BudgetExceeded, GitorchError
+from .model import CHATGPT, CLAUDE, Artifact, Plan, Review, RoutingDecision, Run, Task, Usage, new_id, utcnow
+from .redact import redact
+from .store import Store
+
+# Run statuses a person may see.
+AWAITING_CONFIRMATION = "awaiting_confirmation"
+AWAITING_PLAN_APPROVAL = "awaiting_plan_approval"
+PAUSED = "paused"
+DONE = "done"
+FAILED = "failed"
+ANSWERED = "answered"
+TERMINAL = (DONE, ANSWERED, "cancelled")  # a failed or paused run can be resumed
+
+
+@dataclass
+class Request:
+    """What a person asked for, from any trigger."""
+
+    text: str
+    title: str = ""
+    trigger: str = "cli"  # cli, issue, comment, task_md, hook, action
+    agent: str | None = None  # a person chose the builder (--agent, /gitorch override, @agent hint)
+    issue_number: int | None = None
+    base: str = "HEAD"
+    tasks: list[dict[str, Any]] = field(default_factory=list)  # TASK.md items, already parsed
+    confirmed: bool = False  # /gitorch proceed, --yes
+    requested_by: str | None = None
+
+    @property
+    def headline(self) -> str:
+        return (self.title or self.text.strip().splitlines()[0] if self.text.strip() else "task")[:80]
+
+
+class Progress(Protocol):
+    def step(self, key: str, status: str, detail: str = "") -> None: ...
+
+
+class _Silent:
+    def step(self, key: str, status: str, detail: str = "") -> None:
+        pass
+
+
+class Paused(GitorchError):
+    """The run stopped on purpose and can be resumed (confirmation, plan approval, budget)."""
+
+    def __init__(self, status: str, message: str, hint: str | None = None):
+        super().__init__(message, hint)
+        self.status = status
+
+
+@dataclass
+class RunResult:
+    run: Run
+    decision: RoutingDecision | None = None
+    plan: Plan | None = None
+    reviews: list[Review] = field(default_factory=list)
+    commits: list[str] = field(default_factory=list)
+    cost_usd: float = 0.0
+    baseline_cost_usd: float = 0.0
+    answer: str | None = None
+    message: str = ""
+    alerts: list[str] = field(default_factory=list)
+    verify: dict[str, Any] | None = None
+
+
+@dataclass
+class Parts:
+    """What the pipeline talks to, each behind its interface."""
+
+    store: Store
+    router: Any  # gitorch.routing.Router
+    architect: Any  # gitorch.agents.Architect
+    builders: dict[str, Builder]
+    repo_path: Path
+    github: Any | None = None  # gitorch.github.provider.GitHubProvider
+    confirm: Callable[[RoutingDecision], tuple[str, str | None]] | None = None
+    progress: Progress = field(default_factory=_Silent)
+    repo_context: Callable[[str], str] | None = None
+    sleep: Callable[[float], None] = time.sleep
+
+
+class Pipeline:
+    def __init__(self, config: Config, parts: Parts):
+        self.config = config
+        self.parts = parts
+        self.store = parts.store
+        self.progress = parts.progress
+        self.alerts: list[str] = []
+
+    # -- the journal --------------------------------------------------------------------------------
+
+    def _step(self, run: Run, key: str, action: Callable[[], dict[str, Any]], detail: str = "") -> dict[str, Any]:
+        done = self.store.journal_begin(run.id, key, {"detail": detail})
+        if done is not None:
+            self.progress.step(key, "done", "already done")
+            return done
+        self.progress.step(key, "start", detail)
+        result = action()
+        self.store.journal_finish(run.id, key, result)
+        self.progress.step(key, "done", result.get("summary", ""))
+        return result
+
+    def _set_status(self, run: Run, status: str, **fields: Any) -> None:
+        run.status = status
+        for name, value in fields.items():
+            setattr(run, name, value)
+        run.updated_at = utcnow()
+        self.store.save_run(run)
+
+    # -- entry points -------------------------------------------------------------------------------
+
+    def start(self, request: Request, run_id: str | None = None) -> RunResult:
+        run = Run(id=run_id or new_id("run"), text=request.text, trigger=request.trigger,
+                  repo=str(self.parts.repo_path), issue_number=request.issue_number)
+        existing = self.store.get_run(run.id)
+        if existing is not None:
+            return self.resume(run.id, request)
+        self.store.save_run(run)
+        self.store.journal_begin(run.id, "request", {})
+        self.store.journal_finish(run.id, "request", {"request": asdict(request)})
+        return self._drive(run, request)
+
+    def resume(self, run_id: str, update: Request | None = None) -> RunResult:
+        """Continue a run from its last finished step. ``update`` carries what a person said since
+        (a confirmation, an override, an approved plan)."""
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise GitorchError(f"no run with id {run_id}", hint="see the run ids with 'gitorch stats' or the dashboard")
+        recorded = next((s for s in self.store.journal(run_id) if s["key"] == "request"), None)
+        if recorded is None or not recorded.get("result"):
+            raise GitorchError(f"run {run_id} has no recorded request", hint="start it again with 'gitorch run'")
+        request = Request(**recorded["result"]["request"])
+        if update is not None:
+            request.confirmed = request.confirmed or update.confirmed
+            request.agent = update.agent or request.agent
+        if run.status in TERMINAL:
+            return self._result(run, request, message=f"run {run.id} is {run.status} already")
+        return self._drive(run, request)
+
+    # -- the run ------------------------------------------------------------------------------------
+
+    def _drive(self, run: Run, request: Request) -> RunResult:
+        try:
+            return self._run(run, request)
+        except Paused as pause:
+            self._set_status(run, pause.status)
+            self._tell(run, request, f"{pause.message}\n\n{pause.hint or ''}".strip())
+            return self._result(run, request, message=pause.message + (f"\n{pause.hint}" if pause.hint else ""))
+        except BudgetExceeded as exc:
+            self._set_status(run, PAUSED)
+            message = (f"Run {run.id} paused: {exc.message} Everything produced so far is kept. "
+                       f"Resume with 'gitorch run --resume {run.id}' when the budget allows.")
+            self._tell(run, request, message)
+            self._label(request, "failed")
+            return self._result(run, request, message=message)
+        except GitorchError as exc:
+            self._set_status(run, FAILED)
+            message = (f"Run {run.id} failed: {exc.message}\nEverything produced so far is kept; "
+                       f"resume with 'gitorch run --resume {run.id}'.")
+            self._tell(run, request, message)
+            self._label(request, "failed")
+            raise GitorchError(message, hint=exc.hint) from exc
+
+    def _run(self, run: Run, request: Request) -> RunResult:
+        start = self._step(run, "start", lambda: self._start_info(run, request))
+        base, branch = start["base"], start["branch"]
+        run.branch = branch
+
+        decision = self._route(run, request)
+        agent = self._confirm(run, request, decision)
+
+        self._set_status(run, "planning")
+        self._label(request, "planning")
+        plan = self._plan(run, request, decision, agent)
+        if not plan.tasks:
+            answer = plan.summary
+            self._step(run, "answer", lambda: {"comment": self._tell(run, request, answer)})
+            self._finish(run, request, decision, verdict=None, status=ANSWERED)
+            return self._result(run, request, answer=answer, message="answered without code")
+        self._approve_plan(run, request, plan)
+
+        reviews: list[Review] = []
+        tasks = plan.tasks
+        reviewed_head = base
+        verify: dict[str, Any] | None = None
+        for round_no in range(1, self.config.pipeline.max_review_rounds + 1):
+            run.rounds = round_no
+            self._set_status(run, "building")
+            self._label(request, "building")
+            head = self._build_round(run, plan, tasks, round_no, base, branch)
+            pr_number = self._publish(run, request, plan, branch, round_no)
+            verify = self._verify(run, head, round_no)
+            self._set_status(run, "reviewing", pr_number=pr_number)
+            self._label(request, "reviewing")
+            review = self._review(run, plan, round_no, base, reviewed_head, head, verify)
+            reviews.append(review)
+            self._post_review(run, pr_number, head, review, round_no)
+            reviewed_head = head
+            if review.verdict == "approve":
+                break
+            tasks = self._fix_tasks(review, round_no, verify)
+            if not tasks:
+                break
+        verdict = reviews[-1].verdict if reviews else None
+        self._finish(run, request, decision, verdict=verdict, status=DONE)
+        return self._result(run, request, verify=verify)
+
+    def _start_info(self, run: Run, request: Request) -> dict[str, Any]:
+        from . import gitops
+
+        base = gitops.resolve(self.parts.repo_path, request.base)
+        branch = gitops.branch_name(self.config.git.branch_prefix, run.id, request.headline)
+        return {"base": base, "branch": branch, "summary": f"{branch} from {base[:10]}"}
+
+    # -- route and confirm ---------------------------------------------------------------------------
+
+    def _route(self, run: Run, request: Request) -> RoutingDecision:
+        def action() -> dict[str, Any]:
+            decision = self.parts.router.route(request.text)
+            return {"decision_id": decision.id, "summary": f"{decision.task_type} -> {decision.agent} "
+                    f"({decision.confidence:.0%})"}
+
+        result = self._step(run, "route", action)
+        decision = self.store.get_decision(result["decision_id"])
+        if decision is None:
+            raise GitorchError(f"routing decision {result['decision_id']} is missing from the store")
+        if decision.run_id != run.id:
+            decision.run_id = run.id
+            self.store.record_decision(decision)
+        return decision
+
+    def _confirm(self, run: Run, request: Request, decision: RoutingDecision) -> str:
+        def action() -> dict[str, Any]:
+            chosen, how = decision.agent, "auto"
+            if request.agent:
+                chosen, how = request.agent, "override"
+            elif request.confirmed:
+                how = "confirmed"
+            elif self.config.routing.auto and not decision.manual and \
+                    decision.confidence >= self.config.routing.min_confidence_for_auto:
+                how = "auto"
+            elif self.parts.confirm is not None:
+                answer, agent = self.parts.confirm(decision)
+                if answer == "cancel":
+                    raise Paused("cancelled", "cancelled by the person at the confirmation prompt")
+                chosen, how = (agent or decision.agent), ("override" if agent and agent != decision.agent
+                                                          else "confirmed")
+            else:
+                raise Paused(
+                    AWAITING_CONFIRMATION,
+                    f"The router suggests {decision.agent} for this {decision.task_type.replace('_', ' ')} task "
+                    f"with {decision.confidence:.0%} confidence, below the "
+                    f"{self.config.routing.min_confidence_for_auto:.0%} needed to start by itself.",
+                    hint="reply '/gitorch proceed' to go ahead, or '/gitorch override claude|chatgpt-pro|codex'",
+                )
+            if how == "override" and chosen != decision.agent:
+                self.parts.router.feedback(decision.id, override_agent=chosen)
+            return {"agent": chosen, "how": how, "summary": f"{chosen} ({how})"}
+
+        return self._step(run, "confirm", action)["agent"]
+
+    # -- plan -----------------------------------------------------------------------------------------
+
+    def _plan(self, run: Run, request: Request, decision: RoutingDecision, agent: str) -> Plan:
+        def action() -> dict[str, Any]:
+            context = self.parts.repo_context(request.text) if self.parts.repo_context else ""
+            self._budget(run, self.config.models.plan,
+                         input_tokens=len(context) // 4 + 2000, output_tokens=self.config.anthropic.max_output_tokens // 2)
+            task_text = request.text
+            if request.tasks:
+                items = "\n".join(f"- {t.get('id', '')}: {t['description']}" for t in request.tasks)
+                task_text = f"{request.text}\n\nItems to do (from TASK.md):\n{items}"
+            result = self.parts.architect.plan(task_text, context)
+            self._record(run, CLAUDE, result.model, result.usage, result.duration_s, "plan", decision.task_type)
+            plan = result.plan
+            plan.run_id = run.id
+            builder = self._builder_for(agent)
+            for task in plan.tasks:
+                task.assigned_to = self._assign(task, agent, builder, request)
+            self.store.save_plan(plan)
+            return {"plan_id": plan.id, "summary": f"{len(plan.tasks)} tasks"}
+
+        result = self._step(run, "plan", action, "Claude plans")
+        plan = self.store.get_plan(result["plan_id"])
+        if plan is None:
+            raise GitorchError(f"plan {result['plan_id']} is missing from the store")
+        return plan
+
+    def _builder_for(self, agent: str) -> str:
+        """The builder a run uses: the chosen agent when it is a builder, else the configured one."""
+        if agent in self.parts.builders and agent != CLAUDE:
+            return agent
+        return self.config.agents.builder
+
+    def _assign(self, task: Task, agent: str, builder: str, request: Request) -> str:
+        hinted = next((t.get("agent") for t in request.tasks if t.get("id") == task.id and t.get("agent")), None)
+        if hinted:
+            return hinted
+        if request.agent:  # a person chose: every task goes there
+            return request.agent
+        if task.assigned_to == CLAUDE:
+            return CLAUDE
+        return builder if task.assigned_to in (CHATGPT, "codex", builder) else task.assigned_to
+
+    def _approve_plan(self, run: Run, request: Request, plan: Plan) -> None:
+        if self.config.pipeline.plan_approval != "required" or request.confirmed:
+            return
+        done = {s["key"] for s in self.store.journal(run.id) if s.get("status") == "finished"}
+        if "plan_approved" in done:
+            return
+        raise Paused(AWAITING_PLAN_APPROVAL, "The plan is ready and waits for approval:\n" + render_plan(plan),
+                     hint="reply '/gitorch proceed' (or run 'gitorch run --resume RUN_ID --yes') to build it")
+
+    # -- build and commit -------------------------------------------------------------------------------
+
+    def _build_round(self, run: Run, plan: Plan, tasks: list[Task], round_no: int, base: str, branch: str) -> str:
+        from . import gitops
+
+        head = gitops.branch_tip(self.parts.repo_path, branch) or base
+        for wave in _waves(tasks):
+            tip = gitops.branch_tip(self.parts.repo_path, branch) or base
+            keys = {t.id: f"build:r{round_no}:{t.id}" for t in wave}
+            pending = [t for t in wave if not self._finished(run, keys[t.id])]
+            for task in pending:  # recorded as started before any builder is asked
+                self.store.journal_begin(run.id, keys[task.id], {"detail": task.description})
+            with ThreadPoolExecutor(max_workers=self.config.pipeline.parallelism) as pool:
+                futures = {t.id: pool.submit(self._build_one, run, plan, t, tip) for t in pending}
+                # Wait for all before acting on any, so a failure leaves no half-recorded wave.
+                built = {tid: f.result() for tid, f in futures.items()}
+            for task in wave:
+                result = self._step(run, keys[task.id], lambda task=task, built=built: self._keep_build(run, task, *built[task.id]),
+                                    f"{task.assigned_to}: {task.description}")
+                head = self._commit(run, task, round_no, branch, result)
+        return head
+
+    def _finished(self, run: Run, key: str) -> bool:
+        return any(s["key"] == key and s.get("status") == "finished" for s in self.store.journal(run.id))
+
+    def _build_one(self, run: Run, plan: Plan, task: Task, tip: str) -> tuple[BuildResult, dict[str, str | None], str]:
+        """Build one task. Runs on a pool thread, so it touches neither the store nor the journal."""
+        from . import edits, gitops
+        from .building import build_task
+        from .retry import RetryPolicy
+
+        files = gitops.read_files(self.parts.repo_path, tip, list(task.files)) if task.files else {}
+        files = {p: c for p, c in files.items() if c is not None}
+        context = BuildContext(plan=plan, files=files, run_id=run.id, repo_root=str(self.parts.repo_path),
+                               base_commit=tip)
+        policy = RetryPolicy(attempts=self.config.pipeline.attempts, sleep=self.parts.sleep,
+                             max_retry_after_s=self.config.anthropic.max_retry_after_s)
+        builders = _Budgeted(self.parts.builders, lambda: self._budget(
+            run, self.config.models.build, input_tokens=sum(len(c) for c in files.values()) // 4 + 3000,
+            output_tokens=max(task.estimated_lines, 50) * 12))
+        try:
+            # The ledger rows of every call (re-asks and failed builders too) are written by build_task.
+            result: BuildResult = build_task(task, context, self.config, builders, policy, store=self.store)
+        except AgentError as exc:
+            if exc.deferred_until:
+                raise Paused(PAUSED, f"task {task.id} has to wait: {exc.message}",
+                             hint=f"gitorch resumes it after {exc.deferred_until}: "
+                                  f"'gitorch run --resume {run.id}'") from exc
+            raise GitorchError(f"task {task.id} could not be built: {exc.message}", hint=exc.hint) from exc
+        artifacts = result.extra.get("contents")
+        if artifacts is None:
+            artifacts = edits.apply_edits(result.edits, files, self.parts.repo_path, self.config.edits)
+        return result, artifacts, tip
+
+    def _keep_build(self, run: Run, task: Task, result: BuildResult, artifacts: dict[str, str | None],
+                    tip: str) -> dict[str, Any]:
+        for path, content in artifacts.items():
+            self.store.save_artifact(Artifact(path=path, content=content, task_id=task.id, agent=result.agent,
+                                              run_id=run.id))
+        return {"artifacts": artifacts, "agent": result.agent, "fallback": result.fallback, "read_at": tip,
+                "summary": f"{len(artifacts)} files by {result.agent}" + (" (fallback)" if result.fallback else "")}
+
+    def _commit(self, run: Run, task: Task, round_no: int, branch: str, built: dict[str, Any]) -> str:
+        from . import gitops
+
+        def action() -> dict[str, Any]:
+            result = gitops.commit_artifacts(
+                self.parts.repo_path, branch=branch, parent=built["read_at"], artifacts=built["artifacts"],
+                description=task.description, run_id=run.id, task_id=task.id, agent=built["agent"],
+                author_name=self.config.git.author_name, author_email=self.config.git.author_email,
+                allow_workflow_files=self.config.edits.allow_workflow_files)
+            return {"commit": result.commit, "created": result.created, "rebased": result.rebased,
+                    "summary": f"{result.commit[:10]} on {branch}"}
+
+        return self._step(run, f"commit:r{round_no}:{task.id}", action)["commit"]
+
+    # -- publish, verify, review --------------------------------------------------------------------------
+
+    def _publish(self, run: Run, request: Request, plan: Plan, branch: str, round_no: int) -> int | None:
+        github = self.parts.github
+        if github is None:
+            return run.pr_number
+        from . import gitops
+
+        token = self.config.secrets.github_token.get_secret_value() if self.config.secrets.github_token else None
+        self._step(run, f"push:r{round_no}", lambda: {
+            "commit": gitops.push_branch(self.parts.repo_path, branch, remote=self.config.git.remote,
+                                         token=token).commit})
+
+        def open_pr() -> dict[str, Any]:
+            base_branch = github.default_branch() if hasattr(github, "default_branch") else "main"
+            body = redact(pr_body(request, plan, run), self.config.secrets.values())
+            pr = github.open_or_update_pr(branch, base_branch, f"gitorch: {request.headline}", body,
+                                          request.issue_number)
+            return {"pr_number": pr.number, "summary": f"PR #{pr.number}"}
+
+        return self._step(run, "pr", open_pr)["pr_number"]
+
+    def _verify(self, run: Run, head: str, round_no: int) -> dict[str, Any] | None:
+        command = self.config.verify.command
+        if not command:
+            return None
+        return self._step(run, f"verify:r{round_no}", lambda: verify_commit(
+            self.parts.repo_path, head, command, self.config.verify.timeout_s), f"$ {command}")
+
+    def _review(self, run: Run, plan: Plan, round_no: int, base: str, reviewed_head: str, head: str,
+                verify: dict[str, Any] | None) -> Review:
+        from . import gitops
+
+        def action() -> dict[str, Any]:
+            since = base if round_no == 1 else reviewed_head
+            rng = gitops.range_diff(self.parts.repo_path, f"{since}..{head}")
+            diff = rng.diff
+            if verify is not None:
+                diff += f"\n\n# Verification: `{verify['command']}` exited {verify['exit_code']}\n{verify['tail']}"
+            self._budget(run, self.config.models.review, input_tokens=len(diff) // 4 + 4000, output_tokens=2000)
+            artifacts = {p: c for p, c in rng.files.items() if c is not None}
+            result = self.parts.architect.review(plan, diff, artifacts)
+            self._record(run, CLAUDE, result.model, result.usage, result.duration_s, f"review:r{round_no}", "review")
+            review = result.review
+            review.round = round_no
+            if verify is not None and verify["exit_code"] != 0 and review.verdict == "approve":
+                review.verdict = "reject"
+                review.summary += f"\n\nThe verification command failed (exit {verify['exit_code']})."
+            self.store.save_review(run.id, review)
+            for verdict in review.artifacts:
+                for artifact in self.store.artifacts(run.id):
+                    if artifact.path == verdict.path and artifact.review_status == "pending":
+                        artifact.review_status = "approved" if verdict.approved else "rejected"
+                        artifact.notes = verdict.notes
+                        self.store.save_artifact(artifact)
+            return {"review": _review_dict(review), "head": head,
+                    "summary": f"{review.verdict}: {sum(v.approved for v in review.artifacts)}/"
+                               f"{len(review.artifacts)} approved"}
+
+        return _review_from(self._step(run, f"review:r{round_no}", action, "Claude reviews")["review"])
+
+    def _post_review(self, run: Run, pr_number: int | None, head: str, review: Review, round_no: int) -> None:
+        github = self.parts.github
+        if github is None or pr_number is None:
+            return
+        secrets = self.config.secrets.values()
+        summary = redact(review.summary, secrets)
+        self._step(run, f"post_review:r{round_no}", lambda: {"review": asdict(github.post_review(
+            pr_number, head, review.verdict, summary, review.comments))})
+        state = "success" if review.verdict == "approve" else "failure"
+        self._step(run, f"status:r{round_no}", lambda: {"state": state, "summary": state, **_plain(
+            github.set_status(head, state, f"gitorch review: {review.verdict}"))})
+
+    def _fix_tasks(self, review: Review, round_no: int, verify: dict[str, Any] | None) -> list[Task]:
+        tasks = []
+        for i, task in enumerate(review.fix_tasks, 1):
+            task.id = f"fix{round_no}-{i}"
+            if task.assigned_to not in self.parts.builders:
+                task.assigned_to = self.config.agents.builder
+            tasks.append(task)
+        if not tasks:
+            for i, verdict in enumerate((v for v in review.artifacts if not v.approved), 1):
+                tasks.append(Task(id=f"fix{round_no}-{i}", description=f"Fix {verdict.path}: {verdict.notes}",
+                                  files=[verdict.path], assigned_to=self.config.agents.builder,
+                                  task_type="debugging"))
+        if verify is not None and verify["exit_code"] != 0 and not tasks:
+            tasks.append(Task(id=f"fix{round_no}-verify", description=(
+                f"The test command `{verify['command']}` fails; make it pass:\n{verify['tail']}"),
+                assigned_to=self.config.agents.builder, task_type="debugging"))
+        return tasks
+
+    # -- finishing ---------------------------------------------------------------------------------------
+
+    def _finish(self, run: Run, request: Request, decision: RoutingDecision, *, verdict: str | None,
+                status: str) -> None:
+        def action() -> dict[str, Any]:
+            outcome = "success" if verdict in (None, "approve") else "failure"
+            self.parts.router.feedback(decision.id, outcome=outcome)
+            return {"verdict": verdict, "outcome": outcome, "summary": verdict or status}
+
+        self._step(run, "finish", action)
+        self._set_status(run, status, verdict=verdict)
+        self._label(request, "done" if verdict != "reject" else "failed")
+
+    def _result(self, run: Run, request: Request, **kw: Any) -> RunResult:
+        metrics = [m for m in self.store.metrics_since(run.created_at) if m.run_id == run.id]
+        decision_id = next((s["result"]["decision_id"] for s in self.store.journal(run.id)
+                            if s["key"] == "route" and s.get("result")), None)
+        plan = self.store.latest_plan(run.id)
+        commits = [s["result"]["commit"] for s in self.store.journal(run.id)
+                   if s["key"].startswith("commit:") and s.get("result")]
+        return RunResult(run=run, decision=self.store.get_decision(decision_id) if decision_id else None,
+                         plan=plan, reviews=self.store.reviews(run.id), commits=commits,
+                         cost_usd=sum(m.cost_usd for m in metrics),
+                         baseline_cost_usd=sum(m.baseline_cost_usd for m in metrics),
+                         alerts=list(self.alerts), **kw)
+
+    # -- ledger and budget ----------------------------------------------------------------------------------
+
+    def _record(self, run: Run, agent: str, model: str, usage: Usage, duration_s: float, step: str,
+                task_type: str | None, fallback: bool = False) -> None:
+        self.store.record_metric(cost.metric_for(self.config, agent=agent, model=model, usage=usage,
+                                                 duration_s=duration_s, task_type=task_type, run_id=run.id,
+                                                 step=step, fallback=fallback))
+
+    def _budget(self, run: Run, model: str, *, input_tokens: int, output_tokens: int) -> None:
+        table = cost.PriceTable.from_config(self.config)
+        estimate = table.usd(model, Usage(input_tokens=input_tokens, output_tokens=output_tokens))
+        for alert in cost.check_budget(self.store, self.config, estimate, run_id=run.id):
+            if alert not in self.alerts:
+                self.alerts.append(alert)
+                self.progress.step("budget", "alert", alert)
+
+    # -- talking back to the person --------------------------------------------------------------------------
+
+    def _tell(self, run: Run, request: Request, message: str) -> int | None:
+        github = self.parts.github
+        if github is None or request.issue_number is None:
+            return None
+        body = redact(message, self.config.secrets.values())
+        return github.post_or_update_comment(request.issue_number, f"run-{run.id}", body).id
+
+    def _label(self, request: Request, stage: str) -> None:
+        if self.parts.github is not None and request.issue_number is not None:
+            self.parts.github.set_run_label(request.issue_number, stage)
+
+
+# -- helpers without state -------------------------------------------------------------------------------
+
+
+class _Budgeted(Mapping[str, Builder]):
+    """The run's builders, with Claude's calls gated by the budget (the subscription builders cost
+    nothing at the margin, so they are not)."""
+
+    def __init__(self, builders: Mapping[str, Builder], check: Callable[[], None]):
+        self.builders = builders
+        self.check = check
+
+    def __getitem__(self, agent: str) -> Builder:
+        builder = self.builders[agent]
+        return _CheckedBuilder(builder, self.check) if agent == CLAUDE else builder
+
+    def __iter__(self):
+        return iter(self.builders)
+
+    def __len__(self) -> int:
+        return len(self.builders)
+
+
+class _CheckedBuilder:
+    def __init__(self, builder: Builder, check: Callable[[], None]):
+        self.builder, self.check, self.id = builder, check, builder.id
+
+    def build(self, task: Task, context: BuildContext) -> BuildResult:
+        self.check()
+        return self.builder.build(task, context)
+
+    def close(self) -> None:
+        self.builder.close()
+
+
+
+def _waves(tasks: list[Task]) -> list[list[Task]]:
+    """Tasks in dependency order, grouped so that each group depends only on earlier groups."""
+    ids = {t.id for t in tasks}
+    remaining = {t.id: t for t in tasks}
+    done: set[str] = set()
+    waves: list[list[Task]] = []
+    while remaining:
+        ready = [t for t in remaining.values() if all(d in done or d not in ids for d in t.depends_on)]
+        if not ready:
+            cycle = ", ".join(sorted(remaining))
+            raise GitorchError(f"the plan's tasks depend on each other in a circle: {cycle}",
+                               hint="ask for the plan again, or edit the dependencies")
+        waves.append(ready)
+        for t in ready:
+            done.add(t.id)
+            del remaining[t.id]
+    return waves
+
+
+def verify_commit(repo_path: Path, commit: str, command: str, timeout_s: float) -> dict[str, Any]:
+    """Run the repository's test command on ``commit`` in a scratch worktree; never in the person's."""
+    from . import gitops
+
+    with tempfile.TemporaryDirectory(prefix="gitorch-verify-") as scratch:
+        tree = Path(scratch) / "tree"
+        gitops.run_git(repo_path, ["worktree", "add", "--detach", "--quiet", str(tree), commit])
+        started = time.monotonic()
+        try:
+            proc = subprocess.run(command, shell=True, cwd=tree, capture_output=True, text=True,
+                                  timeout=timeout_s, env=gitops.no_git_env())
+            exit_code, output = proc.returncode, proc.stdout + proc.stderr
+        except subprocess.TimeoutExpired as exc:
+            exit_code = 124
+            output = ((exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes)
+                      else (exc.stdout or "")) + f"\n(timed out after {timeout_s:.0f}s)"
+        finally:
+            gitops.run_git(repo_path, ["worktree", "remove", "--force", str(tree)])
+    tail = "\n".join(output.strip().splitlines()[-40:])
+    return {"command": command, "exit_code": exit_code, "tail": redact(tail),
+            "duration_s": round(time.monotonic() - started, 2),
+            "summary": f"{shlex.split(command)[0] if command.strip() else command} exited {exit_code}"}
+
+
+def render_plan(plan: Plan) -> str:
+    lines = [plan.summary, ""]
+    for t in plan.tasks:
+        deps = f" (after {', '.join(t.depends_on)})" if t.depends_on else ""
+        lines.append(f"- [x] **{t.id}** {t.description} — {t.assigned_to}{deps}")
+    return "\n".join(lines)
+
+
+def pr_body(request: Request, plan: Plan, run: Run) -> str:
+    closes = f"Closes #{request.issue_number}\n\n" if request.issue_number else ""
+    return f"{closes}{render_plan(plan)}\n\n<sub>gitorch run `{run.id}`</sub>"
+
+
+def _review_dict(review: Review) -> dict[str, Any]:
+    return asdict(review)
+
+
+def _review_from(data: dict[str, Any]) -> Review:
+    from .model import InlineComment, Verdict
+
+    return Review(verdict=data["verdict"], summary=data["summary"],
+                  artifacts=[Verdict(**v) for v in data.get("artifacts", [])],
+                  comments=[InlineComment(**c) for c in data.get("comments", [])],
+                  fix_tasks=[Task(**t) for t in data.get("fix_tasks", [])], round=data.get("round", 1))
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    if obj is None:
+        return {}
+    if hasattr(obj, "__dataclass_fields__"):
+        return asdict(obj)
+    return dict(obj) if isinstance(obj, dict) else {"value": str(obj)}

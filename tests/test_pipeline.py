@@ -1,0 +1,195 @@
+"""The whole run in local mode: plan, build, commit, verify, review, fix, with real parts.
+
+Claude is the anthropic SDK against the local Messages API; the builder is Playwright driving
+Chromium on the local ChatGPT-like page; commits are pygit2 in a real repository.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from gitorch import config as config_module
+from gitorch.demo import DEMO_CONFIG, StandIns, git, make_repository
+from gitorch.pipeline import Request
+from gitorch.errors import GitorchError
+from gitorch.runner import assemble
+from gitorch.simulate import demo_scenario
+from gitorch.simulate.chatgpt_page import Answer
+
+ISSUE = f"{demo_scenario.ISSUE_TITLE}\n\n{demo_scenario.ISSUE_BODY}"
+
+
+@pytest.fixture(scope="module")
+def standins():
+    with StandIns() as s:
+        yield s
+
+
+@pytest.fixture
+def workspace(tmp_path, standins):
+    standins.page.reset()
+    standins.page.respond(demo_scenario.builder_answer)
+    repo = make_repository(tmp_path, config_yaml=DEMO_CONFIG)
+    env = standins.env(tmp_path / "state")
+    return repo, env
+
+
+def _pipeline(repo, env, **kw):
+    cfg = config_module.load(cwd=repo, env=env)
+    return (*assemble(cfg, repo_path=repo, **kw), cfg)
+
+
+def _commits(repo, branch):
+    return git(repo, "log", "--format=%s%n%(trailers:key=Gitorch-Task,valueonly)", f"main..{branch}").split()
+
+
+def test_the_worked_example_plans_builds_rejects_two_fixes_them_and_approves(workspace):
+    repo, env = workspace
+    before = git(repo, "status", "--porcelain")
+    pipeline, builders, cfg = _pipeline(repo, env)
+    try:
+        result = pipeline.start(Request(text=ISSUE, title=demo_scenario.ISSUE_TITLE, confirmed=True))
+    finally:
+        builders.close()
+
+    run = result.run
+    assert run.status == "done" and run.verdict == "approve" and run.rounds == 2
+    assert [t.id for t in result.plan.tasks] == ["t1", "t2", "t3", "t4", "t5"]
+    assert [r.verdict for r in result.reviews] == ["reject", "approve"]
+    rejected = sorted(v.path for v in result.reviews[0].artifacts if not v.approved)
+    assert rejected == ["shop/notifications/mailer.py", "shop/notifications/preferences.py"]
+    # One commit per task and per fix, on the run's branch; the person's checkout is untouched.
+    assert len(result.commits) == 7
+    log = git(repo, "log", "--format=%(trailers:key=Gitorch-Task,valueonly)", f"main..{run.branch}").split()
+    assert sorted(log) == ["fix1-1", "fix1-2", "t1", "t2", "t3", "t4", "t5"]
+    assert git(repo, "status", "--porcelain") == before
+    assert git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
+    assert not (repo / "shop" / "notifications").exists()
+    # The repository's own tests ran on the result, in a scratch worktree.
+    assert result.verify["exit_code"] == 0
+    assert "3 passed" in result.verify["tail"] or "5 passed" in result.verify["tail"]
+    fixed = git(repo, "show", f"{run.branch}:shop/notifications/preferences.py")
+    assert "NotImplementedError" not in fixed
+    # Every call left a ledger row; the builder's work cost nothing at the margin.
+    metrics = [m for m in pipeline.store.metrics_since(run.created_at) if m.run_id == run.id]
+    assert sum(m.agent == "claude" for m in metrics) == 3  # plan and two reviews
+    assert sum(m.agent == "chatgpt-pro" for m in metrics) == 7
+    assert all(m.cost_usd == 0 for m in metrics if m.agent == "chatgpt-pro")
+    assert 0 < result.cost_usd < result.baseline_cost_usd
+    # The router learned the outcome.
+    assert pipeline.store.get_decision(result.decision.id).outcome == "success"
+
+
+def test_running_a_finished_run_again_does_nothing_twice(workspace, standins):
+    repo, env = workspace
+    pipeline, builders, cfg = _pipeline(repo, env)
+    try:
+        first = pipeline.start(Request(text=ISSUE, confirmed=True))
+        prompts = len(standins.page.prompts)
+        requests = len(standins.api.requests)
+        again = pipeline.resume(first.run.id)
+    finally:
+        builders.close()
+    assert again.commits == first.commits
+    assert len(standins.page.prompts) == prompts and len(standins.api.requests) == requests
+    assert "done already" in again.message
+
+
+def test_a_question_ends_as_an_answer_without_a_branch(workspace, standins):
+    repo, env = workspace
+    standins.architect._plan = {"summary": "A question about shipping", "tasks": [],
+                                "answer": "Orders ship through shop.orders.ship; nothing needs to change."}
+    try:
+        pipeline, builders, cfg = _pipeline(repo, env)
+        result = pipeline.start(Request(text="How do orders get shipped?", confirmed=True))
+    finally:
+        standins.architect._plan = demo_scenario.PLAN
+    assert result.run.status == "answered"
+    assert "shop.orders.ship" in result.answer
+    assert git(repo, "branch", "--list", "gitorch/*") == ""
+
+
+def test_low_confidence_waits_for_a_person_then_resumes(workspace, standins):
+    repo, env = workspace
+    env = {**env, "AUTO_ROUTING_ENABLED": "false"}
+    pipeline, builders, cfg = _pipeline(repo, env)
+    try:
+        waiting = pipeline.start(Request(text=ISSUE))
+        assert waiting.run.status == "awaiting_confirmation"
+        assert "/gitorch proceed" in waiting.message
+        assert standins.page.prompts == []  # nothing was built
+        done = pipeline.resume(waiting.run.id, Request(text="", agent="chatgpt-pro"))
+    finally:
+        builders.close()
+    assert done.run.status == "done"
+    decision = pipeline.store.get_decision(done.decision.id)
+    assert decision.outcome == "success"
+
+
+def test_the_budget_pauses_a_run_and_it_resumes_when_raised(workspace, standins):
+    repo, env = workspace
+    pipeline, builders, cfg = _pipeline(repo, {**env, "MONTHLY_BUDGET_USD": "0.0001"})
+    try:
+        paused = pipeline.start(Request(text=ISSUE, confirmed=True))
+    finally:
+        builders.close()
+    assert paused.run.status == "paused"
+    assert "gitorch run --resume" in paused.message
+    assert not pipeline.store.metrics_since(paused.run.created_at)  # nothing was spent
+    pipeline, builders, cfg = _pipeline(repo, env)
+    try:
+        resumed = pipeline.resume(paused.run.id)
+    finally:
+        builders.close()
+    assert resumed.run.status == "done" and resumed.run.verdict == "approve"
+
+
+def _no_fallback(repo):
+    (repo / ".gitorch.yml").write_text(DEMO_CONFIG + "agents:\n  allow_claude_fallback: false\n")
+
+
+def test_a_failed_build_keeps_what_was_done_and_says_how_to_resume(workspace, standins):
+    repo, env = workspace
+    _no_fallback(repo)
+    standins.page.respond(lambda prompt: Answer(text="partial", fault="network_error"))
+    pipeline, builders, cfg = _pipeline(repo, env)
+    pipeline.parts.sleep = lambda s: None  # the retry policy's waits, not the test's
+    try:
+        with pytest.raises(GitorchError) as err:
+            pipeline.start(Request(text=ISSUE, confirmed=True))
+    finally:
+        builders.close()
+    assert "gitorch run --resume" in err.value.message
+    run = pipeline.store.list_runs(1)[0]
+    assert run.status == "failed"
+    assert pipeline.store.latest_plan(run.id) is not None  # the plan is kept
+    asked = len(standins.page.prompts)
+    assert asked >= 3  # the retry policy's three attempts on the first task
+    # Once the page answers again, the run resumes from its last finished step: no second plan.
+    standins.page.respond(demo_scenario.builder_answer)
+    def plans():
+        return sum(m.step == "plan" for m in pipeline.store.metrics_since(run.created_at) if m.run_id == run.id)
+
+    assert plans() == 1
+    pipeline, builders, cfg = _pipeline(repo, env)
+    try:
+        done = pipeline.resume(run.id)
+    finally:
+        builders.close()
+    assert done.run.status == "done"
+    assert plans() == 1
+
+
+def test_a_usage_cap_pauses_the_run_until_it_resets(workspace, standins):
+    repo, env = workspace
+    _no_fallback(repo)
+    standins.page.respond(lambda prompt: Answer(fault="usage_cap", reset="4:12 PM"))
+    pipeline, builders, cfg = _pipeline(repo, env)
+    try:
+        result = pipeline.start(Request(text=ISSUE, confirmed=True))
+    finally:
+        builders.close()
+    assert result.run.status == "paused"
+    assert "usage cap" in result.message.lower() and "resumes it after" in result.message
