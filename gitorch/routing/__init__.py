@@ -1,0 +1,9 @@
+"""The router: which task type a request is, which agent should take it, how sure, at what cost.
+
+Two strategies: ``learned`` (default; a packaged model plus per-repository online learning) and
+``keywords`` (the original design's baseline). ``Router(config, store, repo)`` is the entry point.
+"""
+
+from .router import Router
+
+__all__ = ["Router"]
