@@ -61,7 +61,30 @@ def cli() -> None:
 @click.option("--no-record", is_flag=True, help="Do not store the decision (for dry looks).")
 def route(text: str | None, batch_file: Path | None, as_json: bool, no_record: bool) -> None:
     """Suggest a task type and an agent for TEXT, with confidence, cost and saving."""
-    _not_yet("gitorch route", "the router")
+    from .routing import Router
+    from .routing.batch import route_file
+    from .routing.panel import render
+    from .store import open_store
+
+    if (text is None) == (batch_file is None):
+        raise GitorchError("give either TEXT or --batch FILE.jsonl (one of them)",
+                           hint="gitorch route \"Add CSV export to reports\"  or  gitorch route --batch tasks.jsonl --json")
+    config = _load_config()
+    store = open_store(config)
+    try:
+        router = Router(config, store, repo=str(config.repo_root or ""))
+        if batch_file is not None:
+            if not as_json:
+                raise GitorchError("--batch writes JSON Lines only", hint="add --json")
+            route_file(router, batch_file, lambda chunk: click.echo(chunk, nl=False), record=not no_record)
+            return
+        decision = router.route(text, record=not no_record)
+    finally:
+        store.close()
+    if as_json:
+        _print_json(decision.as_json())
+    else:
+        _console().print(render(decision))
 
 
 @cli.command()
@@ -76,7 +99,29 @@ def route(text: str | None, batch_file: Path | None, as_json: bool, no_record: b
 def feedback(decision_id: str, override_agent: str | None, override_task_type: str | None,
              outcome: str | None, as_json: bool) -> None:
     """Teach the router what happened to DECISION_ID."""
-    _not_yet("gitorch feedback", "the router")
+    from .routing import Router
+    from .store import open_store
+
+    config = _load_config()
+    store = open_store(config)
+    try:
+        decision = store.get_decision(decision_id)
+        if decision is None:
+            raise GitorchError(f"no routing decision with id {decision_id!r}",
+                               hint="use the decision_id that 'gitorch route --json' printed, in the same repository")
+        router = Router(config, store, repo=decision.repo)
+        decision = router.feedback(decision_id, override_agent=override_agent,
+                                   override_task_type=override_task_type, outcome=outcome)
+        info = router.model_info()
+    finally:
+        store.close()
+    if as_json:
+        _print_json({**decision.as_json(), "learned": bool(info.get("learning")) and info["strategy"] == "learned"})
+        return
+    what = ", ".join(f"{k} {v}" for k, v in (("override", override_agent), ("type", override_task_type),
+                                               ("outcome", outcome)) if v)
+    learnt = "and learned from it" if config.routing.learning else "(learning is off: ENABLE_LEARNING=false)"
+    click.echo(f"recorded {what} for {decision_id} {learnt}")
 
 
 @cli.command()
@@ -84,7 +129,19 @@ def feedback(decision_id: str, override_agent: str | None, override_task_type: s
 @click.option("--days", type=click.IntRange(min=1), default=30, show_default=True)
 def stats(as_json: bool, days: int) -> None:
     """Tokens and cost per agent, saving against Claude alone, routing accuracy, budget."""
-    _not_yet("gitorch stats", "the cost ledger")
+    from . import stats as ledger_stats
+    from .store import open_store
+
+    config = _load_config()
+    store = open_store(config)
+    try:
+        data = ledger_stats.compute(store, config, days=days)
+    finally:
+        store.close()
+    if as_json:
+        _print_json(data)
+    else:
+        ledger_stats.render(data, _console())
 
 
 # -- the run and its steps ----------------------------------------------------------------------
@@ -99,7 +156,49 @@ def stats(as_json: bool, days: int) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def run(text, task_file, agent, yes, resume_id, as_json) -> None:
     """Plan, build, commit and review TEXT (or TASK.md items) in this repository."""
-    _not_yet("gitorch run", "the pipeline")
+    from . import config as config_module
+    from .display import RichProgress, confirm_in_terminal, result_json, run_table, summary_lines
+    from .pipeline import Request
+    from .runner import assemble
+
+    cfg = config_module.load()
+    if cfg.repo_root is None:
+        raise GitorchError("not inside a git repository", hint="cd into the repository gitorch should work on")
+    if not (text or task_file or resume_id):
+        raise click.UsageError("give the task as TEXT, or --task-file TASK.md, or --resume RUN_ID")
+    request = Request(text=text or "", trigger="cli", agent=agent, confirmed=yes)
+    if task_file is not None:
+        from .tasks import parse
+
+        items = parse(task_file.read_text(encoding="utf-8"), source=str(task_file)).open_items
+        if not items:
+            raise GitorchError(f"{task_file} has no unchecked '- [ ]' items", hint="add an item, or pass TEXT")
+        request.trigger = "task_md"
+        request.text = text or "\n".join(f"- {i.text}" for i in items)
+        request.tasks = [{"id": i.task_id, "description": i.description(), "agent": i.agent,
+                          "depends_on": list(i.after)} for i in items]
+    console = _console()
+    confirm = None
+    if not (yes or agent or as_json) and sys.stdin.isatty():
+        from .routing import render_decision
+
+        confirm = confirm_in_terminal(console, render_decision)
+    pipeline, builders = assemble(cfg, repo_path=cfg.repo_root, progress=None if as_json else RichProgress(console),
+                                  confirm=confirm)
+    try:
+        result = pipeline.resume(resume_id, request if (yes or agent) else None) if resume_id \
+            else pipeline.start(request)
+    finally:
+        builders.close()
+    if as_json:
+        _print_json(result_json(result))
+    else:
+        if result.plan is not None and result.plan.tasks:
+            console.print(run_table(result))
+        for line in summary_lines(result):
+            console.print(line)
+    if result.run.status in ("failed", "paused", "awaiting_confirmation", "awaiting_plan_approval"):
+        sys.exit(1)
 
 
 @cli.command()
@@ -107,7 +206,51 @@ def run(text, task_file, agent, yes, resume_id, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def plan(text: str, as_json: bool) -> None:
     """Ask Claude for a plan for TEXT."""
-    _not_yet("gitorch plan", "the architect")
+    from .agents.claude import ClaudeArchitect, budget_gate, record_call
+    from .context import build_context
+    from .model import to_dict
+    from .redact import Redactor, install_log_redaction
+    from .store import open_store
+
+    if not text.strip():
+        raise GitorchError("the plan needs a task, and TEXT is empty", hint='gitorch plan "add a --verbose flag"')
+    config = _load_config()
+    install_log_redaction(Redactor(config.secrets.values()))
+    architect = ClaudeArchitect(config)
+    context = build_context(config.repo_root or Path.cwd(), text, budget=config.anthropic.plan_context_tokens,
+                            secrets=config.secrets.values(), count=architect.count_tokens)
+    store = open_store(config)
+    try:
+        alerts = budget_gate(store, config, config.models.plan, context.tokens)
+        result = architect.plan(text, context.text)
+        store.save_plan(result.plan)
+        metric = record_call(store, config, result, step="plan", task_type="planning")
+    finally:
+        store.close()
+    p = result.plan
+    if as_json:
+        _print_json({"plan_id": p.id, "summary": p.summary, "tasks": [to_dict(t) for t in p.tasks],
+                     "model": result.model, "usage": to_dict(result.usage), "cost_usd": round(metric.cost_usd, 6),
+                     "context": {"tokens": context.tokens, "budget": context.budget, "files": context.files_total,
+                                 "included": context.files_included, "map": context.map_detail},
+                     "alerts": alerts})
+        return
+    from rich.table import Table
+
+    console = _console()
+    for alert in alerts:
+        console.print(f"[yellow]budget:[/] {alert}")
+    table = Table(title=f"plan {p.id}: {p.summary}", title_justify="left")
+    for column in ("task", "description", "files", "agent", "after", "lines", "type"):
+        table.add_column(column)
+    for t in p.tasks:
+        table.add_row(t.id, t.description, "\n".join(t.files), t.assigned_to, ", ".join(t.depends_on),
+                      str(t.estimated_lines), t.task_type)
+    console.print(table)
+    u = result.usage
+    console.print(f"[dim]{result.model}: {u.total_input_tokens} tokens in ({u.cache_read_input_tokens} from cache), "
+                  f"{u.output_tokens} out, ${metric.cost_usd:.4f}; context {context.tokens}/{context.budget} "
+                  f"tokens from {context.files_total} files[/]")
 
 
 @cli.command()
@@ -115,14 +258,111 @@ def plan(text: str, as_json: bool) -> None:
 @click.option("--pr", type=int, help="Review pull request N.")
 @click.option("--json", "as_json", is_flag=True)
 def review(rev_range: str | None, pr: int | None, as_json: bool) -> None:
-    """Ask Claude to review a range of commits or a pull request."""
-    _not_yet("gitorch review", "the architect")
+    """Ask Claude to review a range of commits or a pull request. Exits 1 when the verdict is reject."""
+    if pr is not None:
+        raise NotAvailableYet("gitorch review --pr needs GitHub mode, which this version does not have yet",
+                              hint="review the branch locally instead: gitorch review --range main..HEAD")
+    if not rev_range:
+        raise GitorchError("say what to review", hint="gitorch review --range main..HEAD")
+    from .agents.claude import ClaudeArchitect, budget_gate, record_call
+    from .context import build_context
+    from .gitops import range_diff
+    from .model import to_dict
+    from .redact import Redactor, install_log_redaction
+    from .store import open_store
+
+    config = _load_config()
+    install_log_redaction(Redactor(config.secrets.values()))
+    if config.repo_root is None:
+        raise GitorchError("not inside a git repository", hint="cd into the repository whose commits to review")
+    change = range_diff(config.repo_root, rev_range)
+    if not change.files:
+        raise GitorchError(f"{rev_range} changes no text file, so there is nothing to review",
+                           hint="check the range with: git log --oneline " + rev_range)
+    architect = ClaudeArchitect(config)
+    context = build_context(config.repo_root, " ".join(change.files) + "\n" + change.diff[:4000], rev=change.head,
+                            budget=config.anthropic.plan_context_tokens, secrets=config.secrets.values(),
+                            count=architect.count_tokens)
+    store = open_store(config)
+    try:
+        alerts = budget_gate(store, config, config.models.review, context.tokens + len(change.diff) // 3)
+        result = architect.review(None, change.diff, change.files, repo_context=context.text)
+        metric = record_call(store, config, result, step="review", task_type="review")
+    finally:
+        store.close()
+    r = result.review
+    if as_json:
+        _print_json({"verdict": r.verdict, "summary": r.summary, "range": rev_range,
+                     "artifacts": [{"path": v.path, "status": "approved" if v.approved else "rejected",
+                                    "notes": v.notes} for v in r.artifacts],
+                     "comments": [to_dict(c) for c in r.comments], "fix_tasks": [to_dict(t) for t in r.fix_tasks],
+                     "model": result.model, "usage": to_dict(result.usage), "cost_usd": round(metric.cost_usd, 6),
+                     "alerts": alerts})
+    else:
+        from rich.table import Table
+
+        console = _console()
+        for alert in alerts:
+            console.print(f"[yellow]budget:[/] {alert}")
+        mark = "[green]approve[/]" if r.verdict == "approve" else "[red]reject[/]"
+        console.print(f"{rev_range}: {mark}  {r.summary}")
+        table = Table(show_header=True)
+        for column in ("file", "status", "notes"):
+            table.add_column(column)
+        for v in r.artifacts:
+            table.add_row(v.path, "[green]approved[/]" if v.approved else "[red]rejected[/]", v.notes)
+        console.print(table)
+        for c in r.comments:
+            console.print(f"  {c.path}:{c.line}: {c.body}")
+        for t in r.fix_tasks:
+            console.print(f"  fix {t.id}: {t.description} ({', '.join(t.files)})")
+        console.print(f"[dim]{result.model}: {result.usage.total_input_tokens} tokens in, "
+                      f"{result.usage.output_tokens} out, ${metric.cost_usd:.4f}[/]")
+    if r.verdict != "approve":
+        sys.exit(1)
 
 
 @cli.command()
-def action() -> None:
+@click.option("--config", "config_path", default=".gitorch.yml", show_default=True,
+              help="Config file in the repository, read from the default branch through the API.")
+@click.option("--trigger-label", help="Label that starts a run (overrides github.trigger_label).")
+@click.option("--builder", type=click.Choice(["chatgpt-pro", "codex", "claude"]), help="Overrides agents.builder.")
+@click.option("--dry-run", "dry_run", type=click.Path(file_okay=False, path_type=Path),
+              help="Write what would be posted as Markdown files in this folder instead of calling GitHub.")
+@click.option("--json", "as_json", is_flag=True)
+def action(config_path: str, trigger_label: str | None, builder: str | None, dry_run: Path | None,
+           as_json: bool) -> None:
     """Entry point of the GitHub Action (reads GITHUB_EVENT_NAME and GITHUB_EVENT_PATH)."""
-    _not_yet("gitorch action", "the GitHub integration")
+    import logging
+
+    from . import config as config_module
+    from .github.action import run_action
+
+    logging.basicConfig(level=logging.INFO, format="gitorch: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise in the job log
+    cfg = _load_config()
+    env = config_module.action_env()
+    provider = None
+    if dry_run is not None:
+        from .github.local import LocalProvider
+
+        provider = LocalProvider(dry_run, env.repository or "local/repo", repo_root=cfg.repo_root,
+                                 secrets=cfg.secrets.values())
+    if cfg.repo_root is None:
+        raise GitorchError("gitorch action runs in a checkout of the repository",
+                           hint="add 'actions/checkout' before the gitorch step (see the example workflow)")
+    from .runner import action_pipeline
+
+    result = run_action(cfg, env, provider=provider, config_path=config_path,
+                        overrides={"trigger_label": trigger_label, "builder": builder},
+                        pipeline=action_pipeline(cfg.repo_root))
+    if as_json:
+        _print_json({"status": result.status, "message": result.message, "pr_number": result.pr_number,
+                     "verdict": result.verdict, "cost_usd": round(result.cost_usd, 6),
+                     "decision_id": result.decision.id if result.decision else None,
+                     "comment_url": result.comment_url})
+    else:
+        click.echo(f"{result.status}: {result.message}")
 
 
 @cli.group()
@@ -133,9 +373,16 @@ def hook() -> None:
 @hook.command("pre-push", context_settings={"ignore_unknown_options": True})
 @click.argument("remote", required=False)
 @click.argument("url", required=False)
-def hook_pre_push(remote: str | None, url: str | None) -> None:
+@click.option("--hook-dir", type=click.Path(file_okay=False, path_type=Path), hidden=True,
+              help="Folder of the installed hook (where pre-push.legacy lives).")
+def hook_pre_push(remote: str | None, url: str | None, hook_dir: Path | None) -> None:
     """Run by the pre-push hook with git's ref lines on stdin."""
-    _not_yet("gitorch hook pre-push", "the git integration")
+    import os
+
+    from .hook import main as hook_main
+
+    argv = [*(["--hook-dir", str(hook_dir)] if hook_dir else []), *(a for a in (remote, url) if a is not None)]
+    sys.exit(hook_main(argv, sys.stdin.buffer, os.environ))
 
 
 @cli.group()
@@ -146,7 +393,24 @@ def hooks() -> None:
 @hooks.command("install")
 def hooks_install() -> None:
     """Install the pre-push hook, keeping an existing one working."""
-    _not_yet("gitorch hooks install", "the git integration")
+    from .hook import install
+
+    result = install(Path.cwd())
+    messages = {"installed": "installed", "updated": "updated", "unchanged": "already installed, nothing to do"}
+    click.echo(f"gitorch pre-push hook {messages[result.action]}: {result.path}")
+    if result.legacy is not None:
+        click.echo(f"your existing hook is kept as {result.legacy} and runs first")
+
+
+@hooks.command("uninstall")
+def hooks_uninstall() -> None:
+    """Remove the pre-push hook and put back the one it replaced."""
+    from .hook import uninstall
+
+    result = uninstall(Path.cwd())
+    messages = {"removed": "removed", "restored": "removed; your previous hook is back in place",
+                "not-installed": "is not installed here, nothing to do"}
+    click.echo(f"gitorch pre-push hook {messages[result.action]}: {result.path}")
 
 
 @cli.group()
@@ -157,27 +421,114 @@ def browser() -> None:
 @browser.command("login")
 def browser_login() -> None:
     """Open a visible browser once to log in to ChatGPT and keep the session."""
-    _not_yet("gitorch browser login", "the browser builder")
+    from .agents.browser import login
+
+    config = _load_config()
+    profile = Path(config.browser.session_dir).expanduser()
+    click.echo(f"Opening {config.browser.url} with the profile {profile}.")
+    if not login(config, echo=click.echo):
+        raise GitorchError("the login did not finish: the window was closed or the wait ran out",
+                           hint="run 'gitorch browser login' again and log in until the chat box shows")
+    click.echo(f"Logged in. The session is kept in {profile}; the builder uses it from now on.")
 
 
 @cli.command()
 @click.option("--status", is_flag=True, help="Show what is pending instead of sending it.")
-def sync(status: bool) -> None:
+@click.option("--json", "as_json", is_flag=True)
+def sync(status: bool, as_json: bool) -> None:
     """Push the outbox to Convex."""
-    _not_yet("gitorch sync", "the Convex mirror")
+    from .redact import redact
+    from .store import open_store
+    from .store.convex import ConvexMirror, outbox_status
+
+    cfg = _load_config()
+    store = open_store(cfg)
+    try:
+        if status:
+            state = outbox_status(store, cfg.convex)
+            if as_json:
+                _print_json(state.as_json())
+                return
+            click.echo(f"Convex: {state.url or 'not configured (CONVEX_URL is empty)'}")
+            click.echo(f"pending: {state.pending} record{'s' if state.pending != 1 else ''}")
+            if state.oldest:
+                o = state.oldest
+                click.echo(f"oldest: {o['table']}/{o['key']} v{o['version']}, written {o['created_at']}, "
+                           f"{o['attempts']} failed attempt{'s' if o['attempts'] != 1 else ''}")
+            click.echo(f"last error: {state.last_error or 'none'}")
+            return
+        key = cfg.secrets.convex_admin_key
+        with ConvexMirror(store, cfg.convex, key.get_secret_value() if key else None) as mirror:
+            result = mirror.sync()
+            left = store.outbox_count()
+        if as_json:
+            _print_json({**result.as_json(), "pending": left})
+        else:
+            click.echo(f"sent {result.sent} record{'s' if result.sent != 1 else ''} to {cfg.convex.url} "
+                       f"in {result.batches} batch{'es' if result.batches != 1 else ''} ({result.seconds:.2f}s); "
+                       f"{result.duplicates} already there, {result.stale} older than Convex's; {left} pending")
+        if result.rejected:
+            raise GitorchError(
+                f"Convex refused {result.rejected} record{'s' if result.rejected != 1 else ''}: "
+                f"{redact(result.errors[0], cfg.secrets.values())}",
+                hint="they stay pending; deploy this gitorch's convex/ functions (npx convex deploy) "
+                     "and run 'gitorch sync' again, or see 'gitorch sync --status'",
+            )
+    finally:
+        store.close()
 
 
 @cli.command()
-@click.option("--port", type=int, default=8765, show_default=True)
-def dashboard(port: int) -> None:
-    """Serve the dashboard on 127.0.0.1."""
-    _not_yet("gitorch dashboard", "the dashboard")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port to listen on (0 picks a free one).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
+@click.option("--store", "store_kind", type=click.Choice(["local", "convex"]), default=None,
+              help="local: this machine's SQLite store; convex: the team's deployment (CONVEX_URL), every "
+                   "runner's runs. Default: convex when CONVEX_URL is set, else local.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind. Anything but 127.0.0.1/localhost needs --token.")
+@click.option("--token", default=None,
+              help="Secret the page must send (at least 16 characters); required with --host. Open "
+                   "http://HOST:PORT/?token=TOKEN once, or send 'Authorization: Bearer TOKEN'.")
+def dashboard(port: int, open_browser: bool, store_kind: str | None, host: str, token: str | None) -> None:
+    """Serve a read-only, live dashboard: KPIs, the active run, charts, runs and routing decisions.
+
+    It listens on 127.0.0.1 only, unless --host names another address; then a --token is required
+    and every request must carry it.
+    """
+    from .dashboard.app import DashboardServer, check_binding
+    from .dashboard.sources import LocalSource, TeamSource
+
+    check_binding(host, token)
+    cfg = _load_config()
+    kind = store_kind or ("convex" if cfg.convex.url else "local")
+    if kind == "convex" and not cfg.convex.url:
+        raise GitorchError("--store convex needs the team's deployment, but CONVEX_URL is empty",
+                           hint="export CONVEX_URL=https://<name>.convex.cloud, or use --store local")
+    local = LocalSource(cfg)
+    source = TeamSource(cfg, local, cfg.convex.url) if kind == "convex" else local
+    with DashboardServer(source, host=host, port=port, token=token) as server:
+        where = f"team: Convex {cfg.convex.url}" if kind == "convex" else f"local store {cfg.db_path}"
+        click.echo(f"gitorch dashboard ({where}) on {server.url} - Ctrl-C stops it", err=True)
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(server.url + (f"?token={token}" if token else ""))
+        try:
+            server.wait()
+        except KeyboardInterrupt:
+            pass
 
 
 @cli.command()
 def mcp() -> None:
-    """The MCP server (stdio) over the store."""
-    _not_yet("gitorch mcp", "the MCP server")
+    """The MCP server (stdio) over the store: plans, artifacts, reviews, metrics, routing.
+
+    Add it to Claude Code with `claude mcp add gitorch -- gitorch mcp`, or to Codex with
+    `codex mcp add gitorch -- gitorch mcp` (see docs/mcp.md)."""
+    from .mcp_server import serve
+
+    serve(_load_config())
 
 
 @cli.command()

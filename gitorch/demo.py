@@ -87,6 +87,7 @@ class StandIns:
     builder_answer: Callable[[str], str] = demo_scenario.builder_answer
     builder_latency_s: float = 0.0
     github: bool = False
+    github_git_dir: str | None = None  # the bare remote the double reads branches and diffs from
     api: AnthropicServer | None = None
     page: Any = None
     hub: Any = None
@@ -103,7 +104,8 @@ class StandIns:
         if self.github:
             from .simulate.github_api import GitHubDouble
 
-            self.hub = self._stack.enter_context(GitHubDouble())
+            self.hub = self._stack.enter_context(GitHubDouble(owner="demo", repo="shop",
+                                                              git_dir=self.github_git_dir))
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -14,6 +14,7 @@ on the calling thread, in task order.
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 import tempfile
@@ -39,7 +40,10 @@ PAUSED = "paused"
 DONE = "done"
 FAILED = "failed"
 ANSWERED = "answered"
-TERMINAL = (DONE, ANSWERED, "cancelled")  # a failed or paused run can be resumed
+TERMINAL = (DONE, ANSWERED, "cancelled")
+# The `gitorch:<stage>` label that shows a run's status on its issue.
+STAGES = {"building": "building", "reviewing": "reviewing", DONE: "done", ANSWERED: "done",
+          FAILED: "failed", PAUSED: "failed", "cancelled": "failed"}  # a failed or paused run can be resumed
 
 
 @dataclass
@@ -55,6 +59,8 @@ class Request:
     tasks: list[dict[str, Any]] = field(default_factory=list)  # TASK.md items, already parsed
     confirmed: bool = False  # /gitorch proceed, --yes
     requested_by: str | None = None
+    decision_id: str | None = None  # routed already (the Action posts the suggestion first)
+    plan_approved: bool = False  # /gitorch proceed on a plan that waits for approval
 
     @property
     def headline(self) -> str:
@@ -105,7 +111,9 @@ class Parts:
     github: Any | None = None  # gitorch.github.provider.GitHubProvider
     confirm: Callable[[RoutingDecision], tuple[str, str | None]] | None = None
     progress: Progress = field(default_factory=_Silent)
-    repo_context: Callable[[str], str] | None = None
+    repo_context: Callable[[str, str], str] | None = None  # (task, commit) -> context under the budget
+    # (decision, stage, plan, note) -> the body of the run's one comment on the issue
+    render_comment: Callable[..., str] | None = None
     sleep: Callable[[float], None] = time.sleep
 
 
@@ -156,11 +164,13 @@ class Pipeline:
         run = self.store.get_run(run_id)
         if run is None:
             raise GitorchError(f"no run with id {run_id}", hint="see the run ids with 'gitorch stats' or the dashboard")
-        recorded = next((s for s in self.store.journal(run_id) if s["key"] == "request"), None)
-        if recorded is None or not recorded.get("result"):
+        recorded = self.store.journal_result(run_id, "request")
+        if not recorded:
             raise GitorchError(f"run {run_id} has no recorded request", hint="start it again with 'gitorch run'")
-        request = Request(**recorded["result"]["request"])
+        request = Request(**recorded["request"])
         if update is not None:
+            if run.status == AWAITING_PLAN_APPROVAL:
+                request.plan_approved = request.plan_approved or update.confirmed
             request.confirmed = request.confirmed or update.confirmed
             request.agent = update.agent or request.agent
         if run.status in TERMINAL:
@@ -207,33 +217,92 @@ class Pipeline:
             self._step(run, "answer", lambda: {"comment": self._tell(run, request, answer)})
             self._finish(run, request, decision, verdict=None, status=ANSWERED)
             return self._result(run, request, answer=answer, message="answered without code")
-        self._approve_plan(run, request, plan)
+        self._tell(run, request, f"Claude planned {len(plan.tasks)} task(s); building now.")
+        plan = self._approve_plan(run, request, plan)
 
         reviews: list[Review] = []
         tasks = plan.tasks
         reviewed_head = base
         verify: dict[str, Any] | None = None
         for round_no in range(1, self.config.pipeline.max_review_rounds + 1):
-            run.rounds = round_no
-            self._set_status(run, "building")
-            self._label(request, "building")
-            head = self._build_round(run, plan, tasks, round_no, base, branch)
-            pr_number = self._publish(run, request, plan, branch, round_no)
-            verify = self._verify(run, head, round_no)
-            self._set_status(run, "reviewing", pr_number=pr_number)
-            self._label(request, "reviewing")
-            review = self._review(run, plan, round_no, base, reviewed_head, head, verify)
+            review, reviewed_head, verify = self._round(run, request, plan, tasks, round_no, base, branch,
+                                                        reviewed_head)
             reviews.append(review)
-            self._post_review(run, pr_number, head, review, round_no)
-            reviewed_head = head
             if review.verdict == "approve":
                 break
             tasks = self._fix_tasks(review, round_no, verify)
             if not tasks:
                 break
         verdict = reviews[-1].verdict if reviews else None
+        self._tick_task_file(run, request, branch)
         self._finish(run, request, decision, verdict=verdict, status=DONE)
         return self._result(run, request, verify=verify)
+
+    def _round(self, run: Run, request: Request, plan: Plan, tasks: list[Task], round_no: int, base: str,
+               branch: str, reviewed_head: str) -> tuple[Review, str, dict[str, Any] | None]:
+        """Build the round's tasks, publish, verify, review; returns the review, the head and the check."""
+        run.rounds = max(run.rounds, round_no)
+        self._set_status(run, "building")
+        self._label(request, "building")
+        head = self._build_round(run, plan, tasks, round_no, base, branch)
+        pr_number = self._publish(run, request, plan, branch, round_no)
+        verify = self._verify(run, head, round_no)
+        self._set_status(run, "reviewing", pr_number=pr_number)
+        self._label(request, "reviewing")
+        review = self._review(run, plan, round_no, base, reviewed_head, head, verify)
+        self._post_review(run, request, pr_number, head, review, round_no)
+        return review, head, verify
+
+    def rework(self, run_id: str, tasks: list[Task], key: str) -> RunResult:
+        """One more round on a finished run's branch, for review comments a person left on its PR:
+        the tasks are built, pushed and reviewed (only the new changes). ``key`` names the comment
+        that asked, so a re-delivered event does the round once."""
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise GitorchError(f"no run with id {run_id}", hint="rework needs the run that opened the pull request")
+        request = Request(**(self.store.journal_result(run_id, "request") or {})["request"])
+        start = self.store.journal_result(run_id, "start") or {}
+        base, branch = start["base"], start["branch"]
+        round_no = self._step(run, f"rework:{key}", lambda: {"round": run.rounds + 1})["round"]
+        plan = self.store.latest_plan(run_id) or Plan(summary="rework", tasks=[])
+        for i, task in enumerate(tasks, 1):
+            task.id = f"rework{round_no}-{i}"
+            task.assigned_to = task.assigned_to if task.assigned_to in self.parts.builders else self.config.agents.builder
+        reviewed_head = self.store.journal_result(run_id, f"review:r{round_no - 1}") or {}
+        try:
+            review, head, verify = self._round(run, request, plan, tasks, round_no, base, branch,
+                                               reviewed_head.get("head", base))
+        except GitorchError as exc:
+            self._set_status(run, FAILED)
+            raise GitorchError(f"rework of run {run.id} failed: {exc.message}", hint=exc.hint) from exc
+        self._set_status(run, DONE, verdict=review.verdict)
+        self._label(request, "done" if review.verdict == "approve" else "failed")
+        return self._result(run, request, verify=verify)
+
+    def _tick_task_file(self, run: Run, request: Request, branch: str) -> None:
+        """TASK.md items that asked for this run are ticked off on its branch."""
+        if request.trigger != "task_md" or not request.tasks:
+            return
+        from . import gitops
+        from .tasks import TASK_FILE, parse, tick
+
+        def action() -> dict[str, Any]:
+            tip = gitops.branch_tip(self.parts.repo_path, branch)
+            text = gitops.read_file(self.parts.repo_path, tip, TASK_FILE) if tip else None
+            if text is None:
+                return {"summary": "no TASK.md on the branch"}
+            wanted = {t["id"] for t in request.tasks}
+            items = [i for i in parse(text, strict=False).items if i.task_id in wanted]
+            result = gitops.commit_artifacts(
+                self.parts.repo_path, branch=branch, parent=tip, artifacts={TASK_FILE: tick(text, items)},
+                description=f"Tick off {len(items)} TASK.md item(s)", run_id=run.id, task_id="task-md",
+                agent="gitorch", author_name=self.config.git.author_name, author_email=self.config.git.author_email)
+            return {"commit": result.commit, "summary": f"{len(items)} item(s) ticked"}
+
+        self._step(run, "tick", action)
+        plan = self.store.latest_plan(run.id)
+        if plan is not None:
+            self._publish(run, request, plan, branch, "tick")
 
     def _start_info(self, run: Run, request: Request) -> dict[str, Any]:
         from . import gitops
@@ -246,7 +315,8 @@ class Pipeline:
 
     def _route(self, run: Run, request: Request) -> RoutingDecision:
         def action() -> dict[str, Any]:
-            decision = self.parts.router.route(request.text)
+            decision = (self.store.get_decision(request.decision_id) if request.decision_id else None) \
+                or self.parts.router.route(request.text)
             return {"decision_id": decision.id, "summary": f"{decision.task_type} -> {decision.agent} "
                     f"({decision.confidence:.0%})"}
 
@@ -293,7 +363,8 @@ class Pipeline:
 
     def _plan(self, run: Run, request: Request, decision: RoutingDecision, agent: str) -> Plan:
         def action() -> dict[str, Any]:
-            context = self.parts.repo_context(request.text) if self.parts.repo_context else ""
+            base = self.store.journal_result(run.id, "start")["base"]
+            context = self.parts.repo_context(request.text, base) if self.parts.repo_context else ""
             self._budget(run, self.config.models.plan,
                          input_tokens=len(context) // 4 + 2000, output_tokens=self.config.anthropic.max_output_tokens // 2)
             task_text = request.text
@@ -332,14 +403,30 @@ class Pipeline:
             return CLAUDE
         return builder if task.assigned_to in (CHATGPT, "codex", builder) else task.assigned_to
 
-    def _approve_plan(self, run: Run, request: Request, plan: Plan) -> None:
-        if self.config.pipeline.plan_approval != "required" or request.confirmed:
-            return
-        done = {s["key"] for s in self.store.journal(run.id) if s.get("status") == "finished"}
-        if "plan_approved" in done:
-            return
-        raise Paused(AWAITING_PLAN_APPROVAL, "The plan is ready and waits for approval:\n" + render_plan(plan),
-                     hint="reply '/gitorch proceed' (or run 'gitorch run --resume RUN_ID --yes') to build it")
+    def _approve_plan(self, run: Run, request: Request, plan: Plan) -> Plan:
+        """With ``plan_approval: required`` the run stops after the plan until a person approves it;
+        in GitHub mode the tasks they unticked in the comment are skipped, and edited ones built as
+        edited."""
+        if self.config.pipeline.plan_approval != "required":
+            return plan
+        approved = self.store.journal_result(run.id, "plan_approved")
+        if approved is None:
+            if not request.plan_approved:
+                raise Paused(AWAITING_PLAN_APPROVAL, "The plan waits for approval. Untick the tasks to leave "
+                             "out, or edit them:\n\n" + render_plan(plan),
+                             hint=f"reply '/gitorch proceed' (or 'gitorch run --resume {run.id} --yes') to build it")
+            body = None
+            if self.parts.github is not None and request.issue_number is not None:
+                comment = self.parts.github.find_comment(request.issue_number, "suggestion")
+                body = comment.body if comment is not None else None
+            edited = apply_plan_edits(plan, body) if body else plan
+            self.store.save_plan(edited)
+            approved = self._step(run, "plan_approved", lambda: {
+                "tasks": [t.id for t in edited.tasks], "summary": f"{len(edited.tasks)} tasks approved"})
+        kept = set(approved["tasks"])
+        plan = self.store.get_plan(plan.id) or plan
+        plan.tasks = [t for t in plan.tasks if t.id in kept]
+        return plan
 
     # -- build and commit -------------------------------------------------------------------------------
 
@@ -364,7 +451,7 @@ class Pipeline:
         return head
 
     def _finished(self, run: Run, key: str) -> bool:
-        return any(s["key"] == key and s.get("status") == "finished" for s in self.store.journal(run.id))
+        return self.store.journal_result(run.id, key) is not None
 
     def _build_one(self, run: Run, plan: Plan, task: Task, tip: str) -> tuple[BuildResult, dict[str, str | None], str]:
         """Build one task. Runs on a pool thread, so it touches neither the store nor the journal."""
@@ -419,7 +506,7 @@ class Pipeline:
 
     # -- publish, verify, review --------------------------------------------------------------------------
 
-    def _publish(self, run: Run, request: Request, plan: Plan, branch: str, round_no: int) -> int | None:
+    def _publish(self, run: Run, request: Request, plan: Plan, branch: str, round_no: int | str) -> int | None:
         github = self.parts.github
         if github is None:
             return run.pr_number
@@ -478,17 +565,17 @@ class Pipeline:
 
         return _review_from(self._step(run, f"review:r{round_no}", action, "Claude reviews")["review"])
 
-    def _post_review(self, run: Run, pr_number: int | None, head: str, review: Review, round_no: int) -> None:
+    def _post_review(self, run: Run, request: Request, pr_number: int | None, head: str, review: Review,
+                     round_no: int) -> None:
         github = self.parts.github
         if github is None or pr_number is None:
             return
-        secrets = self.config.secrets.values()
-        summary = redact(review.summary, secrets)
-        self._step(run, f"post_review:r{round_no}", lambda: {"review": asdict(github.post_review(
+        summary = redact(review.summary, self.config.secrets.values())
+        # The provider posts the review and sets the `gitorch/review` status on the head commit with it.
+        self._step(run, f"post_review:r{round_no}", lambda: {"review": _plain(github.post_review(
             pr_number, head, review.verdict, summary, review.comments))})
-        state = "success" if review.verdict == "approve" else "failure"
-        self._step(run, f"status:r{round_no}", lambda: {"state": state, "summary": state, **_plain(
-            github.set_status(head, state, f"gitorch review: {review.verdict}"))})
+        self._tell(run, request, f"Round {round_no}: Claude's verdict is **{review.verdict}**"
+                                 + (f" on #{pr_number}." if pr_number else "."))
 
     def _fix_tasks(self, review: Review, round_no: int, verify: dict[str, Any] | None) -> list[Task]:
         tasks = []
@@ -523,8 +610,7 @@ class Pipeline:
 
     def _result(self, run: Run, request: Request, **kw: Any) -> RunResult:
         metrics = [m for m in self.store.metrics_since(run.created_at) if m.run_id == run.id]
-        decision_id = next((s["result"]["decision_id"] for s in self.store.journal(run.id)
-                            if s["key"] == "route" and s.get("result")), None)
+        decision_id = (self.store.journal_result(run.id, "route") or {}).get("decision_id")
         plan = self.store.latest_plan(run.id)
         commits = [s["result"]["commit"] for s in self.store.journal(run.id)
                    if s["key"].startswith("commit:") and s.get("result")]
@@ -553,11 +639,21 @@ class Pipeline:
     # -- talking back to the person --------------------------------------------------------------------------
 
     def _tell(self, run: Run, request: Request, message: str) -> int | None:
+        """Say ``message`` where the run was asked for: in GitHub mode, in the run's one comment on the
+        issue (found by its marker and edited), under the suggestion and the plan."""
         github = self.parts.github
         if github is None or request.issue_number is None:
             return None
-        body = redact(message, self.config.secrets.values())
-        return github.post_or_update_comment(request.issue_number, f"run-{run.id}", body).id
+        decision_id = (self.store.journal_result(run.id, "route") or {}).get("decision_id") or request.decision_id
+        decision = self.store.get_decision(decision_id) if decision_id else None
+        plan = self.store.latest_plan(run.id)
+        if decision is not None and self.parts.render_comment is not None:
+            body = self.parts.render_comment(decision, stage=STAGES.get(run.status, "planning"), plan=plan,
+                                             note=message)
+        else:
+            body = message
+        body = redact(body, self.config.secrets.values())
+        return github.post_or_update_comment(request.issue_number, "suggestion", body).id
 
     def _label(self, request: Request, stage: str) -> None:
         if self.parts.github is not None and request.issue_number is not None:
@@ -646,8 +742,34 @@ def render_plan(plan: Plan) -> str:
     lines = [plan.summary, ""]
     for t in plan.tasks:
         deps = f" (after {', '.join(t.depends_on)})" if t.depends_on else ""
-        lines.append(f"- [x] **{t.id}** {t.description} — {t.assigned_to}{deps}")
+        lines.append(f"- [x] **{t.id}** {t.description.splitlines()[0]} — {t.assigned_to}{deps}")
     return "\n".join(lines)
+
+
+_PLAN_LINE = re.compile(r"^\s*[-*] \[(?P<mark>[ xX])\] \*\*(?P<id>[^*]+)\*\* (?P<text>.*?)(?: — (?P<agent>[\w-]+)(?: \(after [^)]*\))?)?\s*$")
+
+
+def apply_plan_edits(plan: Plan, body: str) -> Plan:
+    """The plan as a person left it in the comment's checklist: unticked tasks dropped, edited
+    descriptions taken. Tasks not in the checklist stay as they were."""
+    marks: dict[str, tuple[bool, str]] = {}
+    for line in body.splitlines():
+        m = _PLAN_LINE.match(line)
+        if m:
+            marks[m["id"].strip()] = (m["mark"] != " ", m["text"].strip())
+    tasks = []
+    for task in plan.tasks:
+        ticked, text = marks.get(task.id, (True, task.description))
+        if not ticked:
+            continue
+        if text and text != task.description.splitlines()[0]:
+            task.description = text
+        tasks.append(task)
+    kept = {t.id for t in tasks}
+    for task in tasks:
+        task.depends_on = [d for d in task.depends_on if d in kept]
+    plan.tasks = tasks
+    return plan
 
 
 def pr_body(request: Request, plan: Plan, run: Run) -> str:

@@ -70,11 +70,100 @@ def assemble(config: Config, *, repo_path: Path, store: Store | None = None, git
     architect = architect or ClaudeArchitect(config)
     lazy = Builders(config, list(BUILDERS), builders)
 
-    def repo_context(task: str) -> str:
-        return build_context(repo_path, task, budget=config.anthropic.plan_context_tokens,
+    def repo_context(task: str, commit: str) -> str:
+        return build_context(repo_path, task, budget=config.anthropic.plan_context_tokens, rev=commit,
                              secrets=config.secrets.values()).text
 
     parts = Parts(store=store, router=Router(config, store, repo=str(repo_path)), architect=architect,
                   builders=lazy, repo_path=repo_path, github=github, confirm=confirm,
                   repo_context=repo_context, **({"progress": progress} if progress else {}))
     return Pipeline(config, parts), lazy
+
+
+def _task_dicts(items: list[Any]) -> list[dict[str, Any]]:
+    return [{"id": i.task_id, "description": i.description(), "agent": i.agent, "depends_on": list(i.after)}
+            for i in items]
+
+
+def action_pipeline(repo_path: Path, progress: Progress | None = None) -> Callable[[Any], Any]:
+    """The pipeline at `gitorch action`'s call site: a checked GitHub request becomes a run (or moves
+    one on). Run ids come from the issue, so a re-delivered event resumes the same run."""
+    from .github import render
+    from .model import Task
+    from .pipeline import TERMINAL, Request
+
+    def handle(ctx: Any) -> Any:
+        req, config, result = ctx.request, ctx.config, ctx.result
+        pipeline, builders = assemble(config, repo_path=repo_path, store=ctx.store, github=ctx.provider,
+                                      progress=progress)
+        pipeline.parts.render_comment = render.suggestion
+        store = pipeline.store
+        issue_run = f"run-issue-{req.issue}" if req.issue is not None else None
+        try:
+            if req.kind in ("task", "dispatch"):
+                request = Request(text=req.text, title=req.title, trigger="issue" if req.issue else "action",
+                                  issue_number=req.issue, requested_by=req.actor.login,
+                                  decision_id=ctx.decision.id if ctx.decision else None)
+                outcome = pipeline.start(request, run_id=issue_run or f"run-{req.key}")
+            elif req.kind == "task_md":
+                from .tasks import work_between
+
+                items = work_between(repo_path, req.before if req.before and set(req.before) != {"0"} else None,
+                                     req.after or "HEAD")
+                if not items:
+                    result.status, result.message = "ignored", "no new or edited TASK.md items in the push"
+                    return result
+                request = Request(text="\n".join(f"- {i.text}" for i in items), title="TASK.md",
+                                  trigger="task_md", tasks=_task_dicts(items), base=req.after or "HEAD",
+                                  requested_by=req.actor.login, confirmed=True)
+                outcome = pipeline.start(request, run_id=f"run-push-{(req.after or '')[:12]}")
+            elif req.kind == "rework":
+                run = next((r for r in store.list_runs(500) if r.pr_number == req.pr), None)
+                if run is None:
+                    result.status, result.message = "ignored", f"no run of this runner opened #{req.pr}"
+                    return result
+                where = f" (in `{req.path}` at line {req.line})" if req.path else ""
+                task = Task(id="rework", description=f"Address this review comment{where}:\n\n{req.text}",
+                            files=[req.path] if req.path else [], task_type="debugging")
+                outcome = pipeline.rework(run.id, [task], key=str(req.comment_id or req.key))
+                if req.comment_id is not None and req.pr is not None:
+                    ctx.provider.reply_to_review_comment(
+                        req.pr, req.comment_id, f"rework-{req.comment_id}",
+                        f"Done in {outcome.commits[-1][:10] if outcome.commits else 'no new commit'}; "
+                        f"Claude's verdict: **{outcome.run.verdict}**.")
+            elif req.command == "cancel":
+                run = store.get_run(issue_run) if issue_run else None
+                if run is None or run.status in TERMINAL:
+                    result.status, result.message = "answered", "no run to cancel"
+                    return result
+                run.status = "cancelled"
+                store.save_run(run)
+                ctx.provider.set_run_label(req.issue, "failed")
+                result.status, result.message = "cancelled", f"run {run.id} cancelled"
+                return result
+            elif req.command == "retry":
+                old = store.journal_result(issue_run, "request") if issue_run else None
+                if not old:
+                    result.status, result.message = "answered", "nothing to retry: no run on this issue yet"
+                    return result
+                request = Request(**old["request"])
+                request.decision_id, request.confirmed = None, True
+                outcome = pipeline.start(request, run_id=f"{issue_run}-retry-{req.comment_id}")
+            else:  # proceed, plan, review: move the issue's run on, confirmed by a person
+                if issue_run is None or store.get_run(issue_run) is None:
+                    request = Request(text=req.text, title=req.title, trigger="comment", issue_number=req.issue,
+                                      confirmed=True, requested_by=req.actor.login)
+                    outcome = pipeline.start(request, run_id=issue_run or f"run-{req.key}")
+                else:
+                    outcome = pipeline.resume(issue_run, Request(text="", confirmed=True))
+        finally:
+            builders.close()
+        result.status = outcome.run.status
+        result.message = outcome.message or f"run {outcome.run.id}: {outcome.run.status}"
+        result.pr_number = outcome.run.pr_number
+        result.verdict = outcome.run.verdict
+        result.plan = outcome.plan
+        result.metrics = [m for m in store.metrics_since(outcome.run.created_at) if m.run_id == outcome.run.id]
+        return result
+
+    return handle

@@ -48,8 +48,8 @@ class Action:
                 "GITHUB_STEP_SUMMARY": str(self.summary), "GITHUB_OUTPUT": str(self.output),
                 "GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": self.gh.base_url}
 
-    def run(self, name: str, payload: dict, *args: str):
-        result = CliRunner().invoke(cli, ["action", "--json", *args], env=self.env(name, payload),
+    def run(self, name: str, payload: dict, *args: str, env: dict[str, str] | None = None):
+        result = CliRunner().invoke(cli, ["action", "--json", *args], env={**self.env(name, payload), **(env or {})},
                                     catch_exceptions=False)
         assert result.exit_code == 0, result.output
         return json.loads(result.output[result.output.index("{"):])
@@ -215,14 +215,18 @@ def test_labelled_issue_gets_one_suggestion_comment_and_the_planning_label(actio
     gh.add_collaborator("maintainer", "write")
     issue = gh.add_issue("Generate CRUD endpoints for the user model", labels=["gitorch"])
     payload = labeled_event(examples, gh, issue)
-    out = action.run("issues", payload)
-    assert out["status"] == "suggested" and out["decision_id"]
-    again = action.run("issues", payload)  # GitHub delivers the same event again
-    assert again["status"] == "suggested"
+    # Routing set to ask a person: the run is handed to the pipeline, which waits for `/gitorch proceed`
+    # before spending anything (the full issue-to-PR exchange is in tests/test_github_pipeline.py).
+    waits = {"AUTO_ROUTING_ENABLED": "false", "ANTHROPIC_API_KEY": "sk-ant-never-used-in-this-test"}
+    out = action.run("issues", payload, env=waits)
+    assert out["status"] == "awaiting_confirmation" and out["decision_id"]
+    again = action.run("issues", payload, env=waits)  # GitHub delivers the same event again
+    assert again["status"] == "awaiting_confirmation"
     comments = gh.issue_comments(issue)
     assert len(comments) == 1
     body = comments[0]["body"]
     assert "routing suggestion" in body and "Suggested agent" in body and "`gitorch:planning`" in body
+    assert "/gitorch proceed" in body
     assert gh.issue_labels(issue) == ["gitorch", "gitorch:planning"]
     summary = action.summary.read_text()
     assert "### Routing" in summary and "### Cost" in summary

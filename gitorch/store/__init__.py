@@ -105,6 +105,10 @@ class Store(Protocol):
 
     def journal_finish(self, run_id: str, key: str, result: dict[str, Any]) -> None: ...
 
+    def journal_result(self, run_id: str, key: str) -> dict[str, Any] | None:
+        """The result of step ``key`` if it finished, else None."""
+        ...
+
     def journal(self, run_id: str) -> list[dict[str, Any]]: ...
 
     # -- the outbox, drained to Convex --------------------------------------------------------------

@@ -869,6 +869,16 @@ class SqliteStore:
                                               (run_id, key)).fetchone())
             self._enqueue(db, "journal", f"{run_id}:{key}", entry)
 
+    def journal_result(self, run_id: str, key: str) -> dict[str, Any] | None:
+        """The result of step ``key`` if it finished, else None."""
+        with self._read() as db:
+            row = db.execute("SELECT result FROM journal WHERE run_id = ? AND key = ? AND status = 'finished'",
+                             (run_id, key)).fetchone()
+        if row is None:
+            return None
+        result = _loads(row["result"])
+        return {} if result is None else result
+
     def journal(self, run_id: str) -> list[dict[str, Any]]:
         """The run's steps in the order they first started."""
         with self._read() as db:

@@ -1,0 +1,113 @@
+"""The whole issue-to-PR exchange: `gitorch action` on a labelled issue, against the REST double.
+
+The double keeps issues, comments, PRs, reviews and statuses, checks every request against GitHub's
+OpenAPI description, and reads branches and diffs from the bare remote gitorch really pushes to.
+Claude and the browser builder are the real clients against their local stand-ins.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gitorch.cli import cli
+from gitorch.demo import DEMO_CONFIG, StandIns, git, make_repository
+from gitorch.simulate import demo_scenario
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "node_modules/@octokit/webhooks-examples/api.github.com/index.json"
+TOKEN = "ghs_" + "d" * 36
+
+
+ASK_FIRST = DEMO_CONFIG + "routing:\n  auto: false\n"
+
+
+def _examples() -> dict[str, list[dict]]:
+    return {e["name"]: e["examples"] for e in json.loads(EXAMPLES.read_text())}
+
+
+def proceed(issue: int, full_name: str) -> dict:
+    payload = copy.deepcopy(next(p for p in _examples()["issue_comment"] if p["action"] == "created"))
+    payload["repository"]["full_name"] = full_name
+    payload["issue"].update(number=issue, state="open", locked=False)
+    payload["issue"].pop("pull_request", None)
+    payload["comment"].update(body="/gitorch proceed", author_association="MEMBER", id=7001)
+    payload["comment"]["user"].update(login="maintainer", type="User")
+    payload["sender"].update(login="maintainer", type="User")
+    return payload
+
+
+def labeled(issue: int, full_name: str) -> dict:
+    examples = _examples()
+    payload = copy.deepcopy(next(p for p in examples["issues"] if p["action"] == "labeled"))
+    payload["repository"]["full_name"] = full_name
+    payload["label"]["name"] = "gitorch"
+    payload["issue"].update(number=issue, title=demo_scenario.ISSUE_TITLE, body=demo_scenario.ISSUE_BODY,
+                            state="open", locked=False)
+    payload["sender"].update(login="maintainer", type="User")
+    return payload
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    repo = make_repository(tmp_path, config_yaml=DEMO_CONFIG)
+    with StandIns(github=True, github_git_dir=str(tmp_path / "origin.git")) as s:
+        s.hub.add_collaborator("maintainer", "write")
+        s.hub.set_file(".gitorch.yml", ASK_FIRST)  # read from the default branch through the API
+        monkeypatch.chdir(repo)
+        yield s, repo, tmp_path
+
+
+def action(standins, tmp_path, payload: dict, event_name: str = "issues") -> dict:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(payload))
+    env = {**standins.env(tmp_path / "state"), "GITHUB_EVENT_NAME": event_name, "GITHUB_EVENT_PATH": str(event),
+           "GITHUB_REPOSITORY": standins.hub.full_name, "GITHUB_TOKEN": TOKEN,
+           "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"), "GITHUB_OUTPUT": str(tmp_path / "output.txt")}
+    result = CliRunner().invoke(cli, ["action", "--json"], env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output[result.output.index("{"):])
+
+
+def test_a_labelled_issue_becomes_a_reviewed_pull_request_once(world):
+    standins, repo, tmp = world
+    hub = standins.hub
+    issue = hub.add_issue(demo_scenario.ISSUE_TITLE, demo_scenario.ISSUE_BODY, labels=["gitorch"])
+
+    waiting = action(standins, tmp, labeled(issue, hub.full_name))
+    assert waiting["status"] == "awaiting_confirmation"
+    assert standins.page.prompts == [] and not hub.pulls  # nothing built or opened before a person agrees
+    assert "/gitorch proceed" in hub.issue_comments(issue)[0]["body"]
+
+    out = action(standins, tmp, proceed(issue, hub.full_name), "issue_comment")
+    assert out["status"] == "done" and out["verdict"] == "approve"
+    pr = out["pr_number"]
+    assert list(hub.pulls) == [pr]
+    pull = hub.pulls[pr]
+    assert pull["head"]["ref"].startswith("gitorch/") and f"Closes #{issue}" in hub.issues[pr]["body"]
+    # The branch is on the remote: seven commits (five tasks, two fixes) on top of main.
+    remote = str(tmp / "origin.git")
+    assert len(git(repo, "--git-dir", remote, "rev-list", f"main..{pull['head']['ref']}").split()) == 7
+    # Two rounds of review: the first asks for changes with inline comments on the diff, the second approves.
+    reviews = hub.pull_reviews(pr)
+    assert len(reviews) == 2
+    assert hub.pull_review_comments(pr), "the rejection carries inline comments on the changed lines"
+    head = git(repo, "--git-dir", remote, "rev-parse", pull["head"]["ref"]).strip()
+    assert [s["state"] for s in hub.commit_statuses(head) if s["context"] == "gitorch/review"][-1] == "success"
+    assert hub.issue_labels(issue) == ["gitorch", "gitorch:done"]
+    comments = hub.issue_comments(issue)
+    assert len(comments) == 1 and "routing suggestion" in comments[0]["body"]
+    outputs = dict(line.split("=", 1) for line in (tmp / "output.txt").read_text().splitlines())
+    assert outputs["pr-number"] == str(pr) and outputs["verdict"] == "approve"
+    summary = (tmp / "summary.md").read_text()
+    assert "Claude alone would have cost" in summary
+
+    # GitHub delivers the same event again: nothing is done twice.
+    counts = (len(hub.comments), len(hub.pulls), len(hub.pull_reviews(pr)), len(standins.page.prompts))
+    again = action(standins, tmp, proceed(issue, hub.full_name), "issue_comment")
+    assert again["status"] == "done" and again["pr_number"] == pr
+    action(standins, tmp, labeled(issue, hub.full_name))
+    assert (len(hub.comments), len(hub.pulls), len(hub.pull_reviews(pr)), len(standins.page.prompts)) == counts
