@@ -1,0 +1,21 @@
+"""``python -m gitorch``: the command line. The pre-push hook's call goes straight to the hook,
+without loading the command-line framework, so a push that holds nothing for gitorch stays fast."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def _run() -> None:
+    if sys.argv[1:3] == ["hook", "pre-push"] and not {"-h", "--help"} & set(sys.argv[3:]):
+        from .hook import main as hook_main
+
+        sys.exit(hook_main(sys.argv[3:], sys.stdin.buffer, os.environ))
+    from .cli import main
+
+    main()
+
+
+if __name__ == "__main__":
+    _run()
