@@ -180,7 +180,7 @@ def run(text, task_file, agent, yes, resume_id, as_json) -> None:
     console = _console()
     confirm = None
     if not (yes or agent or as_json) and sys.stdin.isatty():
-        from .routing import render_decision
+        from .routing.panel import render as render_decision
 
         confirm = confirm_in_terminal(console, render_decision)
     pipeline, builders = assemble(cfg, repo_path=cfg.repo_root, progress=None if as_json else RichProgress(console),
@@ -533,9 +533,19 @@ def mcp() -> None:
 
 @cli.command()
 @click.option("--builder", type=click.Choice(["chatgpt-pro", "codex"]), default="chatgpt-pro", show_default=True)
-def demo(builder: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print a summary object instead of the story.")
+def demo(builder: str, as_json: bool) -> None:
     """The whole loop on a throwaway repository against local stand-ins; needs no keys."""
-    _not_yet("gitorch demo", "the pipeline")
+    from .demo import run_demo
+
+    console = _console()
+    if as_json:
+        from rich.console import Console
+
+        console = Console(file=open("/dev/null", "w"))  # noqa: SIM115 (the run's story is not wanted)
+    summary = run_demo(console, builder=builder)
+    if as_json:
+        _print_json(summary)
 
 
 # -- set-up and checks --------------------------------------------------------------------------

@@ -124,3 +124,91 @@ class StandIns:
 
 def new_workspace() -> Path:
     return Path(tempfile.mkdtemp(prefix="gitorch-demo-"))
+
+
+def run_demo(console: Any, builder: str = "chatgpt-pro") -> dict[str, Any]:
+    """The original design's email-notification example, end to end, told as it happens."""
+    from rich.panel import Panel
+    from rich.table import Table
+
+    from . import config as config_module
+    from .display import RichProgress, run_table
+    from .github import render
+    from .github.rest import RestProvider
+    from .pipeline import Request
+    from .routing.panel import render as render_decision
+    from .runner import assemble
+
+    started = time.monotonic()
+    console.print(Panel(
+        "Everything below runs for real: the anthropic SDK, Playwright driving headless Chromium, pygit2 "
+        "commits, git push, and a GitHub client.\n[bold]The agents are local stand-ins[/] on 127.0.0.1 "
+        "(a Messages API, a ChatGPT-like page, a GitHub REST double) with scripted answers: no key, no "
+        "network, no cost.", title="gitorch demo", border_style="cyan"))
+    workspace = new_workspace()
+    repo = make_repository(workspace, config_yaml=DEMO_CONFIG)
+    with StandIns(github=True, github_git_dir=str(workspace / "origin.git")) as standins:
+        hub = standins.hub
+        hub.set_file(".gitorch.yml", DEMO_CONFIG)
+        issue = hub.add_issue(demo_scenario.ISSUE_TITLE, demo_scenario.ISSUE_BODY, labels=["gitorch"])
+        env = {**standins.env(workspace / "state"), "GITHUB_TOKEN": "ghs_" + "0" * 36}
+        if builder != "chatgpt-pro":
+            env["GITORCH_DEMO_BUILDER"] = builder
+        cfg = config_module.load(cwd=repo, env=env)
+        cfg.agents.builder = builder
+        console.print(f"\n[bold]Issue #{issue}[/] on {hub.full_name}: {demo_scenario.ISSUE_TITLE}\n"
+                      f"[dim]{demo_scenario.ISSUE_BODY}[/]\n")
+        provider = RestProvider(cfg, hub.full_name)
+        pipeline, builders = assemble(cfg, repo_path=repo, github=provider, progress=RichProgress(console))
+        pipeline.parts.render_comment = render.suggestion
+        decision = pipeline.parts.router.route(f"{demo_scenario.ISSUE_TITLE}\n\n{demo_scenario.ISSUE_BODY}")
+        console.print(render_decision(decision))
+        console.print("[dim]A maintainer answers /gitorch proceed.[/]\n")
+        try:
+            result = pipeline.start(Request(
+                text=f"{demo_scenario.ISSUE_TITLE}\n\n{demo_scenario.ISSUE_BODY}", title=demo_scenario.ISSUE_TITLE,
+                trigger="issue", issue_number=issue, decision_id=decision.id, confirmed=True))
+        finally:
+            builders.close()
+
+        console.print()
+        console.print(run_table(result))
+        branch = result.run.branch or ""
+        console.print(f"\n[bold]Commits on {branch}[/]")
+        console.print(git(repo, "log", "--format=  %h %s  [%(trailers:key=Gitorch-Agent,valueonly,separator=)]",
+                          f"main..{branch}").rstrip())
+        for review in result.reviews:
+            console.print(f"\n[bold]Review, round {review.round}: {review.verdict}[/]  {review.summary}")
+            for v in review.artifacts:
+                mark = "[green]approved[/]" if v.approved else "[red]rejected[/]"
+                console.print(f"  {mark} {v.path}: [dim]{v.notes}[/]")
+            for c in review.comments:
+                console.print(f"  [yellow]comment[/] {c.path}:{c.line} {c.body}")
+        pr = result.run.pr_number
+        statuses = [s["state"] for s in hub.commit_statuses(hub.pulls[pr]["head"]["sha"])] if pr else []
+        cost = Table(title="Cost against Claude alone")
+        for column in ("agent", "calls", "tokens", "cost", "Claude-only cost"):
+            cost.add_column(column, justify="right" if column != "agent" else "left")
+        metrics = [m for m in pipeline.store.metrics_since(result.run.created_at) if m.run_id == result.run.id]
+        for agent in sorted({m.agent for m in metrics}):
+            rows = [m for m in metrics if m.agent == agent]
+            cost.add_row(agent, str(len(rows)), f"{sum(m.usage.total_tokens for m in rows):,}",
+                         f"${sum(m.cost_usd for m in rows):.4f}", f"${sum(m.baseline_cost_usd for m in rows):.4f}")
+        console.print()
+        console.print(cost)
+        saving = result.baseline_cost_usd - result.cost_usd
+        pct = saving / result.baseline_cost_usd * 100 if result.baseline_cost_usd else 0.0
+        console.print(f"Spent ${result.cost_usd:.4f}; Claude alone would have cost ${result.baseline_cost_usd:.4f}: "
+                      f"saved ${saving:.4f} ({pct:.0f}%).")
+        console.print(f"\nPull request #{pr} on the REST double: {len(hub.pull_reviews(pr)) if pr else 0} reviews, "
+                      f"status gitorch/review = {statuses[-1] if statuses else '-'}; issue labels: "
+                      f"{', '.join(hub.issue_labels(issue))}.")
+        if result.verify:
+            console.print(f"The repository's tests on the result: `{result.verify['command']}` exited "
+                          f"{result.verify['exit_code']}.")
+        elapsed = time.monotonic() - started
+        console.print(f"\nThe repository is at [bold]{repo}[/] (look at it: git -C {repo} log {branch}); "
+                      f"done in {elapsed:.0f}s.")
+        return {"repo": str(repo), "branch": branch, "pr_number": pr, "verdict": result.run.verdict,
+                "rounds": result.run.rounds, "commits": len(result.commits), "cost_usd": result.cost_usd,
+                "baseline_cost_usd": result.baseline_cost_usd, "seconds": round(elapsed, 1)}
