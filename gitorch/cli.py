@@ -555,8 +555,11 @@ def demo(builder: str, as_json: bool) -> None:
 @click.option("--print", "print_only", is_flag=True, help="Print the default .gitorch.yml instead of writing it.")
 @click.option("--force", is_flag=True, help="Overwrite an existing .gitorch.yml.")
 def init(print_only: bool, force: bool) -> None:
-    """Write a commented default .gitorch.yml at the repository root."""
+    """Write a commented .gitorch.yml and an example workflow, and install the pre-push hook."""
+    from importlib import resources
+
     from . import config
+    from .hook import install
 
     text = config.default_yaml()
     if print_only:
@@ -570,6 +573,14 @@ def init(print_only: bool, force: bool) -> None:
         raise GitorchError(f"{target} exists already", hint="edit it, or pass --force to replace it with the defaults")
     target.write_text(text, encoding="utf-8")
     click.echo(f"wrote {target}")
+    workflow = root / ".github" / "workflows" / "gitorch.yml"
+    if not workflow.exists():
+        workflow.parent.mkdir(parents=True, exist_ok=True)
+        workflow.write_text(resources.files("gitorch").joinpath("workflow.example.yml").read_text(encoding="utf-8"),
+                            encoding="utf-8")
+        click.echo(f"wrote {workflow} (for a self-hosted runner labelled 'gitorch'; see the README)")
+    result = install(root)
+    click.echo(f"pre-push hook: {result.action} at {result.path}")
 
 
 @cli.command()

@@ -513,9 +513,13 @@ class Pipeline:
         from . import gitops
 
         token = self.config.secrets.github_token.get_secret_value() if self.config.secrets.github_token else None
-        self._step(run, f"push:r{round_no}", lambda: {
-            "commit": gitops.push_branch(self.parts.repo_path, branch, remote=self.config.git.remote,
-                                         token=token).commit})
+        def push() -> dict[str, Any]:
+            # Someone may have pushed to the branch meanwhile: their commits are kept and ours replayed.
+            gitops.fetch_branch(self.parts.repo_path, branch, remote=self.config.git.remote, token=token)
+            return {"commit": gitops.push_branch(self.parts.repo_path, branch, remote=self.config.git.remote,
+                                                 branch_prefix=self.config.git.branch_prefix, token=token).commit}
+
+        self._step(run, f"push:r{round_no}", push)
 
         def open_pr() -> dict[str, Any]:
             base_branch = github.default_branch() if hasattr(github, "default_branch") else "main"

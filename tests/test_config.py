@@ -110,6 +110,9 @@ def test_init_writes_a_commented_file_that_loads_to_the_defaults(repo):
     assert "# spending limits" in text and "[MONTHLY_BUDGET_USD]" in text
     loaded = config.Config.model_validate(yaml.safe_load(text))
     assert loaded.model_dump() == config.Config().model_dump()
+    workflow = (repo / ".github" / "workflows" / "gitorch.yml").read_text()
+    assert "runs-on: [self-hosted, gitorch]" in workflow
+    assert "# ID:" in (repo / ".git" / "hooks" / "pre-push").read_text()
 
 
 def test_init_refuses_to_overwrite(repo):

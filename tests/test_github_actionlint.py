@@ -11,7 +11,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 LINT_CONFIG = ROOT / ".github" / "actionlint.yaml"
-EXAMPLE = ROOT / ".github" / "workflows" / "gitorch.example.yml"
+EXAMPLE = ROOT / "gitorch" / "workflow.example.yml"  # shipped; `gitorch init` copies it
 ACTION = ROOT / "action.yml"
 
 
