@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -580,7 +581,12 @@ class ClaudeArchitect:
             diff = diff[: budget_chars // 2] + "\n... [diff cut to the review budget]\n"
         room = budget_chars - len(diff)
         blocks = []
+        # A new file's whole content is in the diff already: it is not sent a second time.
+        new_files = set(re.findall(r"^diff --git a/\S+ b/(\S+)\nnew file mode", diff, flags=re.M))
         for path, content in artifacts.items():
+            if path in new_files and content is not None:
+                blocks.append(f"### artifact: {path}\n(a new file: its whole content is in the diff above)\n")
+                continue
             share = max(2000, room // max(1, len(artifacts)))
             if content is not None and len(content) > share:
                 content = content[:share] + "\n... [cut to the review budget]\n"

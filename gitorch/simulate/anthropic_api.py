@@ -277,6 +277,8 @@ class DemoScenario:
         artifacts = [(m[0], m[2]) for m in
                      re.findall(r"^### artifact: (\S+)\n(`{3,})[^\n]*\n(.*?)^\2$", last, flags=re.M | re.S)]
         lines = diff_lines(_between(last, "<diff>", "</diff>") or "")
+        for path in re.findall(r"^### artifact: (\S+)\n\(a new file", last, flags=re.M):  # content in the diff
+            artifacts.append((path, "\n".join(text for _, (text, added) in sorted(lines.get(path, {}).items()))))
         verdicts, comments, fixes = [], [], []
         for path, content in artifacts:
             marker = next((m for m in self.REJECT_MARKERS if m in content), None)
