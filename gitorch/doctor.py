@@ -74,6 +74,28 @@ def _browser_check(cfg) -> Check:
     return Check("chromium", "ok", str(exe))
 
 
+def _session_check(cfg) -> Check:
+    """Opens the saved profile on the ChatGPT page: logged in, and every selector still matches."""
+    if cfg.agents.builder != "chatgpt-pro" and "chatgpt-pro" not in cfg.agents.fallback:
+        return Check("chatgpt session", "ok", "the browser builder is not used")
+    if not Path(cfg.browser.session_dir).expanduser().exists():
+        return Check("chatgpt session", "warn", f"no browser profile at {cfg.browser.session_dir}",
+                     "run 'gitorch browser login' once on a machine with a screen (see docs/browser.md)")
+    from .agents.browser import check_session
+
+    try:
+        logged_in, missing = check_session(cfg)
+    except GitorchError as exc:
+        return Check("chatgpt session", "fail", exc.message, exc.hint or "")
+    if not logged_in:
+        return Check("chatgpt session", "fail", f"the session at {cfg.browser.url} has expired",
+                     "run 'gitorch browser login' again")
+    if missing:
+        return Check("chatgpt session", "fail", f"logged in, but selectors match nothing: {', '.join(missing)}",
+                     "the page changed: override them under browser.selectors in .gitorch.yml")
+    return Check("chatgpt session", "ok", f"logged in at {cfg.browser.url}; selectors match")
+
+
 def _convex_check(cfg) -> Check:
     from .store.convex import doctor_check
 
@@ -86,7 +108,8 @@ def _github_check(cfg) -> Check:
     return Check("github token", "ok", f"set; API at {cfg.github.api_url}")
 
 
-CHECKS: list[Callable] = [_store_check, _models_check, _anthropic_check, _browser_check, _github_check, _convex_check]
+CHECKS: list[Callable] = [_store_check, _models_check, _anthropic_check, _browser_check, _session_check, _github_check,
+                          _convex_check]
 
 
 def run_checks() -> list[Check]:

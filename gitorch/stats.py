@@ -6,7 +6,7 @@ and returns plain JSON-ready data. Money is in USD, rounded to 6 decimals; perce
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from . import cost
@@ -49,6 +49,11 @@ def compute(store: Any, config: Any, days: int = 30, now: datetime | None = None
     - ``routing_accuracy_pct``: share of decisions with feedback accepted without override (null
       before any decision has feedback); ``decisions`` and ``overrides`` in the period.
     - ``budget``: the month (and day) against their limits, the alert and whether paid calls pause.
+    - ``review_by_agent``: per agent, the artifacts of the period's runs that were reviewed, approved
+      and the pass rate (``review_rates``).
+    - ``features_today``: runs completed today (UTC) with an approved review; ``features_completed``
+      the same over the period; ``velocity_min_per_feature``: their mean minutes from start to
+      finish (null before the first).
     """
     if days < 1:
         from .errors import GitorchError
@@ -92,6 +97,8 @@ def compute(store: Any, config: Any, days: int = 30, now: datetime | None = None
     if pct_used is None:  # a limit of 0: any spending uses all of it
         pct_used = 100.0 if spent_month > 0 else 0.0
 
+    features = _features(store, since, now)
+
     return {
         "claude_tokens": by_agent.get(CLAUDE, {}).get("tokens", 0),
         "chatgpt_tokens": sum(r["tokens"] for agent, r in by_agent.items() if agent != CLAUDE),
@@ -105,6 +112,8 @@ def compute(store: Any, config: Any, days: int = 30, now: datetime | None = None
         "decisions_with_feedback": counts["with_feedback"],
         "overrides": counts["overrides"],
         "by_agent": dict(sorted(by_agent.items())),
+        "review_by_agent": review_rates(store, since, now),
+        **features,
         "budget": {
             "monthly_usd": budget.monthly_usd,
             "daily_usd": budget.daily_usd,
@@ -122,6 +131,139 @@ def compute(store: Any, config: Any, days: int = 30, now: datetime | None = None
         "prices_as_of": table.as_of,
         "warnings": cost.deprecation_warnings(config, sorted(models_seen), now.date(), table),
     }
+
+
+# -- features, series and runs (the dashboard's charts and tables) ---------------------------------
+
+# Runs looked at for the feature figures: far more than a team finishes in a period.
+RUNS_SCANNED = 100_000
+
+
+def completed(run: Any) -> bool:
+    """A feature: the run finished and the architect approved its work."""
+    return run.status == "done" and run.verdict == "approve"
+
+
+def _features(store: Any, since: datetime, now: datetime) -> dict[str, Any]:
+    today = cost.day_start(now)
+    done = [r for r in store.list_runs(limit=RUNS_SCANNED) if completed(r) and since <= r.updated_at < now]
+    minutes = [(r.updated_at - r.created_at).total_seconds() / 60 for r in done]
+    return {
+        "features_today": sum(1 for r in done if r.updated_at >= today),
+        "features_completed": len(done),
+        "velocity_min_per_feature": round(sum(minutes) / len(minutes), 2) if minutes else None,
+    }
+
+
+def review_rates(store: Any, since: datetime, now: datetime) -> dict[str, dict[str, Any]]:
+    """Per agent, over the runs started in the period: ``reviewed`` artifacts, ``approved`` among them
+    and ``pass_pct`` (the builders' review pass rates side by side)."""
+    counts: dict[str, list[int]] = {}
+    for run in store.list_runs(limit=RUNS_SCANNED):
+        if not since <= run.created_at < now:
+            continue
+        for artifact in store.artifacts(run.id):
+            if artifact.review_status in ("approved", "rejected"):
+                seen = counts.setdefault(artifact.agent, [0, 0])
+                seen[0] += 1
+                seen[1] += artifact.review_status == "approved"
+    return {agent: {"reviewed": reviewed, "approved": approved, "pass_pct": _pct(approved, reviewed)}
+            for agent, (reviewed, approved) in sorted(counts.items())}
+
+
+def _week_start(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def series(store: Any, config: Any, days: int = 30, now: datetime | None = None, weeks: int = 6) -> dict[str, Any]:
+    """Figures over time, from the same rows as ``compute`` (the daily sums add up to its totals).
+
+    - ``days``: the UTC dates of the period, oldest first (the first one partly: the period is
+      ``compute``'s, ``days`` x 24 hours up to ``now``); ``cost_usd`` and ``baseline_cost_usd`` per
+      date; ``tokens``: per agent, the tokens per date.
+    - ``accuracy``: per week (Monday, UTC) of the last ``weeks``: decisions, with feedback,
+      overrides and the share accepted (null for a week without feedback).
+    - ``budget_month``: the month so far, per date: cumulative spending, against the limit and the
+      alert line (USD).
+    """
+    now = now or utcnow()
+    since = now - timedelta(days=days)
+    dates = [since.date() + timedelta(days=i) for i in range((now.date() - since.date()).days + 1)]
+    index = {d: i for i, d in enumerate(dates)}
+    spent = [0.0] * len(dates)
+    baseline = [0.0] * len(dates)
+    tokens: dict[str, list[int]] = {}
+    for m in store.metrics_since(since, until=now):
+        i = index[m.created_at.astimezone(UTC).date()]
+        spent[i] += m.cost_usd
+        baseline[i] += m.baseline_cost_usd
+        tokens.setdefault(m.agent, [0] * len(dates))[i] += m.usage.total_tokens
+
+    this_week = _week_start(now.astimezone(UTC).date())
+    starts = [this_week - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+    buckets = {w: {"week": w.isoformat(), "decisions": 0, "with_feedback": 0, "overrides": 0, "accepted": 0}
+               for w in starts}
+    first = datetime(starts[0].year, starts[0].month, starts[0].day, tzinfo=UTC)
+    for d in store.decisions_since(first, until=now):
+        bucket = buckets[_week_start(d.created_at.astimezone(UTC).date())]
+        bucket["decisions"] += 1
+        if has_feedback(d):
+            bucket["with_feedback"] += 1
+            if overridden(d):
+                bucket["overrides"] += 1
+            else:
+                bucket["accepted"] += 1
+    accuracy = [{**b, "accuracy_pct": _pct(b["accepted"], b["with_feedback"])} for b in buckets.values()]
+
+    month = cost.month_start(now)
+    month_dates = [month.date() + timedelta(days=i) for i in range((now.date() - month.date()).days + 1)]
+    daily = dict.fromkeys(month_dates, 0.0)
+    for m in store.metrics_since(month, until=now):
+        daily[m.created_at.astimezone(UTC).date()] += m.cost_usd
+    running, cumulative = 0.0, []
+    for d in month_dates:
+        running += daily[d]
+        cumulative.append(_money(running))
+    budget = config.budget
+    return {
+        "days": [d.isoformat() for d in dates],
+        "cost_usd": [_money(v) for v in spent],
+        "baseline_cost_usd": [_money(v) for v in baseline],
+        "tokens": dict(sorted(tokens.items())),
+        "accuracy": accuracy,
+        "budget_month": {
+            "days": [d.isoformat() for d in month_dates],
+            "spent_usd": cumulative,
+            "monthly_usd": budget.monthly_usd,
+            "alert_usd": _money(budget.monthly_usd * budget.alert_threshold_pct / 100),
+            "alert_threshold_pct": budget.alert_threshold_pct,
+        },
+    }
+
+
+def runs(store: Any, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest runs with what each cost, what Claude alone would have cost and the saving."""
+    found = store.list_runs(limit=limit)
+    if not found:
+        return []
+    totals: dict[str, list[float]] = {}
+    for m in store.metrics_since(min(r.created_at for r in found)):
+        if m.run_id is not None:
+            pair = totals.setdefault(m.run_id, [0.0, 0.0])
+            pair[0] += m.cost_usd
+            pair[1] += m.baseline_cost_usd
+    out = []
+    for r in found:
+        spent, alone = totals.get(r.id, (0.0, 0.0))
+        out.append({
+            "id": r.id, "text": r.text, "trigger": r.trigger, "status": r.status, "repo": r.repo,
+            "branch": r.branch, "pr_number": r.pr_number, "issue_number": r.issue_number, "verdict": r.verdict,
+            "rounds": r.rounds, "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(),
+            "minutes": round((r.updated_at - r.created_at).total_seconds() / 60, 2),
+            "cost_usd": _money(spent), "baseline_cost_usd": _money(alone), "savings_usd": _money(alone - spent),
+            "completed": completed(r),
+        })
+    return out
 
 
 # -- presenting the figures -----------------------------------------------------------------------
@@ -156,6 +298,9 @@ def render(data: dict[str, Any], console: Any) -> None:
         else "no feedback yet"
     summary.add_row("routing accuracy", accuracy)
     summary.add_row("decisions / overrides", f"{data['decisions']} / {data['overrides']}")
+    summary.add_row("features completed (today)", f"{data['features_completed']} ({data['features_today']})")
+    velocity = data["velocity_min_per_feature"]
+    summary.add_row("minutes per feature", "-" if velocity is None else f"{velocity:.1f}")
     console.print(summary)
 
     if data["by_agent"]:
@@ -203,6 +348,9 @@ def markdown(data: dict[str, Any]) -> str:
         f"| Claude alone | {_usd(data['baseline_cost_usd'])} |",
         f"| saving | {_usd(data['savings_usd'])} ({_percent(data['savings_pct'])}) |",
         f"| routing accuracy | {accuracy} ({data['decisions']} decisions, {data['overrides']} overrides) |",
+        f"| features completed | {data['features_completed']} ({data['features_today']} today)"
+        + (f", {data['velocity_min_per_feature']:.1f} min each |" if data["velocity_min_per_feature"] is not None
+           else " |"),
         f"| month's budget | {_usd(b['spent_month_usd'])} of {_usd(b['monthly_usd'])} ({_percent(b['pct_used'])})"
         f"{' - paused' if b['paused'] else ' - alert' if b['alert'] else ''} |",
     ]

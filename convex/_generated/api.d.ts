@@ -13,6 +13,7 @@ import type {
   FilterApi,
   FunctionReference,
 } from "convex/server";
+import type * as dashboard from "../dashboard.js";
 import type * as mcp from "../mcp.js";
 import type * as mirror from "../mirror.js";
 import type * as records from "../records.js";
@@ -26,6 +27,7 @@ import type * as records from "../records.js";
  * ```
  */
 declare const fullApi: ApiFromModules<{
+  dashboard: typeof dashboard;
   mcp: typeof mcp;
   mirror: typeof mirror;
   records: typeof records;

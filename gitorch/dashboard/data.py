@@ -1,0 +1,139 @@
+"""What the page shows, as plain data: every figure from ``gitorch.stats`` (the one source of
+numbers, shared with `gitorch stats --json` and the job summary), the active run's timeline from
+its journal, the newest runs and routing decisions.
+
+``snapshot`` works over any object with the store's read methods: the local ``SqliteStore`` or the
+team's records read from Convex (``gitorch.dashboard.team.TeamStore``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from .. import stats
+from ..model import utcnow
+from ..redact import redact
+
+DAYS = 30
+RUNS_SHOWN = 25
+DECISIONS_SHOWN = 15
+# A run in one of these is over; any other status means it is still going (or waits on a person).
+FINISHED = ("done", "answered", "cancelled", "failed")
+
+_ROUND_KEY = re.compile(r"^(?P<kind>[a-z_]+):r(?P<round>\d+)(?::(?P<task>.+))?$")
+_LABELS = {
+    "request": "request", "start": "branch", "route": "route", "confirm": "confirm", "plan": "plan",
+    "plan_approved": "plan approved", "answer": "answer", "pr": "pull request", "finish": "finish",
+    "build": "build", "commit": "commit", "push": "push", "verify": "verify", "review": "review",
+    "post_review": "post review",
+}
+
+
+def _text(value: Any, secrets: list[str], limit: int = 160) -> str:
+    text = redact(str(value or ""), secrets).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _seconds(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 1)
+
+
+def step(entry: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    """One journal entry as the timeline shows it: label, round, task, state, duration, summary."""
+    key = entry["key"]
+    match = _ROUND_KEY.match(key)
+    kind, round_no, task = (match["kind"], int(match["round"]), match["task"]) if match else (key, 0, None)
+    label = _LABELS.get(kind, kind.replace("_", " "))
+    if task:
+        label = f"{label} {task}"
+    result = entry.get("result") or {}
+    data = entry.get("data") or {}
+    summary = result.get("summary") if isinstance(result, dict) else None
+    if not summary and isinstance(data, dict):
+        summary = data.get("detail")
+    return {
+        "key": key, "kind": kind, "label": label, "round": round_no, "task": task,
+        "fix": round_no > 1, "state": "done" if entry["status"] == "finished" else "running",
+        "attempts": entry.get("attempts", 1), "started_at": entry.get("started_at"),
+        "finished_at": entry.get("finished_at"),
+        "seconds": _seconds(entry.get("started_at"), entry.get("finished_at")),
+        "summary": _text(summary, secrets),
+    }
+
+
+def timeline(store: Any, run: Any, secrets: list[str]) -> list[dict[str, Any]]:
+    """The run's steps in the order they started ("request" is bookkeeping and left out)."""
+    return [step(e, secrets) for e in store.journal(run.id) if e["key"] != "request"]
+
+
+def active_run(runs: list[Any]) -> tuple[Any | None, bool]:
+    """The newest run still going, else the newest run; and whether it is still going."""
+    for run in runs:
+        if run.status not in FINISHED:
+            return run, True
+    return (runs[0], False) if runs else (None, False)
+
+
+def pr_url(run: dict[str, Any], web_url: str) -> str | None:
+    """A link to the run's pull request when the run names its GitHub repository (owner/name)."""
+    if not run.get("pr_number") or not re.fullmatch(r"[\w.-]+/[\w.-]+", run.get("repo") or ""):
+        return None
+    return f"{web_url}/{run['repo']}/pull/{run['pr_number']}"
+
+
+def web_url(api_url: str) -> str:
+    """github.com for the public API, the server itself for GitHub Enterprise (``/api/v3``)."""
+    if api_url.rstrip("/") == "https://api.github.com":
+        return "https://github.com"
+    return re.sub(r"/api/v3/?$", "", api_url.rstrip("/"))
+
+
+def decision_row(d: Any, secrets: list[str]) -> dict[str, Any]:
+    return {
+        "id": d.id, "text": _text(d.text, secrets, 90), "task_type": d.task_type, "agent": d.agent,
+        "confidence": round(d.confidence * 100) if d.confidence <= 1 else round(d.confidence),
+        "override_agent": d.override_agent if d.override_agent not in (None, d.agent) else None,
+        "override_task_type": d.override_task_type if d.override_task_type not in (None, d.task_type) else None,
+        "overridden": stats.overridden(d), "outcome": d.outcome, "agent_used": d.agent_used,
+        "created_at": d.created_at.isoformat(), "run_id": d.run_id,
+    }
+
+
+def snapshot(store: Any, config: Any, *, now: datetime | None = None, days: int = DAYS,
+             runners: dict[str, str] | None = None) -> dict[str, Any]:
+    """Everything on the page at ``now``. ``runners`` maps run ids to the runner that wrote them
+    (team mode)."""
+    now = now or utcnow()
+    secrets = config.secrets.values()
+    figures = stats.compute(store, config, days=days, now=now)
+    over_time = stats.series(store, config, days=days, now=now)
+    runs = stats.runs(store, limit=RUNS_SHOWN)
+    link_base = web_url(config.github.api_url)
+    for row in runs:
+        row["text"] = _text(row["text"], secrets, 90)
+        row["pr_url"] = pr_url(row, link_base)
+        row["runner"] = (runners or {}).get(row["id"])
+    run_objects = store.list_runs(limit=RUNS_SHOWN)
+    current, going = active_run(run_objects)
+    active = None
+    if current is not None:
+        steps = timeline(store, current, secrets)
+        active = {"id": current.id, "text": _text(current.text, secrets, 200), "status": current.status,
+                  "trigger": current.trigger, "rounds": current.rounds, "verdict": current.verdict,
+                  "pr_number": current.pr_number, "going": going, "created_at": current.created_at.isoformat(),
+                  "updated_at": current.updated_at.isoformat(), "steps": steps,
+                  "runner": (runners or {}).get(current.id)}
+    decisions = [decision_row(d, secrets) for d in store.recent_decisions(limit=DECISIONS_SHOWN)]
+    return {
+        "generated_at": now.isoformat(),
+        "stats": figures,
+        "series": over_time,
+        "runs": runs,
+        "active": active,
+        "decisions": decisions,
+        "empty": not run_objects and not decisions and not figures["by_agent"],
+    }

@@ -1,0 +1,233 @@
+"""The dashboard without a browser: access rules, the command line, the figures over time, the
+team's records read back as a store, and the charts' SVG."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from test_dashboard import fill_month  # tests/ is on sys.path (conftest.py, no package)
+
+from gitorch import config as config_module
+from gitorch import stats
+from gitorch.cli import cli
+from gitorch.dashboard import charts
+from gitorch.dashboard.app import COOKIE, DashboardServer, check_binding
+from gitorch.dashboard.sources import LocalSource
+from gitorch.dashboard.team import TeamStore
+from gitorch.errors import GitorchError
+from gitorch.model import utcnow
+from gitorch.store.sqlite import SqliteStore
+
+TOKEN = "s3cret-token-for-the-team-0123"
+
+
+def gitorch(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gitorch", *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def month(isolated_env):
+    config = config_module.load()
+    made = fill_month(config.db_path, config, utcnow(), seed=3)
+    return config, made
+
+
+@pytest.fixture
+def server():
+    servers = []
+
+    def start(**kw):
+        s = DashboardServer(LocalSource(config_module.load()), port=0, **kw).start()
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.stop()
+
+
+# -- access ---------------------------------------------------------------------------------------------
+
+
+def test_binding_another_address_without_a_token_is_refused():
+    with pytest.raises(GitorchError) as err:
+        check_binding("0.0.0.0", None)
+    assert "0.0.0.0" in err.value.message and "--token" in err.value.hint
+    with pytest.raises(GitorchError) as err:
+        check_binding("192.168.1.5", "short")
+    assert "too short" in err.value.message
+    check_binding("127.0.0.1", None)
+    check_binding("0.0.0.0", TOKEN)
+
+
+def test_the_command_line_refuses_an_open_address_and_says_how_to_fix_it():
+    result = gitorch("dashboard", "--host", "0.0.0.0")
+    assert result.returncode == 1
+    assert "open to anyone" in result.stderr and "hint:" in result.stderr and "--token" in result.stderr
+    help_text = CliRunner().invoke(cli, ["dashboard", "--help"]).output
+    assert "--token" in help_text and "127.0.0.1" in help_text
+
+
+def test_team_mode_without_convex_url_says_what_to_set():
+    result = gitorch("dashboard", "--store", "convex")
+    assert result.returncode == 1
+    assert "CONVEX_URL is empty" in result.stderr and "hint:" in result.stderr
+
+
+def test_with_a_token_every_request_must_carry_it(server):
+    s = server(token=TOKEN)
+    with httpx.Client(base_url=s.url.rstrip("/"), follow_redirects=False) as http:
+        refused = http.get("/")
+        assert refused.status_code == 401 and "--token" in refused.text
+        assert http.get("/api/snapshot", headers={"Authorization": "Bearer wrong-token-wrong-token"}).status_code == 401
+        assert http.get("/api/snapshot", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+        # Opened once with ?token=, the page gets a cookie and an address without the token.
+        opened = http.get("/", params={"token": TOKEN})
+        assert opened.status_code == 303 and opened.headers["location"] == "/"
+        assert COOKIE in opened.headers["set-cookie"] and "httponly" in opened.headers["set-cookie"].lower()
+    with httpx.Client(base_url=s.url.rstrip("/"), cookies={COOKIE: TOKEN}) as http:
+        assert http.get("/").status_code == 200
+        assert http.get("/static/dashboard.js").status_code == 200
+
+
+def test_a_page_served_under_another_host_name_is_refused(server):
+    """DNS rebinding: a web page elsewhere must not read the dashboard through its own host name."""
+    s = server()
+    with httpx.Client() as http:
+        assert http.get(s.url, headers={"Host": "evil.example"}).status_code == 400
+        page = http.get(s.url)
+    assert page.status_code == 200
+    assert "script-src" not in page.headers["content-security-policy"]  # default-src 'self' covers scripts
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+
+
+def test_the_dashboard_command_serves_until_interrupted(isolated_env):
+    proc = subprocess.Popen([sys.executable, "-m", "gitorch", "dashboard", "--port", "0"], stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True)
+    try:
+        line = proc.stderr.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
+        page = httpx.get(url, timeout=10)
+        assert page.status_code == 200 and "No runs yet" in page.text
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+# -- the figures ----------------------------------------------------------------------------------------
+
+
+def test_series_add_up_to_the_figures_of_gitorch_stats(month):
+    config, _ = month
+    now = utcnow()
+    with SqliteStore(config.db_path) as store:
+        figures = stats.compute(store, config, now=now)
+        over_time = stats.series(store, config, now=now)
+        runs = stats.runs(store, limit=1000)
+    assert sum(over_time["cost_usd"]) == pytest.approx(figures["total_cost_usd"])
+    assert sum(over_time["baseline_cost_usd"]) == pytest.approx(figures["baseline_cost_usd"])
+    for agent, row in figures["by_agent"].items():
+        assert sum(over_time["tokens"][agent]) == row["tokens"]
+    assert over_time["budget_month"]["spent_usd"][-1] == pytest.approx(figures["budget"]["spent_month_usd"])
+    assert len(over_time["days"]) == 31 and over_time["days"][-1] == now.date().isoformat()
+    # Per run, cost and saving add up too, and the completed runs are the features.
+    assert sum(r["cost_usd"] for r in runs) == pytest.approx(figures["total_cost_usd"])
+    assert sum(r["completed"] for r in runs) == figures["features_completed"]
+    assert f"| features completed | {figures['features_completed']} (" in stats.markdown(figures)  # the job summary
+    judged = [w for w in over_time["accuracy"] if w["with_feedback"]]
+    assert judged and all(0 <= w["accuracy_pct"] <= 100 for w in judged)
+
+
+def test_features_and_velocity_follow_the_runs(month):
+    config, made = month
+    now = utcnow()
+    approved = [r for r in made["runs"] if r.verdict == "approve"]
+    with SqliteStore(config.db_path) as store:
+        figures = stats.compute(store, config, now=now)
+    assert figures["features_completed"] == len(approved)
+    minutes = [(r.updated_at - r.created_at).total_seconds() / 60 for r in approved]
+    assert figures["velocity_min_per_feature"] == pytest.approx(sum(minutes) / len(minutes), abs=0.01)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    assert figures["features_today"] == sum(1 for r in approved if r.updated_at >= today)
+
+
+def test_team_records_give_the_same_figures_as_the_store_they_came_from(month):
+    """What Convex keeps of each record is what the outbox sent; read back, it must add up the same."""
+    config, _ = month
+    now = utcnow()
+    names = {"runs": "runs", "journal": "journal", "artifacts": "artifacts", "metrics": "metrics",
+             "routing_decisions": "decisions", "budget_events": "budgetEvents"}
+    with SqliteStore(config.db_path) as store:
+        records: dict[str, list] = {v: [] for v in names.values()}
+        while rows := [r for r in store.outbox_pending(500)]:
+            for r in rows:
+                if r["table"] in names:
+                    records[names[r["table"]]].append({"runner": r["runner"], "data": r["payload"]})
+            store.outbox_mark_sent([r["id"] for r in rows])
+        local = stats.compute(store, config, now=now)
+        local_series = stats.series(store, config, now=now)
+        local_runs = stats.runs(store)
+        newest = store.list_runs(1)[0]
+        local_steps = store.journal(newest.id)
+    team = TeamStore(records)
+    assert stats.compute(team, config, now=now) == local
+    assert stats.series(team, config, now=now) == local_series
+    assert stats.runs(team) == local_runs
+    assert team.journal(newest.id) == local_steps
+    assert set(team.runners.values()) == {store.runner}
+
+
+def test_figures_that_cannot_be_computed_are_explained_on_the_page(server, monkeypatch):
+    """Fault injection: the figures fail (as a broken price table would make them); the page says
+    why and how to fix it instead of serving a blank page or a traceback."""
+    from gitorch.dashboard import data
+
+    def broken(*args, **kw):
+        raise GitorchError("no price for model 'claude-imaginary-9'", hint="add it under prices: in .gitorch.yml")
+
+    monkeypatch.setattr(data, "snapshot", broken)
+    s = server()
+    page = httpx.get(s.url)
+    assert page.status_code == 200
+    assert 'data-notice="error"' in page.text and "claude-imaginary-9" in page.text and "prices:" in page.text
+    assert httpx.get(s.url + "api/snapshot").status_code == 503
+
+
+# -- charts ---------------------------------------------------------------------------------------------
+
+
+def test_ticks_are_round_and_cover_the_data():
+    assert charts.nice_ticks(9.7) == [0.0, 2.5, 5.0, 7.5, 10.0]
+    assert charts.nice_ticks(0) == [0.0, 1.0]
+    assert charts.nice_ticks(730_000)[-1] >= 730_000
+
+
+def test_chart_text_is_escaped_and_gaps_stay_gaps():
+    svg = charts.line_chart(["2026-11-02", "2026-11-09", "2026-11-16"],
+                            [charts.Series("<b>x</b>", [None, 40.0, 60.0], "#000", points=True)],
+                            title="a & b", fmt=charts.percent, top=100.0)
+    assert "<b>" not in svg and "&lt;b&gt;" in svg and "a &amp; b" in svg
+    path = re.search(r'<path d="([^"]+)"', svg).group(1)
+    assert path.startswith("M") and path.count("M") == 1 and path.count("L") == 1  # no point drawn for None
+
+
+def test_a_port_in_use_is_reported_with_the_fix(isolated_env):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        server = DashboardServer(LocalSource(config_module.load()), port=port)
+        with pytest.raises(GitorchError) as err:
+            server.start(timeout_s=20)
+        server.source.close()
+    assert str(port) in err.value.message and "--port" in err.value.hint
