@@ -6,6 +6,7 @@ concrete ones, so the CLI, the Action and the demo assemble a run the same way.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -13,20 +14,24 @@ from typing import Any
 
 from .agents import Builder, get_builder
 from .config import Config
+from .errors import GitorchError
 from .model import BUILDERS
 from .pipeline import Parts, Pipeline, Progress
 from .store import Store, open_store
 
+log = logging.getLogger("gitorch.runner")
+
 
 class Builders(Mapping[str, Builder]):
-    """Builders made on first use (the browser starts Chromium only when a task needs it), and
-    closed together at the end of the run."""
+    """Builders made on first use (the browser starts Chromium only when a task needs it), closed
+    together at the end of the run, with the Convex mirror's background drain."""
 
     def __init__(self, config: Config, allowed: list[str], made: dict[str, Builder] | None = None):
         self.config = config
         self.allowed = allowed
         self._made: dict[str, Builder] = dict(made or {})
         self._lock = threading.Lock()  # pool threads ask at once; each builder is made once
+        self.mirror: Any = None  # the Convex mirror draining in the background during the run
 
     def __getitem__(self, agent: str) -> Builder:
         if agent not in self.allowed:
@@ -55,6 +60,13 @@ class Builders(Mapping[str, Builder]):
         for builder in self._made.values():
             builder.close()
         self._made.clear()
+        if self.mirror is not None:  # the thread stops, then one last drain of what the run wrote
+            self.mirror.stop()
+            try:
+                self.mirror.drain()
+            except GitorchError as exc:  # Convex away: the rows wait in SQLite for the next drain
+                log.warning("Convex mirror: %s; 'gitorch sync' sends the rest later", exc.message)
+            self.mirror = None
 
 
 def assemble(config: Config, *, repo_path: Path, store: Store | None = None, github: Any = None,
@@ -69,6 +81,11 @@ def assemble(config: Config, *, repo_path: Path, store: Store | None = None, git
     store = store or open_store(config)
     architect = architect or ClaudeArchitect(config)
     lazy = Builders(config, list(BUILDERS), builders)
+    from .store.convex import mirror_for
+
+    lazy.mirror = mirror_for(config, store)  # None without CONVEX_URL: state stays in SQLite
+    if lazy.mirror is not None:
+        lazy.mirror.start()  # runs never wait on Convex: the outbox drains on its own thread
 
     def repo_context(task: str, commit: str) -> str:
         return build_context(repo_path, task, budget=config.anthropic.plan_context_tokens, rev=commit,

@@ -193,3 +193,29 @@ def test_a_usage_cap_pauses_the_run_until_it_resets(workspace, standins):
         builders.close()
     assert result.run.status == "paused"
     assert "usage cap" in result.message.lower() and "resumes it after" in result.message
+
+
+def test_a_run_is_mirrored_to_convex_without_waiting_on_it(workspace):
+    """With CONVEX_URL set the run's records reach the team's deployment (the local Convex server
+    running the project's own functions); SQLite stays the source of truth."""
+    from gitorch.simulate.convex_local import LocalConvex
+    from gitorch.store.convex import ConvexHttp
+
+    repo, env = workspace
+    with LocalConvex() as convex:
+        pipeline, builders, cfg = _pipeline(repo, {**env, "CONVEX_URL": convex.url,
+                                                   "CONVEX_ADMIN_KEY": convex.admin_key})
+        try:
+            result = pipeline.start(Request(text=ISSUE, confirmed=True))
+        finally:
+            builders.close()  # stops the background drain and sends what is left
+        client = ConvexHttp(convex.url, convex.admin_key, timeout_s=10)
+        try:
+            runs = client.query("mirror:dump", {"table": "runs", "paginationOpts": {"numItems": 100, "cursor": None}})
+            metrics = client.query("mirror:dump", {"table": "metrics",
+                                                   "paginationOpts": {"numItems": 500, "cursor": None}})
+        finally:
+            client.close()
+    assert [d["key"] for d in runs["page"]] == [result.run.id]
+    assert len(metrics["page"]) == 10  # the plan, two reviews and seven builds
+    assert pipeline.store.outbox_count() == 0
