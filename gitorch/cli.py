@@ -61,7 +61,7 @@ def cli() -> None:
 @click.option("--no-record", is_flag=True, help="Do not store the decision (for dry looks).")
 def route(text: str | None, batch_file: Path | None, as_json: bool, no_record: bool) -> None:
     """Suggest a task type and an agent for TEXT, with confidence, cost and saving."""
-    from .routing import Router
+    from .routing import Router, repo_key
     from .routing.batch import route_file
     from .routing.panel import render
     from .store import open_store
@@ -72,7 +72,7 @@ def route(text: str | None, batch_file: Path | None, as_json: bool, no_record: b
     config = _load_config()
     store = open_store(config)
     try:
-        router = Router(config, store, repo=str(config.repo_root or ""))
+        router = Router(config, store, repo=repo_key(config.repo_root))
         if batch_file is not None:
             if not as_json:
                 raise GitorchError("--batch writes JSON Lines only", hint="add --json")

@@ -45,6 +45,16 @@ _EXAMPLE_SEARCH = ("example/calc.py", "def add(a, b):\n    return a+b\n", "def a
 _EXAMPLE_DELETE = "example/obsolete.py"
 
 
+# What runs in CI with the repository's secrets: workflows, and the local actions they call.
+WORKFLOW_DIRS = (".github/workflows/", ".github/actions/")
+
+
+def is_workflow_path(path: str) -> bool:
+    """Whether ``path`` (relative, '/'-separated) is a workflow file or part of a local action."""
+    lowered = path.lower()
+    return any(lowered.startswith(d) and len(lowered) > len(d) for d in WORKFLOW_DIRS)
+
+
 def builder_instructions(edits_config: EditsConfig | None = None) -> str:
     """How the builder must write its answer: the edit protocol, short and with one example each."""
     cfg = edits_config or EditsConfig()
@@ -271,10 +281,9 @@ class _Files:
             raise _Refusal(f"The path '{raw.strip()}' contains '..'. Paths must stay inside the repository.")
         if any(_is_git_dir(p) for p in parts):
             raise _Refusal(f"The path '{raw.strip()}' is inside a .git folder, which must never be changed.")
-        if (len(parts) > 2 and parts[0].lower() == ".github" and parts[1].lower() == "workflows"
-                and not self.config.allow_workflow_files):
-            raise _Refusal(f"The path '{raw.strip()}' is a GitHub Actions workflow file; changing workflows "
-                           "is not allowed here. Leave .github/workflows/ alone.")
+        if is_workflow_path("/".join(parts)) and not self.config.allow_workflow_files:
+            raise _Refusal(f"The path '{raw.strip()}' is a GitHub Actions workflow file or local action; changing "
+                           "them is not allowed here. Leave .github/workflows/ and .github/actions/ alone.")
         path = "/".join(parts)
         if self.root is not None:
             self._check_on_disk(path, raw.strip())

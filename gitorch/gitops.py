@@ -23,13 +23,13 @@ from pathlib import Path, PurePosixPath
 
 import pygit2
 
+from .edits import is_workflow_path
 from .gitcli import SKIP_ENV, ZERO_SHA, GitError, no_git_env, run_git
 from .redact import redact
 
 RUN_TRAILER = "Gitorch-Run"
 TASK_TRAILER = "Gitorch-Task"
 AGENT_TRAILER = "Gitorch-Agent"
-WORKFLOW_DIR = ".github/workflows/"
 _BLOB = pygit2.GIT_FILEMODE_BLOB
 _BLOB_EXE = pygit2.GIT_FILEMODE_BLOB_EXECUTABLE
 _TREE = pygit2.GIT_FILEMODE_TREE
@@ -274,8 +274,8 @@ def check_path(path: str, allow_workflow_files: bool = False) -> str:
                        hint="write the path without '.', '..' or empty parts")
     if any(p.lower() == ".git" for p in parts):
         raise GitError(f"'{path}' is inside .git/", hint="gitorch never writes git's own files")
-    if not allow_workflow_files and (path.lower() + "/").startswith(WORKFLOW_DIR) and path.lower() != WORKFLOW_DIR:
-        raise GitError(f"'{path}' is a workflow file and workflow changes are not allowed",
+    if not allow_workflow_files and is_workflow_path(path):
+        raise GitError(f"'{path}' is a workflow file or local action and workflow changes are not allowed",
                        hint="set edits.allow_workflow_files: true in .gitorch.yml to allow them")
     return str(PurePosixPath(path))
 

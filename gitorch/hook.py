@@ -353,20 +353,12 @@ def _act(cfg, root: Path, args: HookArgs, ranges, env: Mapping[str, str], err: I
     return status
 
 
-def _repo_name(root: Path, url: str | None) -> str:
-    if url:
-        tail = url.rstrip("/").removesuffix(".git").replace(":", "/").split("/")
-        if len(tail) >= 2 and tail[-1]:
-            return f"{tail[-2]}/{tail[-1]}"
-    return root.name
-
-
 def _router(cfg, root: Path, url: str | None):
-    from .routing import Router
+    from .routing import Router, repo_key
     from .store import open_store
 
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    return Router(cfg, open_store(cfg), _repo_name(root, url))
+    return Router(cfg, open_store(cfg), repo_key(root, url))
 
 
 def _ask(tty, prompt: str) -> str:

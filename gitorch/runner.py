@@ -76,7 +76,7 @@ def assemble(config: Config, *, repo_path: Path, store: Store | None = None, git
     configured ones (the demo and tests pass builders wired to the local stand-ins the same way)."""
     from .agents.claude import ClaudeArchitect
     from .context import build_context
-    from .routing import Router
+    from .routing import Router, repo_key
 
     store = store or open_store(config)
     architect = architect or ClaudeArchitect(config)
@@ -91,7 +91,7 @@ def assemble(config: Config, *, repo_path: Path, store: Store | None = None, git
         return build_context(repo_path, task, budget=config.anthropic.plan_context_tokens, rev=commit,
                              secrets=config.secrets.values()).text
 
-    parts = Parts(store=store, router=Router(config, store, repo=str(repo_path)), architect=architect,
+    parts = Parts(store=store, router=Router(config, store, repo=repo_key(repo_path)), architect=architect,
                   builders=lazy, repo_path=repo_path, github=github, confirm=confirm,
                   repo_context=repo_context, **({"progress": progress} if progress else {}))
     return Pipeline(config, parts), lazy

@@ -24,8 +24,6 @@ from gitorch.simulate.anthropic_api import AnthropicServer
 from gitorch.simulate.chatgpt_page import ChatGPTPage
 from gitorch.store.sqlite import SqliteStore
 
-pytestmark = pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's chromium")
-
 APP = "def greet(name):\n    return 'hi ' + name\n"
 GOOD = "src/app.py\n```python\n<<<<<<< SEARCH\n    return 'hi ' + name\n=======\n    return 'Hello, ' + name\n>>>>>>> REPLACE\n```\n"
 BAD = "src/app.py\n```python\n<<<<<<< SEARCH\n    return 'bye ' + name\n=======\n    return 'Hello, ' + name\n>>>>>>> REPLACE\n```\n"

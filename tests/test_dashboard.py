@@ -33,7 +33,6 @@ from gitorch.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
 
 TEXTS = [
     "Add rate limiting to the /login endpoint", "Fix the off-by-one in pagination of /orders",

@@ -651,3 +651,12 @@ def test_a_first_line_that_looks_like_a_path_is_content_when_the_path_is_given()
                                    "```\n./run_tests.sh\npytest\n```", "```console\nbin/tool\n```"])
 def test_a_command_in_a_shell_block_is_not_taken_for_a_file(block):
     assert run(f"src/app.py\n```\n{SR}```\n\nThen run:\n\n{block}\n") == {"src/app.py": FIXED}
+
+
+def test_a_local_action_is_protected_like_a_workflow():
+    from gitorch.config import EditsConfig
+
+    answer = ".github/actions/deploy/action.yml\n```yaml\nruns:\n  using: composite\n```\n"
+    with pytest.raises(EditError, match="local action"):
+        parse_answer(answer, {}, EditsConfig())
+    assert parse_answer(answer, {}, EditsConfig(allow_workflow_files=True))[0].path == ".github/actions/deploy/action.yml"

@@ -267,7 +267,6 @@ def test_hook_whose_python_is_gone_lets_the_push_and_the_legacy_hook_run(repo: P
 
 
 def test_pre_commit_framework_local_hook(repo: Path, remote: Path):
-    pytest.importorskip("pre_commit")  # a dev dependency; needs no network for a local, language: system hook
     (repo / ".pre-commit-config.yaml").write_text(
         "repos:\n- repo: local\n  hooks:\n  - id: gitorch\n    name: gitorch\n"
         f"    entry: {sys.executable} -m gitorch hook pre-push\n"

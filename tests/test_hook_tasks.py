@@ -13,10 +13,6 @@ import pytest
 
 from gitorch import hook, tasks
 
-pytest.importorskip("gitorch.routing", reason="needs the router")
-if not hasattr(__import__("gitorch.routing", fromlist=["Router"]), "Router"):
-    pytest.skip("the router has not landed yet", allow_module_level=True)
-
 ITEMS = """\
 # Tasks
 
