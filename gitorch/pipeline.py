@@ -36,6 +36,7 @@ from .store import Store
 # Run statuses a person may see.
 AWAITING_CONFIRMATION = "awaiting_confirmation"
 AWAITING_PLAN_APPROVAL = "awaiting_plan_approval"
+AWAITING_RESOLUTION = "awaiting_resolution"  # a git conflict, with Claude's proposed resolution
 PAUSED = "paused"
 DONE = "done"
 FAILED = "failed"
@@ -171,6 +172,8 @@ class Pipeline:
         if update is not None:
             if run.status == AWAITING_PLAN_APPROVAL:
                 request.plan_approved = request.plan_approved or update.confirmed
+            if run.status == AWAITING_RESOLUTION and update.confirmed:
+                self._approve_resolution(run)
             request.confirmed = request.confirmed or update.confirmed
             request.agent = update.agent or request.agent
         if run.status in TERMINAL:
@@ -244,9 +247,12 @@ class Pipeline:
         run.rounds = max(run.rounds, round_no)
         self._set_status(run, "building")
         self._label(request, "building")
-        head = self._build_round(run, plan, tasks, round_no, base, branch)
+        head = self._build_round(run, request, plan, tasks, round_no, base, branch)
         pr_number = self._publish(run, request, plan, branch, round_no)
         verify = self._verify(run, head, round_no)
+        if verify is not None:
+            self._tell(run, request, f"Round {round_no}: `{verify['command']}` exited {verify['exit_code']} on "
+                                     f"{head[:10]}.\n\n```\n{verify['tail'][-1500:]}\n```")
         self._set_status(run, "reviewing", pr_number=pr_number)
         self._label(request, "reviewing")
         review = self._review(run, plan, round_no, base, reviewed_head, head, verify)
@@ -430,7 +436,8 @@ class Pipeline:
 
     # -- build and commit -------------------------------------------------------------------------------
 
-    def _build_round(self, run: Run, plan: Plan, tasks: list[Task], round_no: int, base: str, branch: str) -> str:
+    def _build_round(self, run: Run, request: Request, plan: Plan, tasks: list[Task], round_no: int, base: str,
+                     branch: str) -> str:
         from . import gitops
 
         head = gitops.branch_tip(self.parts.repo_path, branch) or base
@@ -447,7 +454,7 @@ class Pipeline:
             for task in wave:
                 result = self._step(run, keys[task.id], lambda task=task, built=built: self._keep_build(run, task, *built[task.id]),
                                     f"{task.assigned_to}: {task.description}")
-                head = self._commit(run, task, round_no, branch, result)
+                head = self._commit(run, request, task, round_no, branch, result)
         return head
 
     def _finished(self, run: Run, key: str) -> bool:
@@ -490,19 +497,75 @@ class Pipeline:
         return {"artifacts": artifacts, "agent": result.agent, "fallback": result.fallback, "read_at": tip,
                 "summary": f"{len(artifacts)} files by {result.agent}" + (" (fallback)" if result.fallback else "")}
 
-    def _commit(self, run: Run, task: Task, round_no: int, branch: str, built: dict[str, Any]) -> str:
+    def _commit(self, run: Run, request: Request, task: Task, round_no: int, branch: str,
+                built: dict[str, Any]) -> str:
+        """Commit the task's artifacts. When the branch moved and the change conflicts, Claude
+        proposes a resolution from the conflicting hunks and the run waits for a person to approve
+        it; once approved, the resolution is committed on the branch as it is now."""
         from . import gitops
 
-        def action() -> dict[str, Any]:
+        key = f"commit:r{round_no}:{task.id}"
+
+        def commit(artifacts: dict[str, str | None], parent: str, agent: str) -> dict[str, Any]:
             result = gitops.commit_artifacts(
-                self.parts.repo_path, branch=branch, parent=built["read_at"], artifacts=built["artifacts"],
-                description=task.description, run_id=run.id, task_id=task.id, agent=built["agent"],
+                self.parts.repo_path, branch=branch, parent=parent, artifacts=artifacts,
+                description=task.description, run_id=run.id, task_id=task.id, agent=agent,
                 author_name=self.config.git.author_name, author_email=self.config.git.author_email,
                 allow_workflow_files=self.config.edits.allow_workflow_files)
             return {"commit": result.commit, "created": result.created, "rebased": result.rebased,
                     "summary": f"{result.commit[:10]} on {branch}"}
 
-        return self._step(run, f"commit:r{round_no}:{task.id}", action)["commit"]
+        def action() -> dict[str, Any]:
+            proposal = self.store.journal_result(run.id, f"resolve:{key}")
+            if proposal is not None:
+                if self.store.journal_result(run.id, f"approved:{key}") is None:
+                    raise Paused(AWAITING_RESOLUTION, _resolution_message(task, proposal),
+                                 hint=f"reply '/gitorch proceed' (or 'gitorch run --resume {run.id} --yes') to "
+                                      "commit Claude's resolution")
+                return commit(proposal["artifacts"], proposal["tip"], CLAUDE)
+            try:
+                return commit(built["artifacts"], built["read_at"], built["agent"])
+            except gitops.ConflictError as exc:
+                conflict = exc
+            self._step(run, f"resolve:{key}", lambda: self._propose_resolution(run, task, branch, built, conflict))
+            return action()
+
+        return self._step(run, key, action)["commit"]
+
+    def _approve_resolution(self, run: Run) -> None:
+        """A person approved the resolution the run waits on (only that one: a later conflict asks again)."""
+        for step in self.store.journal(run.id):
+            key = step["key"].removeprefix("resolve:")
+            if step["key"].startswith("resolve:") and step.get("status") == "finished" \
+                    and self.store.journal_result(run.id, key) is None:
+                self._step(run, f"approved:{key}", lambda: {"summary": "resolution approved"})
+
+    def _propose_resolution(self, run: Run, task: Task, branch: str, built: dict[str, Any],
+                            conflict: Any) -> dict[str, Any]:
+        """Claude, as a builder, merges the branch's new version of each conflicting file with the task's."""
+        from . import gitops
+
+        tip = gitops.branch_tip(self.parts.repo_path, branch)
+        current = gitops.read_files(self.parts.repo_path, tip, conflict.paths)
+        hunks = "\n\n".join(f"{path}:\n{conflict.hunks.get(path, '')}" for path in conflict.paths)
+        ours = "\n\n".join(f"{path} as this task wrote it:\n{built['artifacts'].get(path) or '(deleted)'}"
+                            for path in conflict.paths)
+        fix = Task(id=f"{task.id}-resolve", description=(
+            f"Someone changed {', '.join(conflict.paths)} on the branch while task {task.id} was built "
+            f"({task.description.splitlines()[0]}). Write each file so that it keeps their change and does "
+            f"what the task asked. The conflicting hunks (ours = the branch now, theirs = the task):\n\n{hunks}"
+            f"\n\n{ours}"), files=list(conflict.paths), assigned_to=CLAUDE, task_type="debugging")
+        self._budget(run, self.config.models.build, input_tokens=len(hunks + ours) // 3 + 3000, output_tokens=2000)
+        context = BuildContext(plan=None, files={p: c for p, c in current.items() if c is not None}, run_id=run.id,
+                               repo_root=str(self.parts.repo_path), base_commit=tip)
+        result = self.parts.builders[CLAUDE].build(fix, context)
+        self._record(run, result.agent, result.model, result.usage, result.duration_s, f"resolve:{task.id}",
+                     "debugging")
+        from . import edits
+
+        artifacts = edits.apply_edits(result.edits, context.files, self.parts.repo_path, self.config.edits)
+        return {"artifacts": {**built["artifacts"], **artifacts}, "tip": tip, "paths": list(conflict.paths),
+                "hunks": conflict.hunks, "summary": f"Claude proposes a resolution of {', '.join(conflict.paths)}"}
 
     # -- publish, verify, review --------------------------------------------------------------------------
 
@@ -651,6 +714,8 @@ class Pipeline:
         decision_id = (self.store.journal_result(run.id, "route") or {}).get("decision_id") or request.decision_id
         decision = self.store.get_decision(decision_id) if decision_id else None
         plan = self.store.latest_plan(run.id)
+        if self.alerts:  # budget alerts are said where the run was asked for, too
+            message = message + "\n\n" + "\n".join(f"> **Budget:** {a}" for a in self.alerts)
         if decision is not None and self.parts.render_comment is not None:
             body = self.parts.render_comment(decision, stage=STAGES.get(run.status, "planning"), plan=plan,
                                              note=message)
@@ -740,6 +805,13 @@ def verify_commit(repo_path: Path, commit: str, command: str, timeout_s: float) 
     return {"command": command, "exit_code": exit_code, "tail": redact(tail),
             "duration_s": round(time.monotonic() - started, 2),
             "summary": f"{shlex.split(command)[0] if command.strip() else command} exited {exit_code}"}
+
+
+def _resolution_message(task: Task, proposal: dict[str, Any]) -> str:
+    shown = "\n\n".join(f"`{path}`:\n```\n{(proposal['artifacts'].get(path) or '(deleted)')[:3000]}\n```"
+                         for path in proposal["paths"])
+    return (f"The branch moved while task {task.id} was built, and the changes conflict in "
+            f"{', '.join(proposal['paths'])}. Claude proposes this resolution:\n\n{shown}")
 
 
 def render_plan(plan: Plan) -> str:

@@ -6,14 +6,12 @@ Chromium on the local ChatGPT-like page; commits are pygit2 in a real repository
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from gitorch import config as config_module
 from gitorch.demo import DEMO_CONFIG, StandIns, git, make_repository
-from gitorch.pipeline import Request
 from gitorch.errors import GitorchError
+from gitorch.pipeline import Request
 from gitorch.runner import assemble
 from gitorch.simulate import demo_scenario
 from gitorch.simulate.chatgpt_page import Answer
@@ -219,3 +217,44 @@ def test_a_run_is_mirrored_to_convex_without_waiting_on_it(workspace):
     assert [d["key"] for d in runs["page"]] == [result.run.id]
     assert len(metrics["page"]) == 10  # the plan, two reviews and seven builds
     assert pipeline.store.outbox_count() == 0
+
+
+def test_a_conflict_with_someone_elses_push_gets_a_resolution_a_person_approves(workspace, standins):
+    """Someone commits their own mailer.py to the run's branch while the builder writes one: the commit
+    conflicts, Claude proposes a merged file, the run waits; after approval it commits and goes on."""
+    from gitorch import gitops
+    from gitorch.store.sqlite import SqliteStore
+
+    repo, env = workspace
+    theirs = "def send(to, subject, body):\n    raise RuntimeError('configure SMTP first')\n"
+    merged = demo_scenario.FIXES["shop/notifications/mailer.py"] + "\n\ndef send(to, subject, body):\n" \
+        "    raise RuntimeError('configure SMTP first')\n"
+    resolution = f"shop/notifications/mailer.py\n```python\n{merged}```\n"
+
+    def answer(prompt: str) -> str:
+        if "shop/notifications/mailer.py" in prompt.split("## Task", 1)[-1].split("\n## ", 1)[0] \
+                and not (repo / ".git" / "info" / "someone-pushed").exists():
+            (repo / ".git" / "info" / "someone-pushed").write_text("")
+            with SqliteStore(repo / ".." / "state" / "state.db") as store:
+                start = store.journal_result(store.list_runs(1)[0].id, "start")
+            branch = start["branch"]
+            tip = gitops.branch_tip(repo, branch) or start["base"]
+            gitops.commit_artifacts(repo, branch=branch, parent=tip, artifacts={"shop/notifications/mailer.py": theirs},
+                                    description="Someone's mailer", run_id="someone", task_id="x", agent="person")
+            standins.api.enqueue_text(resolution)  # what Claude answers when asked to resolve
+        return demo_scenario.builder_answer(prompt)
+
+    standins.page.respond(answer)
+    pipeline, builders, cfg = _pipeline(repo, env)
+    try:
+        waiting = pipeline.start(Request(text=ISSUE, confirmed=True))
+        assert waiting.run.status == "awaiting_resolution"
+        assert "Claude proposes this resolution" in waiting.message and "configure SMTP first" in waiting.message
+        done = pipeline.resume(waiting.run.id, Request(text="", confirmed=True))
+    finally:
+        builders.close()
+    assert done.run.status == "done"
+    branch = done.run.branch
+    assert "Someone's mailer" in git(repo, "log", "--format=%s", f"main..{branch}")
+    final = git(repo, "show", f"{branch}:shop/notifications/mailer.py")
+    assert "configure SMTP first" in final and "class InMemoryMailer" in final
