@@ -102,7 +102,14 @@ class CodexConfig(Section):
     binary: str = Field("codex", description="the Codex CLI")
     home: str | None = Field(None, description="CODEX_HOME with auth.json kept between runs [CODEX_HOME]")
     timeout_s: float = Field(900.0, gt=0, description="seconds one task may take")
-    model: str | None = Field(None, description="model Codex uses; its own default when empty")
+    model: str | None = Field(None, description="model Codex uses; its own default when empty [CODEX_MODEL]")
+    base_url: str | None = Field(
+        None, description="a Responses API address instead of the plan's own (a local stand-in) [CODEX_BASE_URL]"
+    )
+    mcp: bool = Field(True, description="give Codex the gitorch MCP server: it reads the plan there, not in its prompt")
+    mcp_transport: Literal["http", "stdio"] = Field(
+        "http", description="http: one server on 127.0.0.1 for the whole run (fast); stdio: 'gitorch mcp' per task"
+    )
 
 
 class GitConfig(Section):
@@ -213,6 +220,8 @@ ENV_OVERRIDES: dict[str, str] = {
     "CHATGPT_URL": "browser.url",
     "GITHUB_API_URL": "github.api_url",
     "CODEX_HOME": "codex.home",
+    "CODEX_BASE_URL": "codex.base_url",
+    "CODEX_MODEL": "codex.model",
 }
 SECRET_ENV: dict[str, tuple[str, ...]] = {
     "anthropic_api_key": ("ANTHROPIC_API_KEY", "CLAUDE_API_KEY"),

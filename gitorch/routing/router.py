@@ -165,8 +165,9 @@ class Router:
 
     def candidates(self) -> list[str]:
         found = [CLAUDE, "chatgpt-pro"]
-        if self.builder not in found:
-            found.append(self.builder)
+        for agent in (self.builder, *self.config.agents.fallback):  # every configured builder
+            if agent not in found:
+                found.append(agent)
         for per_agent in (self.state.agents.values() if self.learning else ()):
             found.extend(a for a in per_agent if a not in found)
         return found

@@ -1,0 +1,333 @@
+"""`gitorch mcp`: the store served over the Model Context Protocol (stdio), with the official SDK.
+
+What the next agent needs from what the previous one wrote: the active plan of a run and its tasks,
+the artifacts waiting for review and their notes, the review of a round, the session's figures
+(``gitorch.stats.compute``, the same as ``gitorch stats --json``) and the router's suggestion for a
+text. Everything is read-only except ``record_feedback``, which teaches the router as
+``gitorch feedback`` does. The Codex builder is given this server, so it reads the plan and the other
+tasks' results through it instead of a longer prompt; people add it to Claude Code or Codex to ask
+about their runs (docs/mcp.md).
+
+Every tool answers JSON text. Unknown runs, rounds or decisions are tool errors that say what exists.
+This module imports the ``mcp`` package with absolute imports only (it is named ``mcp_server`` so
+that it cannot shadow it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from .config import Config
+from .errors import GitorchError
+from .store import Store
+
+SERVER_NAME = "gitorch"
+CONTENT_LIMIT = 20_000  # characters of an artifact's content returned unless asked for all
+INSTRUCTIONS = """gitorch's runs: plans, the builders' artifacts, reviews, costs and routing.
+Start with list_runs (or the run id you were given), then get_plan for the plan and its tasks,
+pending_artifacts for what other tasks produced, get_review for the architect's verdicts."""
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, indent=2, default=str, ensure_ascii=False)
+
+
+class Handoff:
+    """The queries behind the tools and resources, over one store (plain methods, easy to test)."""
+
+    def __init__(self, config: Config, store: Store, repo: str = ""):
+        self.config = config
+        self.store = store
+        self.repo = repo or str(config.repo_root or "")
+
+    # -- runs and plans --------------------------------------------------------------------------
+    def _run(self, run_id: str) -> Any:
+        run = self.store.get_run(run_id)
+        if run is None:
+            known = ", ".join(r.id for r in self.store.list_runs(limit=10)) or "none yet"
+            raise GitorchError(f"no run '{run_id}'", hint=f"recent runs: {known}")
+        return run
+
+    def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        return [{"id": r.id, "text": r.text[:200], "status": r.status, "trigger": r.trigger, "branch": r.branch,
+                 "pr_number": r.pr_number, "verdict": r.verdict, "rounds": r.rounds,
+                 "created_at": r.created_at.isoformat()} for r in self.store.list_runs(limit=max(1, min(limit, 200)))]
+
+    def plan(self, run_id: str) -> dict[str, Any]:
+        run = self._run(run_id)
+        plan = self.store.latest_plan(run_id)
+        if plan is None:
+            raise GitorchError(f"run '{run_id}' has no plan yet (status: {run.status})",
+                               hint="the architect writes it first; ask again once the run is building")
+        built = {a.task_id for a in self.store.artifacts(run_id)}
+        tasks = []
+        for task in plan.tasks:
+            row = asdict(task)
+            if row["status"] == "pending" and task.id in built:
+                row["status"] = "built"
+            tasks.append(row)
+        return {"run_id": run_id, "run_status": run.status, "run_text": run.text, "plan_id": plan.id,
+                "summary": plan.summary, "tasks": tasks}
+
+    def task(self, run_id: str, task_id: str) -> dict[str, Any]:
+        plan = self.plan(run_id)
+        for task in plan["tasks"]:
+            if task["id"] == task_id:
+                task = dict(task)
+                task["artifacts"] = [self._artifact(a, include_content=True)
+                                     for a in self.store.artifacts(run_id) if a.task_id == task_id]
+                return task
+        raise GitorchError(f"run '{run_id}' has no task '{task_id}'",
+                           hint="its tasks: " + ", ".join(t["id"] for t in plan["tasks"]))
+
+    # -- artifacts and reviews -------------------------------------------------------------------
+    def _artifact(self, artifact: Any, include_content: bool) -> dict[str, Any]:
+        row = {"id": artifact.id, "path": artifact.path, "task_id": artifact.task_id, "agent": artifact.agent,
+               "review_status": artifact.review_status, "notes": artifact.notes,
+               "deleted": artifact.content is None}
+        if include_content and artifact.content is not None:
+            content = artifact.content
+            if len(content) > CONTENT_LIMIT:
+                row["truncated"] = True
+                content = content[:CONTENT_LIMIT]
+            row["content"] = content
+        return row
+
+    def artifacts(self, run_id: str, status: str | None = "pending", include_content: bool = False) -> list[dict[str, Any]]:
+        self._run(run_id)
+        if status not in (None, "pending", "approved", "rejected"):
+            raise GitorchError(f"unknown review status '{status}'", hint="use pending, approved, rejected or none")
+        return [self._artifact(a, include_content) for a in self.store.artifacts(run_id, review_status=status)]
+
+    def artifact(self, run_id: str, path: str) -> dict[str, Any]:
+        self._run(run_id)
+        found = [a for a in self.store.artifacts(run_id) if a.path == path]
+        if not found:
+            paths = sorted({a.path for a in self.store.artifacts(run_id)})
+            raise GitorchError(f"run '{run_id}' has no artifact '{path}'",
+                               hint="its artifacts: " + (", ".join(paths) or "none yet"))
+        return self._artifact(found[-1], include_content=True)
+
+    def review(self, run_id: str, round: int | None = None) -> dict[str, Any]:
+        self._run(run_id)
+        reviews = self.store.reviews(run_id)
+        if not reviews:
+            raise GitorchError(f"run '{run_id}' has not been reviewed yet", hint="ask again after the review step")
+        if round is None:
+            chosen = reviews[-1]
+        else:
+            matches = [r for r in reviews if r.round == round]
+            if not matches:
+                raise GitorchError(f"run '{run_id}' has no review round {round}",
+                                   hint="its rounds: " + ", ".join(str(r.round) for r in reviews))
+            chosen = matches[-1]
+        data = asdict(chosen)
+        data["rounds"] = [r.round for r in reviews]
+        return data
+
+    # -- figures and routing ---------------------------------------------------------------------
+    def metrics(self, days: int = 30) -> dict[str, Any]:
+        from . import stats
+
+        return stats.compute(self.store, self.config, days=days)
+
+    def route(self, text: str) -> dict[str, Any]:
+        from .routing import Router
+
+        if not text.strip():
+            raise GitorchError("the text to route is empty", hint="pass the task as a sentence")
+        return Router(self.config, self.store, repo=self.repo).route(text, record=False).as_json()
+
+    def feedback(self, decision_id: str, override_agent: str | None = None, override_task_type: str | None = None,
+                 outcome: str | None = None) -> dict[str, Any]:
+        from .routing import Router
+
+        if override_agent is None and override_task_type is None and outcome is None:
+            raise GitorchError("feedback needs override_agent, override_task_type or outcome",
+                               hint="e.g. outcome='success', or override_agent='claude'")
+        decision = Router(self.config, self.store, repo=self.repo).feedback(
+            decision_id, override_agent=override_agent, override_task_type=override_task_type, outcome=outcome)
+        return decision.as_json()
+
+
+def build_server(handoff: Handoff) -> Any:
+    """The ``MCPServer`` with gitorch's tools and resources over ``handoff``."""
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+    from mcp_types import ToolAnnotations
+
+    from . import __version__
+
+    server = MCPServer(SERVER_NAME, instructions=INSTRUCTIONS, version=__version__, log_level="WARNING")
+    read_only = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+
+    def answer(fn: Callable[[], Any], error: type[Exception] = ToolError) -> str:
+        try:
+            return _json(fn())
+        except GitorchError as exc:
+            raise error(f"{exc.message}" + (f" ({exc.hint})" if exc.hint else "")) from None
+
+    @server.tool(annotations=read_only)
+    def list_runs(limit: int = 20) -> str:
+        """The most recent runs, newest first: id, request, status, branch, PR, verdict."""
+        return answer(lambda: handoff.list_runs(limit))
+
+    @server.tool(annotations=read_only)
+    def get_plan(run_id: str) -> str:
+        """The active plan of a run: its summary and every task (files, builder, dependencies, status)."""
+        return answer(lambda: handoff.plan(run_id))
+
+    @server.tool(annotations=read_only)
+    def get_task(run_id: str, task_id: str) -> str:
+        """One task of a run's plan with the artifacts (files) built for it so far."""
+        return answer(lambda: handoff.task(run_id, task_id))
+
+    @server.tool(annotations=read_only)
+    def pending_artifacts(run_id: str, include_content: bool = False, status: str = "pending") -> str:
+        """Artifacts of a run with their review notes; status pending (default), approved, rejected or all."""
+        return answer(lambda: handoff.artifacts(run_id, None if status == "all" else status, include_content))
+
+    @server.tool(annotations=read_only)
+    def get_artifact(run_id: str, path: str) -> str:
+        """The latest content of one file a run produced, with its review status and notes."""
+        return answer(lambda: handoff.artifact(run_id, path))
+
+    @server.tool(annotations=read_only)
+    def get_review(run_id: str, round: int | None = None) -> str:
+        """The architect's review of a round (the latest by default): verdict, summary, per-file verdicts,
+        inline comments and fix tasks."""
+        return answer(lambda: handoff.review(run_id, round))
+
+    @server.tool(annotations=read_only)
+    def session_metrics(days: int = 30) -> str:
+        """Tokens, cost per agent, savings against Claude alone, routing accuracy, budget (gitorch stats)."""
+        return answer(lambda: handoff.metrics(days))
+
+    @server.tool(annotations=read_only)
+    def route(text: str) -> str:
+        """The router's suggestion for a task text: type, agent, confidence, scores, reasoning, cost.
+        Not recorded."""
+        return answer(lambda: handoff.route(text))
+
+    @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
+                                             open_world_hint=False))
+    def record_feedback(decision_id: str, override_agent: str | None = None, override_task_type: str | None = None,
+                        outcome: str | None = None) -> str:
+        """Teach the router about one of its decisions: the agent or type it should have chosen, or
+        how the work turned out (success or failure). The only tool that writes."""
+        return answer(lambda: handoff.feedback(decision_id, override_agent, override_task_type, outcome))
+
+    @server.resource("gitorch://runs", mime_type="application/json", description="The most recent runs")
+    def runs_resource() -> str:
+        return answer(lambda: handoff.list_runs(), ResourceError)
+
+    @server.resource("gitorch://metrics", mime_type="application/json",
+                     description="The last 30 days' figures, as gitorch stats --json")
+    def metrics_resource() -> str:
+        return answer(lambda: handoff.metrics(), ResourceError)
+
+    @server.resource("gitorch://runs/{run_id}/plan", mime_type="application/json", description="A run's active plan")
+    def plan_resource(run_id: str) -> str:
+        return answer(lambda: handoff.plan(run_id), ResourceError)
+
+    @server.resource("gitorch://runs/{run_id}/artifacts", mime_type="application/json",
+                     description="A run's artifacts pending review, with their notes")
+    def artifacts_resource(run_id: str) -> str:
+        return answer(lambda: handoff.artifacts(run_id), ResourceError)
+
+    @server.resource("gitorch://runs/{run_id}/reviews/{round}", mime_type="application/json",
+                     description="The review of one round of a run")
+    def review_resource(run_id: str, round: str) -> str:
+        def get() -> dict[str, Any]:
+            if not round.isdigit():
+                raise GitorchError(f"review round must be a number, not '{round}'", hint="e.g. .../reviews/1")
+            return handoff.review(run_id, int(round))
+
+        return answer(get, ResourceError)
+
+    return server
+
+
+def serve(config: Config) -> None:
+    """Run the server on stdin/stdout until the client closes it."""
+    from .store import open_store
+
+    store = open_store(config)
+    try:
+        build_server(Handoff(config, store)).run("stdio")
+    finally:
+        store.close()
+
+
+class HttpServer:
+    """The same tools over streamable HTTP on 127.0.0.1, served from a thread for as long as the
+    caller needs it: the Codex builder starts it once, so each task's Codex connects in milliseconds
+    instead of starting ``gitorch mcp`` (about a second, most of it importing the SDK). Requests must
+    carry ``Authorization: Bearer <token>``; Codex's sandbox keeps the model's own commands off the
+    network, so only Codex itself reaches it."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.token = ""
+        self.url = ""
+        self._store: Store | None = None
+        self._server: Any = None
+        self._thread: Any = None
+
+    def start(self) -> HttpServer:
+        import secrets
+        import socket
+        import threading
+        import time
+
+        import uvicorn
+        from starlette.responses import PlainTextResponse
+
+        from .store import open_store
+
+        self._store = open_store(self.config)
+        app = build_server(Handoff(self.config, self._store)).streamable_http_app(stateless_http=True,
+                                                                                   json_response=True)
+        self.token = secrets.token_urlsafe(24)
+        expected = f"Bearer {self.token}".encode()
+
+        async def guarded(scope: dict, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and dict(scope.get("headers") or []).get(b"authorization") != expected:
+                await PlainTextResponse("a bearer token is required", status_code=401)(scope, receive, send)
+                return
+            await app(scope, receive, send)
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
+        self._server = uvicorn.Server(uvicorn.Config(guarded, log_level="warning", lifespan="on"))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        name="gitorch-mcp-http", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise GitorchError("the gitorch MCP server did not start",
+                                   hint="set codex.mcp_transport: stdio, or codex.mcp: false")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            if self._thread is not None:
+                self._thread.join(timeout=10)
+            self._server = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def __enter__(self) -> HttpServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

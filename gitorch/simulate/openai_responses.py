@@ -1,0 +1,478 @@
+"""A local stand-in for the OpenAI Responses API, as the Codex CLI uses it, for tests and the demo.
+
+The real ``codex`` binary talks to it over HTTP on 127.0.0.1 (``-c model_providers.<id>.base_url=...``,
+``wire_api="responses"``, a dummy key): what is exercised is the binary's own request, SSE parsing,
+tool execution in its sandbox and ``--json`` events, not a mock of ours. It speaks:
+
+- ``POST /v1/responses`` with ``stream: true``: Server-Sent Events ``response.created``,
+  ``response.output_item.added`` / ``response.output_text.delta`` / ``response.output_item.done`` for
+  each output item, then ``response.completed`` with ``usage`` (``input_tokens``,
+  ``input_tokens_details.cached_tokens``, ``output_tokens``).
+- Output items are what Codex acts on: a ``function_call`` of ``exec_command`` (a shell command run in
+  its sandbox; ``apply_patch <<'EOF' ... EOF`` through it is recognised by Codex and applied as a
+  ``file_change``), a ``function_call`` of an MCP tool (``namespace: "mcp__<server>"``, ``name``: the
+  tool; Codex lists a server's tools only when it waited for the server, ``required = true``), and a
+  final assistant ``message``.
+
+Codex sends the whole conversation with every request (``store: false``), so a scenario is a function
+of the request: ``Turn.step`` is how many tool calls the model already made in this conversation.
+Answers come from a queue (``enqueue``, ``enqueue_fault``), one per request, and when it is empty from
+the ``scenario``. Faults: 429 with ``retry-after``, 500, the ChatGPT plan's usage limit (a 429 whose
+error type is ``usage_limit_reached`` with ``resets_at``) and 401. Usage is counted from the request's
+text with the Anthropic stand-in's tokenizer; the part of a request that repeats the conversation's
+previous request counts as cached, as the real prompt cache does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from .anthropic_api import count_tokens
+
+# A model id with plain function tools. (Codex gives its newest default model a JavaScript "code
+# mode" tool instead; the stand-in speaks the plain tools, so tests and the demo name this one.)
+MODEL = "gpt-5-codex"
+PROVIDER_ID = "gitorch"
+KEY_ENV = "GITORCH_CODEX_KEY"  # the env var the provider reads its key from
+DUMMY_KEY = "sk-local-stand-in-key-not-a-secret"
+
+
+# -- what the model does --------------------------------------------------------------------------
+
+
+@dataclass
+class Shell:
+    """Run a shell command through Codex's ``exec_command`` tool."""
+
+    cmd: str
+
+
+@dataclass
+class Patch:
+    """Change files with Codex's patch format (``*** Begin Patch`` ... ``*** End Patch``)."""
+
+    text: str
+
+
+@dataclass
+class McpCall:
+    """Call a tool of an MCP server Codex was given."""
+
+    server: str
+    tool: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Say:
+    """The final assistant message: the turn ends."""
+
+    text: str
+
+
+Step = Shell | Patch | McpCall | Say
+
+
+@dataclass
+class Fault:
+    """An error response instead of an answer."""
+
+    status: int
+    error_type: str
+    message: str
+    headers: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def write_file(path: str, content: str) -> Patch:
+    """A patch that writes ``path`` whole (Codex's ``Add File`` replaces a file that exists)."""
+    lines = content.splitlines()
+    body = "".join(f"+{line}\n" for line in lines)
+    return Patch(f"*** Begin Patch\n*** Add File: {path}\n{body}*** End Patch\n")
+
+
+def delete_file(path: str) -> Patch:
+    return Patch(f"*** Begin Patch\n*** Delete File: {path}\n*** End Patch\n")
+
+
+def rate_limit(retry_after_s: float = 1.0) -> Fault:
+    return Fault(429, "rate_limit_exceeded",
+                 f"Rate limit reached for requests. Please try again in {retry_after_s:g}s.",
+                 headers={"retry-after": f"{retry_after_s:g}"})
+
+
+def server_error() -> Fault:
+    return Fault(500, "server_error", "The server had an error while processing your request.")
+
+
+def usage_limit(resets_in_s: int = 3600, plan: str = "plus") -> Fault:
+    return Fault(429, "usage_limit_reached", "The usage limit has been reached",
+                 extra={"plan_type": plan, "resets_at": int(time.time()) + resets_in_s,
+                        "resets_in_seconds": resets_in_s})
+
+
+def unauthorized() -> Fault:
+    return Fault(401, "invalid_request_error", "Incorrect API key provided", extra={"code": "invalid_api_key"})
+
+
+# -- one request as a scenario sees it ---------------------------------------------------------------
+
+
+@dataclass
+class Turn:
+    body: dict[str, Any]
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        return [i for i in self.body.get("input", []) if isinstance(i, dict)]
+
+    @property
+    def prompt(self) -> str:
+        """The person's (gitorch's) prompt: the last user message that is not Codex's own context."""
+        texts = [_text(i) for i in self.items if i.get("type") == "message" and i.get("role") == "user"]
+        texts = [t for t in texts if not t.lstrip().startswith("<")]
+        return texts[-1] if texts else ""
+
+    @property
+    def step(self) -> int:
+        """Tool calls the model already made in this conversation."""
+        return sum(1 for i in self.items if i.get("type") in ("function_call", "custom_tool_call"))
+
+    @property
+    def outputs(self) -> list[str]:
+        """What those tool calls returned, in order."""
+        found = []
+        for item in self.items:
+            if item.get("type") in ("function_call_output", "custom_tool_call_output"):
+                out = item.get("output")
+                found.append(out if isinstance(out, str) else json.dumps(out))
+        return found
+
+    @property
+    def tools(self) -> list[str]:
+        """Names of the function tools offered (MCP tools as ``mcp__<server>__<tool>``)."""
+        names: list[str] = []
+
+        def walk(tools: list[dict[str, Any]], prefix: str = "") -> None:
+            for tool in tools:
+                if tool.get("type") == "namespace":
+                    walk(tool.get("tools", []), f"{tool.get('name', '')}")
+                elif tool.get("name"):
+                    names.append(f"{prefix}__{tool['name']}" if prefix.startswith("mcp__") else tool["name"])
+
+        walk(self.body.get("tools", []))
+        return names
+
+
+def _text(item: dict[str, Any]) -> str:
+    content = item.get("content")
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content or [] if isinstance(part, dict))
+
+
+Scenario = Callable[[Turn], "Step | Fault | list[Step]"]
+
+
+class Script:
+    """A fixed sequence of steps per conversation: step N answers the N-th request of a task."""
+
+    def __init__(self, *steps: Step):
+        self.steps = list(steps)
+
+    def __call__(self, turn: Turn) -> Step:
+        return self.steps[min(turn.step, len(self.steps) - 1)]
+
+
+class DemoScenario:
+    """Answers the demo's tasks (``simulate/demo_scenario.py``) as Codex would: read the plan through
+    the gitorch MCP server when it was given one, write the task's file, run the repository's tests,
+    then say what it did. A task that asks to finish or fix a file gets the fixed version."""
+
+    def __init__(self, answers: dict[str, str] | None = None, fixes: dict[str, str] | None = None,
+                 run_tests: bool = False):
+        from . import demo_scenario
+
+        self.answers = demo_scenario.ANSWERS if answers is None else answers
+        self.fixes = demo_scenario.FIXES if fixes is None else fixes
+        self.run_tests = run_tests
+
+    def steps(self, turn: Turn) -> list[Step]:
+        task = turn.prompt.split("## Task", 1)[-1].split("\n## ", 1)[0]
+        fixing = bool(re.search(r"\b(Finish|Fix)\b", task))
+        run_id = re.search(r"run id[: `]+([A-Za-z0-9_.-]+)", turn.prompt)
+        steps: list[Step] = []
+        mcp_tools = [t for t in turn.tools if t.startswith("mcp__gitorch__")]
+        if run_id and "mcp__gitorch__get_plan" in mcp_tools:
+            steps.append(McpCall("gitorch", "get_plan", {"run_id": run_id.group(1)}))
+        for path in sorted(self.answers, key=len, reverse=True):
+            if path in task:
+                content = self.fixes[path] if fixing and path in self.fixes else self.answers[path]
+                steps.append(write_file(path, content))
+                if self.run_tests:
+                    steps.append(Shell("python -m pytest -q -p no:cacheprovider"))
+                steps.append(Say(f"Wrote `{path}`."))
+                return steps
+        return [Say("I could not tell which file this task is about.")]
+
+    def __call__(self, turn: Turn) -> Step:
+        steps = self.steps(turn)
+        return steps[min(turn.step, len(steps) - 1)]
+
+
+# -- the server -----------------------------------------------------------------------------------
+
+
+@dataclass
+class LoggedRequest:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    status: int = 0
+
+    @property
+    def turn(self) -> Turn:
+        return Turn(self.body)
+
+
+class ResponsesServer:
+    """``with ResponsesServer() as api:`` then point Codex at ``api.base_url`` (see ``codex_args``).
+
+    ``latency_s`` is waited before each answer starts (the scripted model's thinking time, which
+    benchmarks subtract); ``chunk_chars`` splits a final message into text deltas.
+    """
+
+    def __init__(self, scenario: Scenario | None = None, *, latency_s: float = 0.0, chunk_chars: int = 200,
+                 api_key: str | None = None):
+        self.scenario = scenario or DemoScenario()
+        self.latency_s = latency_s
+        self.chunk_chars = chunk_chars
+        self.api_key = api_key
+        self.requests: list[LoggedRequest] = []
+        self._queue: deque[Step | Fault] = deque()
+        self._lock = threading.Lock()
+        self._last_tokens: dict[str, int] = {}  # conversation -> input tokens of its previous request
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- scripting -------------------------------------------------------------------------------
+    def enqueue(self, *answers: Step | Fault) -> ResponsesServer:
+        """Answers for the next requests, in order, before the scenario is asked."""
+        with self._lock:
+            self._queue.extend(answers)
+        return self
+
+    def enqueue_fault(self, fault: Fault, times: int = 1) -> ResponsesServer:
+        return self.enqueue(*([fault] * times))
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._queue)
+
+    def _next(self, turn: Turn) -> Step | Fault:
+        with self._lock:
+            if self._queue:
+                return self._queue.popleft()
+        answer = self.scenario(turn)
+        if isinstance(answer, list):
+            answer = answer[min(turn.step, len(answer) - 1)]
+        return answer
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "start the server first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def codex_args(self, provider: str = PROVIDER_ID, key_env: str = KEY_ENV) -> list[str]:
+        """The ``-c`` options that point the Codex CLI at this server."""
+        return provider_args(self.base_url, provider=provider, key_env=key_env)
+
+    def env(self) -> dict[str, str]:
+        """The environment that points gitorch's Codex builder at this server (no key needed)."""
+        return {"CODEX_BASE_URL": self.base_url, "CODEX_MODEL": MODEL}
+
+    def start(self) -> ResponsesServer:
+        owner = self
+
+        class Handler(_Handler):
+            server_owner = owner
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="responses-stand-in", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> ResponsesServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def usage(self, body: dict[str, Any], output_text: str) -> dict[str, Any]:
+        tokens = count_tokens(json.dumps(body.get("input", []))) + count_tokens(json.dumps(body.get("tools", [])))
+        conversation = str(body.get("prompt_cache_key") or "")
+        with self._lock:
+            cached = min(self._last_tokens.get(conversation, 0), tokens)
+            self._last_tokens[conversation] = tokens
+        out = count_tokens(output_text)
+        return {"input_tokens": tokens, "input_tokens_details": {"cached_tokens": cached},
+                "output_tokens": out, "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": tokens + out}
+
+
+def provider_args(base_url: str, *, provider: str = PROVIDER_ID, key_env: str = KEY_ENV) -> list[str]:
+    """``-c`` options declaring a Responses API provider at ``base_url`` and selecting it.
+
+    Retries are left to gitorch's one retry policy (``request_max_retries=0``)."""
+    def opt(key: str, value: Any) -> list[str]:
+        return ["-c", f"{key}={json.dumps(value)}"]
+
+    p = f"model_providers.{provider}"
+    return [*opt("model_provider", provider), *opt(f"{p}.name", provider), *opt(f"{p}.base_url", base_url),
+            *opt(f"{p}.wire_api", "responses"), *opt(f"{p}.env_key", key_env),
+            *opt(f"{p}.request_max_retries", 0), *opt(f"{p}.stream_max_retries", 0)]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_owner: ResponsesServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        if self.path.rstrip("/").endswith("/models"):
+            self._send_json(200, {"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+        else:
+            self._send_json(404, {"error": {"type": "not_found", "message": f"no route {self.path}"}})
+
+    def do_POST(self) -> None:  # noqa: N802
+        owner = self.server_owner
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if (self.headers.get("content-encoding") or "").lower() == "zstd":
+            raw = _unzstd(raw)
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            self._send_error(Fault(400, "invalid_request_error", "the body is not JSON"))
+            return
+        entry = LoggedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+        with owner._lock:
+            owner.requests.append(entry)
+        if not self.path.rstrip("/").endswith("/responses"):
+            entry.status = 404
+            self._send_json(404, {"error": {"type": "not_found", "message": f"no route {self.path}"}})
+            return
+        auth = self.headers.get("authorization", "")
+        if owner.api_key is not None and auth != f"Bearer {owner.api_key}":
+            entry.status = 401
+            self._send_error(unauthorized())
+            return
+        answer = owner._next(entry.turn)
+        if owner.latency_s:
+            time.sleep(owner.latency_s)
+        if isinstance(answer, Fault):
+            entry.status = answer.status
+            self._send_error(answer)
+            return
+        entry.status = 200
+        self._send_stream(body, answer)
+
+    def _send_json(self, status: int, data: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        payload = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _send_error(self, fault: Fault) -> None:
+        self._send_json(fault.status, {"error": {"type": fault.error_type, "message": fault.message, **fault.extra}},
+                        fault.headers)
+
+    def _send_stream(self, body: dict[str, Any], step: Step) -> None:
+        owner = self.server_owner
+        response_id = f"resp_{uuid.uuid4().hex[:16]}"
+        item, text = _item(step)
+        events: list[dict[str, Any]] = [
+            {"type": "response.created", "response": {"id": response_id, "status": "in_progress"}},
+            {"type": "response.output_item.added", "output_index": 0, "item": _pending(item)},
+        ]
+        if item["type"] == "message":
+            for start in range(0, len(text), max(owner.chunk_chars, 1)):
+                events.append({"type": "response.output_text.delta", "output_index": 0, "content_index": 0,
+                               "item_id": item["id"], "delta": text[start:start + owner.chunk_chars]})
+        events.append({"type": "response.output_item.done", "output_index": 0, "item": item})
+        events.append({"type": "response.completed",
+                       "response": {"id": response_id, "status": "completed", "output": [item],
+                                    "usage": owner.usage(body, text)}})
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for event in events:
+            data = f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+
+def _item(step: Step) -> tuple[dict[str, Any], str]:
+    """The output item for ``step`` and the text it counts as output."""
+    call_id = f"call_{uuid.uuid4().hex[:12]}"
+    if isinstance(step, Say):
+        return ({"type": "message", "id": f"msg_{uuid.uuid4().hex[:12]}", "role": "assistant", "status": "completed",
+                 "content": [{"type": "output_text", "text": step.text, "annotations": []}]}, step.text)
+    if isinstance(step, Shell):
+        name, args = "exec_command", {"cmd": step.cmd}
+    elif isinstance(step, Patch):
+        patch = step.text if step.text.endswith("\n") else step.text + "\n"
+        name, args = "exec_command", {"cmd": f"apply_patch <<'PATCH'\n{patch}PATCH\n"}
+    elif isinstance(step, McpCall):  # Codex offers an MCP server's tools in a namespace mcp__<server>
+        arguments = json.dumps(step.arguments)
+        return ({"type": "function_call", "id": f"fc_{uuid.uuid4().hex[:12]}", "call_id": call_id,
+                 "namespace": f"mcp__{step.server}", "name": step.tool, "arguments": arguments,
+                 "status": "completed"}, arguments)
+    else:
+        raise TypeError(f"not a step: {step!r}")
+    arguments = json.dumps(args)
+    return ({"type": "function_call", "id": f"fc_{uuid.uuid4().hex[:12]}", "call_id": call_id, "name": name,
+             "arguments": arguments, "status": "completed"}, arguments)
+
+
+def _pending(item: dict[str, Any]) -> dict[str, Any]:
+    pending = dict(item, status="in_progress")
+    if item["type"] == "message":
+        pending["content"] = []
+    return pending
+
+
+def _unzstd(raw: bytes) -> bytes:
+    try:
+        import zstandard
+    except ImportError:  # pragma: no cover - codex compresses only for OpenAI's own endpoint
+        return raw
+    return zstandard.ZstdDecompressor().decompressobj().decompress(raw)
