@@ -88,7 +88,9 @@ class StandIns:
     builder_latency_s: float = 0.0
     github: bool = False
     github_git_dir: str | None = None  # the bare remote the double reads branches and diffs from
+    codex: bool = False  # also the OpenAI Responses stand-in, for the Codex builder
     api: AnthropicServer | None = None
+    responses: Any = None
     page: Any = None
     hub: Any = None
     _stack: ExitStack = field(default_factory=ExitStack)
@@ -101,6 +103,11 @@ class StandIns:
         self.page = self._stack.enter_context(ChatGPTPage(first_token_delay_s=delay, chunk_delay_s=0.005,
                                                           chunk_chars=400))
         self.page.respond(self.builder_answer)
+        if self.codex:
+            from .simulate import openai_responses
+
+            self.responses = self._stack.enter_context(openai_responses.ResponsesServer(
+                openai_responses.DemoScenario(), latency_s=self.builder_latency_s))
         if self.github:
             from .simulate.github_api import GitHubDouble
 
@@ -119,7 +126,25 @@ class StandIns:
                "GITORCH_HOME": str(state)}
         if self.hub is not None:
             env["GITHUB_API_URL"] = self.hub.base_url
+        if self.responses is not None:
+            env.update(self.responses.env())
         return env
+
+
+def codex_binary() -> str:
+    """The Codex CLI: on PATH, or the pinned one the project's npm packages installed."""
+    import shutil
+
+    from .errors import GitorchError
+
+    found = shutil.which("codex")
+    local = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "codex"
+    if found:
+        return found
+    if local.exists():
+        return str(local)
+    raise GitorchError("the Codex CLI is not installed", hint="npm install -g @openai/codex@0.169.0 "
+                       "(or run 'bash .ci/install' in a checkout), then try again")
 
 
 def new_workspace() -> Path:
@@ -147,15 +172,16 @@ def run_demo(console: Any, builder: str = "chatgpt-pro") -> dict[str, Any]:
         "network, no cost.", title="gitorch demo", border_style="cyan"))
     workspace = new_workspace()
     repo = make_repository(workspace, config_yaml=DEMO_CONFIG)
-    with StandIns(github=True, github_git_dir=str(workspace / "origin.git")) as standins:
+    binary = codex_binary() if builder == "codex" else None
+    with StandIns(github=True, github_git_dir=str(workspace / "origin.git"), codex=builder == "codex") as standins:
         hub = standins.hub
         hub.set_file(".gitorch.yml", DEMO_CONFIG)
         issue = hub.add_issue(demo_scenario.ISSUE_TITLE, demo_scenario.ISSUE_BODY, labels=["gitorch"])
         env = {**standins.env(workspace / "state"), "GITHUB_TOKEN": "ghs_" + "0" * 36}
-        if builder != "chatgpt-pro":
-            env["GITORCH_DEMO_BUILDER"] = builder
         cfg = config_module.load(cwd=repo, env=env)
         cfg.agents.builder = builder
+        if binary is not None:
+            cfg.codex.binary = binary
         console.print(f"\n[bold]Issue #{issue}[/] on {hub.full_name}: {demo_scenario.ISSUE_TITLE}\n"
                       f"[dim]{demo_scenario.ISSUE_BODY}[/]\n")
         provider = RestProvider(cfg, hub.full_name)

@@ -96,6 +96,14 @@ def _session_check(cfg) -> Check:
     return Check("chatgpt session", "ok", f"logged in at {cfg.browser.url}; selectors match")
 
 
+def _codex_check(cfg) -> Check:
+    if cfg.agents.builder != "codex" and "codex" not in cfg.agents.fallback:
+        return Check("codex", "ok", "the Codex builder is not used")
+    from .agents.codex import codex_check
+
+    return codex_check(cfg)
+
+
 def _convex_check(cfg) -> Check:
     from .store.convex import doctor_check
 
@@ -108,8 +116,8 @@ def _github_check(cfg) -> Check:
     return Check("github token", "ok", f"set; API at {cfg.github.api_url}")
 
 
-CHECKS: list[Callable] = [_store_check, _models_check, _anthropic_check, _browser_check, _session_check, _github_check,
-                          _convex_check]
+CHECKS: list[Callable] = [_store_check, _models_check, _anthropic_check, _browser_check, _session_check, _codex_check,
+                          _github_check, _convex_check]
 
 
 def run_checks() -> list[Check]:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from .config import Config
+from .config import Config, repo_key
 from .errors import GitorchError
 from .store import Store
 
@@ -41,7 +41,7 @@ class Handoff:
     def __init__(self, config: Config, store: Store, repo: str = ""):
         self.config = config
         self.store = store
-        self.repo = repo or str(config.repo_root or "")
+        self.repo = repo or repo_key(config.repo_root)
 
     # -- runs and plans --------------------------------------------------------------------------
     def _run(self, run_id: str) -> Any:

@@ -648,7 +648,7 @@ class Pipeline:
         tasks = []
         for i, task in enumerate(review.fix_tasks, 1):
             task.id = f"fix{round_no}-{i}"
-            if task.assigned_to not in self.parts.builders:
+            if task.assigned_to != CLAUDE:  # "the builder", as the architect means it: this run's builder
                 task.assigned_to = self.config.agents.builder
             tasks.append(task)
         if not tasks:

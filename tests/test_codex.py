@@ -42,7 +42,6 @@ from gitorch.simulate.anthropic_api import AnthropicServer
 from gitorch.store.sqlite import SqliteStore
 
 CODEX_BIN = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "codex"
-needs_codex = pytest.mark.skipif(not CODEX_BIN.exists(), reason="needs the pinned @openai/codex (npm ci)")
 SECRET = "sk-ant-this-must-never-reach-codex-0123456789"
 
 
@@ -99,7 +98,6 @@ TEST = "from shop.orders import total\n\n\ndef test_discount():\n    assert tota
 # -- a task that edits two files ----------------------------------------------------------------------
 
 
-@needs_codex
 def test_codex_edits_two_files_in_a_scratch_worktree_and_leaves_the_checkout_alone(config, shop, api):
     api.scenario = oa.Script(
         oa.write_file("shop/orders.py", DISCOUNT),
@@ -138,7 +136,6 @@ def test_codex_edits_two_files_in_a_scratch_worktree_and_leaves_the_checkout_alo
     builder.close()
 
 
-@needs_codex
 def test_a_deleted_file_becomes_a_deletion(config, shop, api):
     api.scenario = oa.Script(oa.delete_file("shop/legacy.py"), oa.Say("Removed the legacy module."))
     result = CodexBuilder(config).build(task("shop/legacy.py", description="Remove shop/legacy.py."), context(shop))
@@ -150,7 +147,6 @@ def test_a_deleted_file_becomes_a_deletion(config, shop, api):
 # -- unsafe edits are refused -------------------------------------------------------------------------
 
 
-@needs_codex
 def test_a_workflow_file_written_by_codex_is_refused(config, shop, api):
     api.scenario = oa.Script(oa.write_file(".github/workflows/steal.yml", "on: push\njobs: {}\n"),
                              oa.write_file("shop/orders.py", DISCOUNT), oa.Say("Done."))
@@ -162,7 +158,6 @@ def test_a_workflow_file_written_by_codex_is_refused(config, shop, api):
     assert git(shop, "worktree", "list").count("\n") == 1
 
 
-@needs_codex
 def test_a_symlink_out_of_the_repository_is_refused(config, shop, api):
     api.scenario = oa.Script(oa.Shell("ln -s /etc/passwd shop/passwd.txt"), oa.Say("Linked."))
     with pytest.raises(edits.EditError) as caught:
@@ -170,7 +165,6 @@ def test_a_symlink_out_of_the_repository_is_refused(config, shop, api):
     assert "symbolic link" in caught.value.message and "shop/passwd.txt" in caught.value.message
 
 
-@needs_codex
 def test_a_task_where_codex_changes_nothing_is_sent_back(config, shop, api):
     api.scenario = oa.Script(oa.Say("Everything is fine already."))
     with pytest.raises(edits.EditError, match="changed no file"):
@@ -180,7 +174,6 @@ def test_a_task_where_codex_changes_nothing_is_sent_back(config, shop, api):
 # -- faults -------------------------------------------------------------------------------------------
 
 
-@needs_codex
 def test_rate_limit_is_retryable(config, shop, api):
     api.enqueue_fault(oa.rate_limit(2))
     with pytest.raises(CodexRateLimited) as caught:
@@ -188,7 +181,6 @@ def test_rate_limit_is_retryable(config, shop, api):
     assert caught.value.retryable and "429" in caught.value.message
 
 
-@needs_codex
 def test_server_error_is_retryable(config, shop, api):
     api.enqueue_fault(oa.server_error())
     with pytest.raises(CodexServerError) as caught:
@@ -196,7 +188,6 @@ def test_server_error_is_retryable(config, shop, api):
     assert caught.value.retryable
 
 
-@needs_codex
 def test_usage_limit_defers_the_run_to_the_reset_time(config, shop, api):
     api.enqueue_fault(oa.usage_limit(resets_in_s=2 * 3600))
     with pytest.raises(CodexUsageLimit) as caught:
@@ -207,7 +198,6 @@ def test_usage_limit_defers_the_run_to_the_reset_time(config, shop, api):
     assert 1.9 * 3600 < wait.total_seconds() < 2.1 * 3600
 
 
-@needs_codex
 def test_a_rejected_key_says_how_to_log_in(config, shop, api):
     api.enqueue_fault(oa.unauthorized())
     with pytest.raises(CodexNotLoggedIn) as caught:
@@ -215,7 +205,6 @@ def test_a_rejected_key_says_how_to_log_in(config, shop, api):
     assert "codex login" in caught.value.hint and "CODEX_API_KEY" in caught.value.hint
 
 
-@needs_codex
 def test_a_task_over_the_time_limit_is_stopped_and_cleaned_up(config, shop, api, tmp_path):
     config.codex.timeout_s = 6
     marker = "gitorch-timeout-test-marker"
@@ -248,7 +237,6 @@ def test_an_old_binary_is_refused(config, tmp_path):
 # -- the fallback policy of gitorch.building ------------------------------------------------------------
 
 
-@needs_codex
 def test_codex_rate_limited_once_is_retried_by_the_policy(config, shop, api):
     api.enqueue_fault(oa.rate_limit(1))
     api.scenario = oa.Script(oa.write_file("shop/orders.py", DISCOUNT), oa.Say("Done."))
@@ -259,7 +247,6 @@ def test_codex_rate_limited_once_is_retried_by_the_policy(config, shop, api):
     assert result.extra["contents"] == {"shop/orders.py": DISCOUNT}
 
 
-@needs_codex
 def test_codex_at_its_usage_limit_falls_back_to_claude(config, shop, api, tmp_path):
     from gitorch.agents.claude import ClaudeBuilder
 
@@ -301,7 +288,6 @@ def _store_with_plan(config: Config) -> tuple[SqliteStore, Plan]:
     return store, plan
 
 
-@needs_codex
 @pytest.mark.parametrize("transport", ["http", "stdio"])
 def test_codex_reads_the_plan_through_the_gitorch_mcp_server(config, shop, api, transport):
     config.codex.mcp_transport = transport
@@ -391,7 +377,6 @@ def test_rate_limit_wait_is_read_from_the_message():
     assert classify("Rate limit reached. Please try again in 120ms.").retry_after_s == 0.12
 
 
-@needs_codex
 def test_doctor_reports_the_version_and_that_nobody_logged_in(tmp_path):
     cfg = Config()
     cfg.state_dir = tmp_path / "state"
@@ -412,7 +397,6 @@ def test_doctor_reports_the_version_and_that_nobody_logged_in(tmp_path):
 # -- the demo's scenario ----------------------------------------------------------------------------------
 
 
-@needs_codex
 def test_the_demo_scenario_builds_a_demo_task_and_its_fix(config, tmp_path):
     from gitorch.demo import make_repository
     from gitorch.simulate import demo_scenario
@@ -529,7 +513,6 @@ def test_the_http_mcp_server_wants_its_token(tmp_path):
     assert "get_plan" in {t["name"] for t in tools}
 
 
-@needs_codex
 def test_a_background_process_the_model_started_does_not_outlive_the_task(config, shop, api, tmp_path):
     marker = "gitorch-background-test-marker"
     api.scenario = oa.Script(oa.Shell(f"(exec -a {marker} sleep 120) > /dev/null 2>&1 &"),

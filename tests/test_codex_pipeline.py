@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from gitorch import config as config_module
 from gitorch.demo import DEMO_CONFIG, StandIns, git, make_repository
 from gitorch.pipeline import Request
@@ -19,7 +17,6 @@ from gitorch.simulate import demo_scenario
 from gitorch.simulate import openai_responses as oa
 
 CODEX_BIN = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "codex"
-pytestmark = pytest.mark.skipif(not CODEX_BIN.exists(), reason="needs the pinned @openai/codex (npm ci)")
 ISSUE = f"{demo_scenario.ISSUE_TITLE}\n\n{demo_scenario.ISSUE_BODY}"
 
 

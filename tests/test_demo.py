@@ -33,3 +33,16 @@ def test_demo_json_summary(tmp_path):
     branch = subprocess.run(["git", "-C", summary["repo"], "branch", "--list", "gitorch/*"], capture_output=True,
                             text=True, check=True).stdout
     assert summary["branch"] in branch
+
+
+def test_demo_with_codex_as_the_builder(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC", "GITHUB", "CONVEX", "CHATGPT", "CODEX"))}
+    env["TMPDIR"] = str(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "gitorch", "demo", "--builder", "codex", "--json"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    assert summary["verdict"] == "approve" and summary["rounds"] == 2 and summary["commits"] == 7
+    log = subprocess.run(["git", "-C", summary["repo"], "log", "--format=%(trailers:key=Gitorch-Agent,valueonly)",
+                          f"main..{summary['branch']}"], capture_output=True, text=True, check=True).stdout.split()
+    assert set(log) == {"codex"}
