@@ -111,9 +111,12 @@ def _convex_check(cfg) -> Check:
 
 
 def _github_check(cfg) -> Check:
+    setting = ("with the workflow's GITHUB_TOKEN, the repository must allow GitHub Actions to create pull "
+               "requests: Settings > Actions > General > Workflow permissions")
     if cfg.secrets.github_token is None:
-        return Check("github token", "warn", "GITHUB_TOKEN is not set", "needed only for GitHub mode (the Action sets it)")
-    return Check("github token", "ok", f"set; API at {cfg.github.api_url}")
+        return Check("github token", "warn", "GITHUB_TOKEN is not set",
+                     f"needed only for GitHub mode (the Action sets it); {setting}")
+    return Check("github token", "ok", f"set; API at {cfg.github.api_url}", setting)
 
 
 CHECKS: list[Callable] = [_store_check, _models_check, _anthropic_check, _browser_check, _session_check, _codex_check,
