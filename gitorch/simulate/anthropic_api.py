@@ -30,10 +30,11 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from ..context import diff_lines
+from .loopback import LoopbackServer
 
 ANTHROPIC_VERSION = "2023-06-01"
 _TOKEN = re.compile(r"[A-Za-z]{1,6}|[0-9]{1,3}|[^\sA-Za-z0-9]|\n")
@@ -322,7 +323,7 @@ def _module_name(task: str) -> str:
 # -- the server -------------------------------------------------------------------------------------
 
 
-class AnthropicServer:
+class AnthropicServer(LoopbackServer):
     """The stand-in, as a context manager: ``with AnthropicServer() as api: api.base_url``.
 
     ``api_key``: when set, any other key is answered with 401 (a missing key always is).
@@ -332,6 +333,7 @@ class AnthropicServer:
     def __init__(self, *, api_key: str | None = None, scenario: Scenario | None = None,
                  clock: Callable[[], float] = time.monotonic, min_cache_tokens: int = 1024,
                  chunk_chars: int = 40, port: int = 0):
+        super().__init__(port)
         self.api_key = api_key
         self.scenario: Scenario = scenario or DemoScenario()
         self.cache = PromptCache(clock, min_cache_tokens)
@@ -339,9 +341,6 @@ class AnthropicServer:
         self.requests: list[LoggedRequest] = []
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
-        self._port = port
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- scripting ---------------------------------------------------------------------------------
 
@@ -384,36 +383,19 @@ class AnthropicServer:
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
+    thread_name = "anthropic-standin"
+
     @property
     def base_url(self) -> str:
-        assert self._httpd is not None, "the server is not started"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.address
 
-    def start(self) -> AnthropicServer:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
         class Handler(_Handler):
             api = server
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="anthropic-standin",
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> AnthropicServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return Handler
 
     # -- answering ---------------------------------------------------------------------------------
 

@@ -32,12 +32,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
+
+from .loopback import LoopbackServer
 
 PAGE_MODES = ("normal", "login", "challenge", "changed_layout")
 FAULTS = (None, "usage_cap", "rate_limit", "network_error", "never_ending")
@@ -148,11 +150,12 @@ def render_markdown(text: str) -> str:
     return _md.render(text)
 
 
-class ChatGPTPage:
+class ChatGPTPage(LoopbackServer):
     """The local stand-in. ``with ChatGPTPage() as page: config.browser.url = page.url``."""
 
     def __init__(self, *, mode: str = "normal", first_token_delay_s: float = 0.05, chunk_delay_s: float = 0.01,
                  chunk_chars: int = 60, default_answer: str | None = None, auto_login_after_s: float | None = None):
+        super().__init__()
         self.mode = mode
         self.first_token_delay_s = first_token_delay_s
         self.chunk_delay_s = chunk_delay_s
@@ -164,8 +167,6 @@ class ChatGPTPage:
         self._responder: Callable[[str], str | Answer] | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._sessions: set[str] = set()
         self.streams = 0  # answers streaming right now
         self.peak_streams = 0  # the most answers that streamed at once
@@ -206,41 +207,27 @@ class ChatGPTPage:
         return Answer(demo_answer(prompt))
 
     # -- lifecycle -----------------------------------------------------------------------------------
+    thread_name = "chatgpt-page"
+
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the page is not started; use it as a context manager")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
+        return self.address + "/"
 
-    def start(self) -> ChatGPTPage:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         page = self
 
         class Handler(_Handler):
             stand_in = page
 
+        return Handler
+
+    def start(self) -> ChatGPTPage:
         self._stopping.clear()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="chatgpt-page", daemon=True)
-        self._thread.start()
-        return self
+        return super().start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> ChatGPTPage:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._stopping.set()  # answers streaming now end, so the server can shut down
+        super().stop()
 
     # -- pages ---------------------------------------------------------------------------------------
     def reset(self) -> None:

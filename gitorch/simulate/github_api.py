@@ -35,11 +35,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .github_openapi import operations
+from .loopback import LoopbackServer
 
 DOCS = "https://docs.github.com/rest"
 
@@ -191,11 +192,12 @@ def split_diff(diff: str) -> list[dict[str, Any]]:
     return files
 
 
-class GitHubDouble:
+class GitHubDouble(LoopbackServer):
     """The REST double. Use as a context manager; ``base_url`` is the API address."""
 
     def __init__(self, owner: str = "octo-org", repo: str = "sample", *, default_branch: str = "main",
                  git_dir: str | None = None):
+        super().__init__()
         self.owner = owner
         self.repo = repo
         self.default_branch = default_branch
@@ -220,9 +222,7 @@ class GitHubDouble:
         self._ops = [Operation(op_id, spec["method"], spec["path"], _compile(spec["path"], spec), spec)
                      for op_id, spec in operations().items()]
         self._validators: dict[str, Any] = {}
-        self._server: ThreadingHTTPServer | None = None
         self._connections: set[socket.socket] = set()
-        self._thread: threading.Thread | None = None
         self._handlers: dict[str, Callable[..., Any]] = {
             "repos/get": self._get_repo,
             "repos/get-content": self._get_content,
@@ -248,14 +248,9 @@ class GitHubDouble:
         }
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def __enter__(self) -> GitHubDouble:
-        self.start()
-        return self
+    thread_name = "github-double"
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def start(self) -> None:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         double = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -286,17 +281,10 @@ class GitHubDouble:
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="github-double", daemon=True)
-        self._thread.start()
+        return Handler
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        super().stop()
         with self._lock:  # kept-alive connections too: a stopped GitHub answers nobody
             for conn in self._connections:
                 try:
@@ -307,9 +295,7 @@ class GitHubDouble:
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "start the double first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.address
 
     @property
     def full_name(self) -> str:

@@ -33,10 +33,11 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from .anthropic_api import count_tokens
+from .loopback import LoopbackServer
 
 # A model id with plain function tools. (Codex gives its newest default model a JavaScript "code
 # mode" tool instead; the stand-in speaks the plain tools, so tests and the demo name this one.)
@@ -244,7 +245,7 @@ class LoggedRequest:
         return Turn(self.body)
 
 
-class ResponsesServer:
+class ResponsesServer(LoopbackServer):
     """``with ResponsesServer() as api:`` then point Codex at ``api.base_url`` (see ``codex_args``).
 
     ``latency_s`` is waited before each answer starts (the scripted model's thinking time, which
@@ -253,6 +254,7 @@ class ResponsesServer:
 
     def __init__(self, scenario: Scenario | None = None, *, latency_s: float = 0.0, chunk_chars: int = 200,
                  api_key: str | None = None):
+        super().__init__()
         self.scenario = scenario or DemoScenario()
         self.latency_s = latency_s
         self.chunk_chars = chunk_chars
@@ -261,8 +263,6 @@ class ResponsesServer:
         self._queue: deque[Step | Fault] = deque()
         self._lock = threading.Lock()
         self._last_tokens: dict[str, int] = {}  # conversation -> input tokens of its previous request
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- scripting -------------------------------------------------------------------------------
     def enqueue(self, *answers: Step | Fault) -> ResponsesServer:
@@ -291,8 +291,7 @@ class ResponsesServer:
     # -- lifecycle -------------------------------------------------------------------------------
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "start the server first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return f"{self.address}/v1"
 
     def codex_args(self, provider: str = PROVIDER_ID, key_env: str = KEY_ENV) -> list[str]:
         """The ``-c`` options that point the Codex CLI at this server."""
@@ -302,29 +301,15 @@ class ResponsesServer:
         """The environment that points gitorch's Codex builder at this server (no key needed)."""
         return {"CODEX_BASE_URL": self.base_url, "CODEX_MODEL": MODEL}
 
-    def start(self) -> ResponsesServer:
+    thread_name = "responses-stand-in"
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         owner = self
 
         class Handler(_Handler):
             server_owner = owner
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="responses-stand-in", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> ResponsesServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return Handler
 
     def usage(self, body: dict[str, Any], output_text: str) -> dict[str, Any]:
         tokens = count_tokens(json.dumps(body.get("input", []))) + count_tokens(json.dumps(body.get("tools", [])))
