@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -47,6 +46,11 @@ def repo(tmp_path, monkeypatch) -> Path:
     return path
 
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not SHARED_DATA.exists():  # a checkout under another name still has ../shared beside it
-    SHARED_DATA = Path(os.getcwd()).resolve().parent / "shared" / "data"
+@pytest.fixture
+def remote(repo: Path, tmp_path: Path) -> Path:
+    """A bare repository the `repo` fixture's main is pushed to, as its `origin`."""
+    bare = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", str(bare)], check=True)
+    subprocess.run(["git", "-C", str(repo), "push", "-q", "origin", "main"], check=True, capture_output=True)
+    return bare

@@ -25,15 +25,6 @@ def commit(repo: Path, artifacts, parent: str, task: str = "t1", branch: str = B
                                    description=f"task {task}", run_id="run-1", task_id=task, agent="codex")
 
 
-@pytest.fixture
-def remote(repo: Path, tmp_path: Path) -> Path:
-    bare = tmp_path / "remote.git"
-    git(repo, "init", "-q", "--bare", str(bare))
-    git(repo, "remote", "add", "origin", str(bare))
-    git(repo, "push", "-q", "origin", "main")
-    return bare
-
-
 def clone(remote: Path, where: Path) -> Path:
     subprocess.run(["git", "clone", "-q", str(remote), str(where)], check=True)
     return where

@@ -39,15 +39,6 @@ def gitorch_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("gitorch")]
 
 
-@pytest.fixture
-def remote(repo: Path, tmp_path: Path) -> Path:
-    bare = tmp_path / "remote.git"
-    git(repo, "init", "-q", "--bare", str(bare))
-    git(repo, "remote", "add", "origin", str(bare))
-    git(repo, "push", "-q", "origin", "main")
-    return bare
-
-
 def hooks_dir(repo: Path) -> Path:
     return repo / ".git" / "hooks"
 

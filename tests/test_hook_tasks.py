@@ -9,8 +9,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from gitorch import hook, tasks
 
 ITEMS = """\
@@ -30,15 +28,6 @@ def git(repo: Path, *args: str) -> str:
 def push(repo: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", "-C", str(repo), "push", "origin", "main"], capture_output=True, text=True,
                           timeout=120)
-
-
-@pytest.fixture
-def remote(repo: Path, tmp_path: Path) -> Path:
-    bare = tmp_path / "remote.git"
-    git(repo, "init", "-q", "--bare", str(bare))
-    git(repo, "remote", "add", "origin", str(bare))
-    git(repo, "push", "-q", "origin", "main")
-    return bare
 
 
 def commit_items(repo: Path, text: str = ITEMS, config: str | None = None) -> str:
