@@ -274,10 +274,11 @@ class Pipeline:
         for i, task in enumerate(tasks, 1):
             task.id = f"rework{round_no}-{i}"
             task.assigned_to = task.assigned_to if task.assigned_to in self.parts.builders else self.config.agents.builder
-        reviewed_head = self.store.journal_result(run_id, f"review:r{round_no - 1}") or {}
+        previous = self.store.journal_result(run_id, f"review:r{round_no - 1}") or {}
+        # New work is reviewed as the changes since the last review; a review asked for alone, whole.
+        since = previous.get("head", base) if tasks else base
         try:
-            review, head, verify = self._round(run, request, plan, tasks, round_no, base, branch,
-                                               reviewed_head.get("head", base))
+            review, head, verify = self._round(run, request, plan, tasks, round_no, base, branch, since)
         except GitorchError as exc:
             self._set_status(run, FAILED)
             raise GitorchError(f"rework of run {run.id} failed: {exc.message}", hint=exc.hint) from exc

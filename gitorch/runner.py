@@ -166,7 +166,14 @@ def action_pipeline(repo_path: Path, progress: Progress | None = None) -> Callab
                 request = Request(**old["request"])
                 request.decision_id, request.confirmed = None, True
                 outcome = pipeline.start(request, run_id=f"{issue_run}-retry-{req.comment_id}")
-            else:  # proceed, plan, review: move the issue's run on, confirmed by a person
+            elif req.command == "review":  # review the PR's head again (only what changed since)
+                run = next((r for r in store.list_runs(500)
+                            if (req.pr and r.pr_number == req.pr) or r.id == issue_run), None)
+                if run is None or not run.branch:
+                    result.status, result.message = "answered", "no gitorch pull request to review here"
+                    return result
+                outcome = pipeline.rework(run.id, [], key=f"review-{req.comment_id or req.key}")
+            else:  # proceed, plan: move the issue's run on, confirmed by a person
                 if issue_run is None or store.get_run(issue_run) is None:
                     request = Request(text=req.text, title=req.title, trigger="comment", issue_number=req.issue,
                                       confirmed=True, requested_by=req.actor.login)

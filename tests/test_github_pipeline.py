@@ -111,3 +111,47 @@ def test_a_labelled_issue_becomes_a_reviewed_pull_request_once(world):
     assert again["status"] == "done" and again["pr_number"] == pr
     action(standins, tmp, labeled(issue, hub.full_name))
     assert (len(hub.comments), len(hub.pulls), len(hub.pull_reviews(pr)), len(standins.page.prompts)) == counts
+
+
+def review_comment(pr: int, branch: str, comment_id: int, full_name: str, path: str, line: int, body: str) -> dict:
+    payload = copy.deepcopy(next(p for p in _examples()["pull_request_review_comment"] if p["action"] == "created"))
+    payload["repository"]["full_name"] = full_name
+    payload["pull_request"].update(number=pr, state="open", locked=False)
+    payload["pull_request"]["head"]["ref"] = branch
+    payload["comment"].update(id=comment_id, path=path, line=line, body=body, author_association="MEMBER")
+    payload["comment"]["user"].update(login="maintainer", type="User")
+    payload["sender"].update(login="maintainer", type="User")
+    return payload
+
+
+def test_a_review_comment_on_the_pr_is_reworked_on_the_same_branch_and_answered_in_its_thread(world):
+    standins, repo, tmp = world
+    hub = standins.hub
+    issue = hub.add_issue(demo_scenario.ISSUE_TITLE, demo_scenario.ISSUE_BODY, labels=["gitorch"])
+    action(standins, tmp, labeled(issue, hub.full_name))
+    done = action(standins, tmp, proceed(issue, hub.full_name), "issue_comment")
+    pr = done["pr_number"]
+    branch = hub.pulls[pr]["head"]["ref"]
+    path = "shop/notifications/templates.py"
+    greeting = demo_scenario.ANSWERS[path].replace("Hello {user.name}", "Hello {user.name.split()[0]}")
+
+    def answer(prompt: str) -> str:
+        if "Address this review comment" in prompt:
+            return f"{path}\n```python\n{greeting}```\n"
+        return demo_scenario.builder_answer(prompt)
+
+    standins.page.respond(answer)
+    cid = hub.add_review_comment(pr, path, 5, "Greet the customer by their first name", user="maintainer")
+    payload = review_comment(pr, branch, cid, hub.full_name, path, 5, "Greet the customer by their first name")
+    reviews = len(hub.pull_reviews(pr))
+    out = action(standins, tmp, payload, "pull_request_review_comment")
+    assert out["status"] == "done" and out["pr_number"] == pr
+    remote = str(tmp / "origin.git")
+    assert "split()[0]" in git(repo, "--git-dir", remote, "show", f"{branch}:{path}")
+    assert len(hub.pull_reviews(pr)) == reviews + 1  # the new change was reviewed
+    replies = [c for c in hub.pull_review_comments(pr) if c.get("in_reply_to") == cid]
+    assert len(replies) == 1 and "verdict" in replies[0]["body"]
+    # Delivered again: nothing new.
+    action(standins, tmp, payload, "pull_request_review_comment")
+    assert len(hub.pull_reviews(pr)) == reviews + 1
+    assert len([c for c in hub.pull_review_comments(pr) if c.get("in_reply_to") == cid]) == 1
