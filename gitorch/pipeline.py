@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from . import cost
 from .agents import AgentError, BuildContext, Builder, BuildResult
-from .config import Config
+from .config import Config, repo_key
 from .errors import BudgetExceeded, GitorchError
 from .model import CHATGPT, CLAUDE, Artifact, Plan, Review, RoutingDecision, Run, Task, Usage, new_id, utcnow
 from .redact import redact
@@ -150,7 +150,7 @@ class Pipeline:
 
     def start(self, request: Request, run_id: str | None = None) -> RunResult:
         run = Run(id=run_id or new_id("run"), text=request.text, trigger=request.trigger,
-                  repo=str(self.parts.repo_path), issue_number=request.issue_number)
+                  repo=repo_key(self.parts.repo_path), issue_number=request.issue_number)
         existing = self.store.get_run(run.id)
         if existing is not None:
             return self.resume(run.id, request)
@@ -164,7 +164,8 @@ class Pipeline:
         (a confirmation, an override, an approved plan)."""
         run = self.store.get_run(run_id)
         if run is None:
-            raise GitorchError(f"no run with id {run_id}", hint="see the run ids with 'gitorch stats' or the dashboard")
+            raise GitorchError(f"no run with id {run_id}",
+                               hint="'gitorch run' prints its run id; 'gitorch dashboard' lists every run")
         recorded = self.store.journal_result(run_id, "request")
         if not recorded:
             raise GitorchError(f"run {run_id} has no recorded request", hint="start it again with 'gitorch run'")
@@ -220,8 +221,8 @@ class Pipeline:
             self._step(run, "answer", lambda: {"comment": self._tell(run, request, answer)})
             self._finish(run, request, decision, verdict=None, status=ANSWERED)
             return self._result(run, request, answer=answer, message="answered without code")
-        self._tell(run, request, f"Claude planned {len(plan.tasks)} task(s); building now.")
         plan = self._approve_plan(run, request, plan)
+        self._tell(run, request, f"Claude planned {len(plan.tasks)} task(s); building now.")
 
         reviews: list[Review] = []
         tasks = plan.tasks
