@@ -7,11 +7,17 @@ import os
 import sys
 
 
+def hook(argv: list[str] | None = None) -> None:
+    """The pre-push hook itself. The installed hook starts Python with -S and calls this: a push
+    that holds nothing for gitorch never loads site-packages."""
+    from .hook import main as hook_main
+
+    sys.exit(hook_main(sys.argv[1:] if argv is None else argv, sys.stdin.buffer, os.environ))
+
+
 def _run() -> None:
     if sys.argv[1:3] == ["hook", "pre-push"] and not {"-h", "--help"} & set(sys.argv[3:]):
-        from .hook import main as hook_main
-
-        sys.exit(hook_main(sys.argv[3:], sys.stdin.buffer, os.environ))
+        hook(sys.argv[3:])
     from .cli import main
 
     main()

@@ -29,8 +29,8 @@ if TYPE_CHECKING:  # the idle path imports only os, sys and subprocess: no pathl
     from typing import IO, Any
 
 HOOK_NAME = "pre-push"
-HOOK_ID = "gitorch-pre-push-7c1e4a2f"  # changing the template means a new id, the old one goes below
-PRIOR_IDS: tuple[str, ...] = ()
+HOOK_ID = "gitorch-pre-push-5d83b09e"  # changing the template means a new id, the old one goes below
+PRIOR_IDS: tuple[str, ...] = ("gitorch-pre-push-7c1e4a2f",)
 LEGACY_SUFFIX = ".legacy"
 RUNNING_ENV = "GITORCH_HOOK_RUNNING"  # set for the legacy hook, so a gitorch hook inside it stays quiet
 
@@ -39,8 +39,13 @@ TEMPLATE = """#!/bin/sh
 # what was here before (kept as pre-push.legacy, which this hook runs first).
 # ID: {hook_id}
 GITORCH_PYTHON={python}
+GITORCH_PATH={path}
 HERE="${{0%/*}}"
-if [ -x "$GITORCH_PYTHON" ]; then
+if [ -x "$GITORCH_PYTHON" ] && [ -d "$GITORCH_PATH/gitorch" ]; then
+    # -S: no site-packages at start-up; gitorch loads them only when the push holds work for it.
+    exec "$GITORCH_PYTHON" -S -c 'import sys; sys.path.append(sys.argv.pop(1)); import gitorch.__main__ as m; m.hook()' \\
+        "$GITORCH_PATH" --hook-dir "$HERE" "$@"
+elif [ -x "$GITORCH_PYTHON" ]; then
     exec "$GITORCH_PYTHON" -m gitorch hook pre-push --hook-dir "$HERE" "$@"
 elif command -v gitorch >/dev/null 2>&1; then
     exec gitorch hook pre-push --hook-dir "$HERE" "$@"
@@ -113,7 +118,8 @@ def is_ours(path: Path) -> bool:
 def hook_script(python: str) -> str:
     import shlex
 
-    return TEMPLATE.format(hook_id=HOOK_ID, python=shlex.quote(python))
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where `gitorch/` lives
+    return TEMPLATE.format(hook_id=HOOK_ID, python=shlex.quote(python), path=shlex.quote(package_parent))
 
 
 def install(repo_root: str | os.PathLike[str], python: str | None = None,
@@ -316,6 +322,10 @@ def run_pre_push(argv: list[str], stdin: bytes, env: Mapping[str, str], cwd: str
         touched = any(r.task_file_changed for r in ranges)
         if not touched and not _config_mentions_pre_push(root):
             return 0  # the idle path: nothing here for gitorch, and the defaults say no review
+        if sys.flags.no_site:  # started by the installed hook without site-packages: there is work now
+            import site
+
+            site.main()
         from pathlib import Path
 
         from . import config as config_module

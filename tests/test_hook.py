@@ -60,7 +60,8 @@ def test_install_writes_a_marked_hook_that_calls_this_python(repo: Path):
     text = result.path.read_text()
     assert f"# ID: {hook.HOOK_ID}" in text
     assert f"GITORCH_PYTHON={sys.executable}" in text
-    assert '-m gitorch hook pre-push --hook-dir "$HERE" "$@"' in text
+    assert "-S -c" in text and '"$GITORCH_PATH" --hook-dir "$HERE" "$@"' in text  # no site-packages when idle
+    assert '-m gitorch hook pre-push --hook-dir "$HERE" "$@"' in text  # the fallback
     assert os.access(result.path, os.X_OK)
 
 
