@@ -306,13 +306,15 @@ def render(data: dict[str, Any], console: Any) -> None:
     if data["by_agent"]:
         agents = Table(title="per agent", title_justify="left")
         for column in ("agent", "calls", "tokens", "input", "output", "cache write", "cache read", "cost",
-                       "Claude-alone cost", "fallbacks"):
+                       "Claude-alone cost", "fallbacks", "review pass"):
             agents.add_column(column, justify="left" if column == "agent" else "right")
         for agent, row in data["by_agent"].items():
+            reviewed = data["review_by_agent"].get(agent)
+            passed = f"{_percent(reviewed['pass_pct'])} of {reviewed['reviewed']}" if reviewed else "-"
             agents.add_row(agent, str(row["calls"]), f"{row['tokens']:,}", f"{row['input_tokens']:,}",
                            f"{row['output_tokens']:,}", f"{row['cache_write_tokens']:,}",
                            f"{row['cache_read_tokens']:,}", _usd(row["cost_usd"]), _usd(row["baseline_cost_usd"]),
-                           str(row["fallbacks"]))
+                           str(row["fallbacks"]), passed)
         console.print(agents)
 
     b = data["budget"]

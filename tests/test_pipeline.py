@@ -7,8 +7,10 @@ Chromium on the local ChatGPT-like page; commits are pygit2 in a real repository
 from __future__ import annotations
 
 import pytest
+from rich.console import Console
 
 from gitorch import config as config_module
+from gitorch import stats
 from gitorch.demo import DEMO_CONFIG, StandIns, git, make_repository
 from gitorch.errors import GitorchError
 from gitorch.pipeline import Request
@@ -78,6 +80,12 @@ def test_the_worked_example_plans_builds_rejects_two_fixes_them_and_approves(wor
     assert 0 < result.cost_usd < result.baseline_cost_usd
     # The router learned the outcome.
     assert pipeline.store.get_decision(result.decision.id).outcome == "success"
+    # The builder's review pass rate: 5 of its 7 files were approved (two needed the fix round).
+    figures = stats.compute(pipeline.store, cfg)
+    assert figures["review_by_agent"]["chatgpt-pro"] == {"reviewed": 7, "approved": 5, "pass_pct": 71.43}
+    console = Console(record=True, width=200)
+    stats.render(figures, console)
+    assert "71.4% of 7" in console.export_text()
 
 
 def test_running_a_finished_run_again_does_nothing_twice(workspace, standins):
