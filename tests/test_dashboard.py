@@ -324,6 +324,13 @@ def test_kpis_on_the_page_equal_gitorch_stats_json(home_with_month, dashboard, o
     assert page.locator("table.runs tbody tr").count() == 25
     assert page.locator('table.runs a[href^="https://github.com/acme/shop/pull/"]').count() > 5
     assert page.locator("table.decisions tr.overridden").count() >= 1
+    # Each agent's cost, tokens and review pass rate, as `gitorch stats --json` has them.
+    for agent, row in stats["by_agent"].items():
+        cells = page.locator(f'table.agents tr[data-agent="{agent}"] td').all_inner_texts()
+        assert cells[1] == f"{row['calls']:,}" and cells[2] == f"{row['tokens']:,}", agent
+        reviewed = stats["review_by_agent"].get(agent)
+        if reviewed:
+            assert cells[6].startswith(f"{reviewed['pass_pct']:.1f}%"), agent
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
     if os.environ.get("GITORCH_UPDATE_SCREENSHOT"):  # refreshes the picture in docs/
         page.set_viewport_size({"width": 1440, "height": 900})

@@ -15,7 +15,7 @@ from markupsafe import Markup
 from . import charts
 from .charts import Rule, Series
 
-PANELS = ("notices", "kpis", "timeline", "charts", "runs", "decisions")
+PANELS = ("notices", "kpis", "timeline", "charts", "agents", "runs", "decisions")
 
 
 @cache
