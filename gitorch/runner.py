@@ -26,10 +26,10 @@ class Builders(Mapping[str, Builder]):
     """Builders made on first use (the browser starts Chromium only when a task needs it), closed
     together at the end of the run, with the Convex mirror's background drain."""
 
-    def __init__(self, config: Config, allowed: list[str], made: dict[str, Builder] | None = None):
+    def __init__(self, config: Config, allowed: list[str]):
         self.config = config
         self.allowed = allowed
-        self._made: dict[str, Builder] = dict(made or {})
+        self._made: dict[str, Builder] = {}
         self._lock = threading.Lock()  # pool threads ask at once; each builder is made once
         self.mirror: Any = None  # the Convex mirror draining in the background during the run
 
@@ -70,17 +70,16 @@ class Builders(Mapping[str, Builder]):
 
 
 def assemble(config: Config, *, repo_path: Path, store: Store | None = None, github: Any = None,
-             progress: Progress | None = None, confirm: Callable | None = None,
-             builders: dict[str, Builder] | None = None, architect: Any = None) -> tuple[Pipeline, Builders]:
-    """A pipeline for the repository at ``repo_path``. ``builders``/``architect`` replace the
-    configured ones (the demo and tests pass builders wired to the local stand-ins the same way)."""
+             progress: Progress | None = None, confirm: Callable | None = None) -> tuple[Pipeline, Builders]:
+    """A pipeline for the repository at ``repo_path``, with the agents the configuration names (the
+    demo and the tests point the same configuration at the local stand-ins)."""
     from .agents.claude import ClaudeArchitect
     from .context import build_context
     from .routing import Router, repo_key
 
     store = store or open_store(config)
-    architect = architect or ClaudeArchitect(config)
-    lazy = Builders(config, list(BUILDERS), builders)
+    architect = ClaudeArchitect(config)
+    lazy = Builders(config, list(BUILDERS))
     from .store.convex import mirror_for
 
     lazy.mirror = mirror_for(config, store)  # None without CONVEX_URL: state stays in SQLite
