@@ -450,6 +450,21 @@ def _conflict_hunks(text: str, context: int = 3) -> list[str]:
     return out
 
 
+def _cherry_pick_tree(repo: pygit2.Repository, base: pygit2.Tree, tip: pygit2.Tree, ours: pygit2.Tree,
+                      branch: str,
+            what: str) -> pygit2.Oid:
+    """The tree of ``tip`` with the change ``base -> ours`` applied (a cherry-pick in memory), or a
+    ConflictError with the conflicting paths and hunks, saying that the branch ``what``."""
+    index = repo.merge_trees(base, tip, ours)
+    if index.conflicts:
+        paths, hunks = _conflict_report(repo, index)
+        shown = "\n\n".join(f"--- {p}\n{hunks[p]}" for p in paths)
+        raise ConflictError(f"branch {branch} {what} in: {', '.join(paths)}\n{shown}",
+                            hint="resolve it on the branch by hand, or ask gitorch to redo the task on the new tip",
+                            branch=branch, paths=paths, hunks=hunks)
+    return index.write_tree(repo)
+
+
 def commit_artifacts(repo_path: str | os.PathLike[str], *, branch: str, parent: str,
                      artifacts: Mapping[str, str | bytes | None], description: str, run_id: str,
                      task_id: str, agent: str, author_name: str = "gitorch",
@@ -477,16 +492,9 @@ def commit_artifacts(repo_path: str | os.PathLike[str], *, branch: str, parent: 
         new_tree_id = ours_tree_id
     else:
         # Replay the run's change (start -> ours) onto the moved tip, like a cherry-pick.
-        index = repo.merge_trees(start.tree, tip.tree, repo[ours_tree_id])
-        if index.conflicts:
-            paths, hunks = _conflict_report(repo, index)
-            shown = "\n\n".join(f"--- {p}\n{hunks[p]}" for p in paths)
-            raise ConflictError(
-                f"branch {branch} moved since the run read it ({start.short_id} -> {tip.short_id}) and "
-                f"the new commits conflict with task {task_id} in: {', '.join(paths)}\n{shown}",
-                hint="resolve it on the branch by hand, or ask gitorch to redo the task on the new tip",
-                branch=branch, paths=paths, hunks=hunks)
-        new_tree_id = index.write_tree(repo)
+        new_tree_id = _cherry_pick_tree(repo, start.tree, tip.tree, repo[ours_tree_id], branch,
+                              f"moved since the run read it ({start.short_id} -> {tip.short_id}) and the new "
+                              f"commits conflict with task {task_id}")
 
     if new_tree_id == tip.tree_id:
         if ref is None:  # nothing to change: the branch starts at the base, with no empty commit
@@ -601,17 +609,9 @@ def _replay(repo: pygit2.Repository, commits: list[pygit2.Commit], onto: pygit2.
         if base is None:
             raise ConflictError(f"branch {branch} has a root commit that cannot be replayed", branch=branch,
                                 hint="push it under a new name")
-        index = repo.merge_trees(base, tip.tree, commit.tree)
-        if index.conflicts:
-            paths, hunks = _conflict_report(repo, index)
-            task = _trailers(commit).get(TASK_TRAILER, commit.short_id)
-            shown = "\n\n".join(f"--- {p}\n{hunks[p]}" for p in paths)
-            raise ConflictError(
-                f"branch {branch} moved on the remote and the new commits conflict with task {task} in: "
-                f"{', '.join(paths)}\n{shown}",
-                hint="resolve it on the branch by hand, or ask gitorch to redo the task on the new tip",
-                branch=branch, paths=paths, hunks=hunks)
-        tree = index.write_tree(repo)
+        task = _trailers(commit).get(TASK_TRAILER, commit.short_id)
+        tree = _cherry_pick_tree(repo, base, tip.tree, commit.tree, branch,
+                       f"moved on the remote and the new commits conflict with task {task}")
         if tree == tip.tree_id:
             continue  # the remote has this change already
         tip = repo[repo.create_commit(None, commit.author, commit.committer, commit.message, tree, [tip.id])]
