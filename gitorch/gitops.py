@@ -451,8 +451,7 @@ def _conflict_hunks(text: str, context: int = 3) -> list[str]:
 
 
 def _cherry_pick_tree(repo: pygit2.Repository, base: pygit2.Tree, tip: pygit2.Tree, ours: pygit2.Tree,
-                      branch: str,
-            what: str) -> pygit2.Oid:
+                      branch: str, what: str) -> pygit2.Oid:
     """The tree of ``tip`` with the change ``base -> ours`` applied (a cherry-pick in memory), or a
     ConflictError with the conflicting paths and hunks, saying that the branch ``what``."""
     index = repo.merge_trees(base, tip, ours)
