@@ -1,7 +1,7 @@
 """The command line. Thin: parse, call, print.
 
 Importing this module reads no config, opens no database and imports none of the heavy packages
-(anthropic, playwright, pygit2, sklearn): each command imports what it needs, so the pre-push hook's
+(anthropic, playwright, pygit2, numpy): each command imports what it needs, so the pre-push hook's
 idle path stays near Python's own start-up time.
 """
 

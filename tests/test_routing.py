@@ -16,7 +16,7 @@ from gitorch.cost import PriceTable
 from gitorch.errors import GitorchError
 from gitorch.model import Usage
 from gitorch.routing import Router, keywords, learned
-from gitorch.routing.intent import cues, normalize
+from gitorch.routing.intent import cues, tokens
 from gitorch.store.sqlite import SqliteStore
 
 PLANNING = "Design the architecture for the notification service and decide how services should communicate"
@@ -83,8 +83,37 @@ def test_case_and_title_form_do_not_change_the_decision(store):
     plain = router.route("how should we version the public api?")
     shouting = router.route("HOW SHOULD WE VERSION THE PUBLIC API?")
     assert plain.task_type == shouting.task_type == "planning"
-    assert normalize("Option Replace: This document proposes") == "option replace this document proposes"
+    assert tokens("Option Replace: This document proposes") == ["option", "replace", "this", "document", "proposes"]
     assert cues("App CRASHES on start")["debugging"] >= 1
+
+
+def test_names_of_a_repositorys_own_things_become_one_token():
+    found = tokens("handle `ssr.noExternal` in packages/vite/src/node/config.ts for v5.2 and fooBar_baz")
+    assert found == ["handle", "<code>", "in", "<code>", "for", "<code>", "and", "<code>"]
+    a, b = learned.featurize(["crash in `ssr.noExternal`", "crash in `resolve.alias`"]).row(0), \
+        learned.featurize(["crash in `resolve.alias`"]).row(0)
+    assert list(a.indices) == list(b.indices)
+
+
+def test_features_are_l2_normalised_hashed_words_and_pairs():
+    X = learned.featurize(["add csv export", "fix fix fix"])
+    assert len(X) == 2
+    for i in range(2):
+        row = X.row(i)
+        assert abs(float((row.values ** 2).sum()) - 1.0) < 1e-9
+        assert ((row.indices >= 0) & (row.indices < learned.FEATURES)).all()
+    assert len(X.row(0).indices) == 6  # 3 words + 3 pairs (the first with the start mark)
+
+
+def test_a_model_file_for_other_features_is_refused_with_the_rebuild_command(tmp_path):
+    import numpy as np
+
+    bad = tmp_path / "model.npz"
+    learned.save_base(bad, np.zeros((learned.FEATURES, 4), dtype=np.float32), np.zeros(4),
+                      {"features": 1024, "state_version": 1, "temperature": 1.0})
+    with pytest.raises(GitorchError, match="other features") as err:
+        learned.load_base(bad)
+    assert "gitorch.routing.train" in err.value.hint
 
 
 def test_review_request_goes_to_claude_review(store):
@@ -230,8 +259,8 @@ def test_feedback_with_nothing_to_record_is_refused(store):
 def test_state_round_trips_and_a_corrupt_state_says_how_to_reset():
     state = learned.RepoState()
     x = learned.featurize(["frobnicate the cache"])
-    base = learned.load_base().scores(x, ["frobnicate the cache"])[0]
-    state.learn(x, base, "refactoring")
+    base = learned.load_base()
+    state.learn(x, base.scores(x, ["frobnicate the cache"])[0], "refactoring", base.temperature)
     state.agent_counts("debugging", "claude")[0] += 2
     again = learned.RepoState.from_bytes(state.to_bytes())
     assert again.examples == 1 and again.agents == {"debugging": {"claude": [2, 0, 0]}}

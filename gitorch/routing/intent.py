@@ -6,8 +6,9 @@ change of shape that keeps behaviour (refactoring), or a decision to make (plann
 written by hand from how people phrase those four requests; they are prior knowledge, not learned from
 any data set, and the learned model adds its evidence on top of them.
 
-``normalize`` removes what only tells the genre apart: case, quoting, the ``Title: summary`` form of a
-design document, and length beyond the first words.
+``tokens`` removes what only tells the genre or the repository apart: case, the ``Title: summary`` form
+of a design document, length beyond the first words, and the names of the repository's own things
+(identifiers, paths, versions, quoted code), which become one ``<code>`` token.
 """
 
 from __future__ import annotations
@@ -98,17 +99,20 @@ _CUES: dict[str, list[tuple[re.Pattern[str], float]]] = {
     ],
 }
 
-_PUNCT = re.compile(r"[`\"'“”‘’*_#\[\]]")
+_TOKEN = re.compile(r"`[^`]*`|[\w.\-/@$:#']+|[^\w\s]")
+# An identifier, path, version or quoted code: what it names belongs to one repository, its shape does not.
+_CODE = re.compile(r"[a-z][A-Z]|[._/@$:#]\w|\d|^-|_")
 _TITLE_COLON = re.compile(r"\s*:\s+")
 _SPACE = re.compile(r"\s+")
+CODE_TOKEN = "<code>"
 
 
-def normalize(text: str, max_words: int = MAX_WORDS) -> str:
-    """Lower case, no quoting, no ``Title: summary`` colon, at most ``max_words`` words."""
-    text = _PUNCT.sub(" ", text.lower())
-    text = _TITLE_COLON.sub(" ", text)
-    words = _SPACE.split(text.strip())
-    return " ".join(words[:max_words])
+def tokens(text: str, max_words: int = MAX_WORDS) -> list[str]:
+    """The words of ``text`` in lower case, at most ``max_words``, with every identifier, path, version
+    or backquoted span replaced by ``<code>`` and the ``Title: summary`` colon of a design document
+    dropped: what is left is how the request is phrased, not which repository it came from."""
+    found = _TOKEN.findall(_TITLE_COLON.sub(" ", text.replace("’", "'")))[:max_words]
+    return [CODE_TOKEN if word.startswith("`") or _CODE.search(word) else word.lower() for word in found]
 
 
 def _lead(text: str) -> str:

@@ -1,14 +1,14 @@
-"""The learned task-type model: a linear model over hashed words and character n-grams of the
-normalised text, plus hand-written intent cues, plus a per-repository residual learned online.
+"""The learned task-type model: a linear model over hashed words and word pairs of the request's
+tokens (``intent.tokens``), plus hand-written intent cues, plus a per-repository residual learned online.
 
 The base model ships inside the package (``model.npz``), trained once on the development set
-``routing-tasks.jsonl`` only (see ``gitorch.routing.train``). Nothing is downloaded at run time.
+``routing-tasks.jsonl`` only (see ``gitorch.routing.train``). Nothing is downloaded at run time, and
+routing needs only numpy: features are hashed here (CRC-32 of each word and word pair), so the
+packaged weights and the features agree without a machine-learning library at run time.
 
 Per repository, feedback teaches a *residual*: sparse weights added to the base model's scores and
 updated by one step of multinomial logistic regression per example (the gradient of the combined
-model's loss, so the residual only moves where the base model was wrong). scikit-learn's
-``partial_fit`` learners cannot learn on top of a fixed model's scores, which is why this small
-update is written out here; scikit-learn does the feature hashing and the base model's training.
+model's loss, so the residual only moves where the base model was wrong).
 """
 
 from __future__ import annotations
@@ -22,76 +22,99 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..errors import GitorchError
-from .intent import INTENT_TYPES, cues, normalize
+from .intent import INTENT_TYPES, cues, review_evidence, tokens
 
 MODEL_FILE = Path(__file__).with_name("model.npz")
 # Every type the router outputs; the base model knows the first four, `review` comes from cues and feedback.
 TYPES: tuple[str, ...] = (*INTENT_TYPES, "review")
-WORD_FEATURES = 2**18
-CHAR_FEATURES = 2**18
+FEATURES = 2**18
+START = "^"  # marks the first word, so "add ..." and "... add ..." are different evidence
 CUE_WEIGHT = 1.5  # how much the hand-written intent cues count against the learned scores
 REVIEW_OFFSET = -2.5  # the base model never saw `review`: it starts this far below the mean score
 LEARNING_RATE = 1.0
-# Scores are divided by this before the softmax: fitted by log-loss on 5-fold out-of-fold scores of the
-# development set, so a type probability means about what it says on text the model did not train on.
-TEMPERATURE = 1.4
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
-@lru_cache(maxsize=1)
-def _vectorizers():
-    from sklearn.feature_extraction.text import HashingVectorizer
+@dataclass
+class Features:
+    """Hashed features of some texts in compressed-row form: row ``i`` is
+    ``indices[indptr[i]:indptr[i+1]]`` with ``values`` at the same places, L2-normalised."""
 
-    words = HashingVectorizer(n_features=WORD_FEATURES, ngram_range=(1, 2), alternate_sign=False, norm="l2",
-                              token_pattern=r"(?u)\b\w+\b", lowercase=False)
-    chars = HashingVectorizer(n_features=CHAR_FEATURES, analyzer="char_wb", ngram_range=(3, 5),
-                              alternate_sign=False, norm="l2", lowercase=False)
-    return words, chars
+    indptr: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+    def row(self, i: int) -> Features:
+        lo, hi = self.indptr[i], self.indptr[i + 1]
+        return Features(np.array([0, hi - lo]), self.indices[lo:hi], self.values[lo:hi])
+
+    def rows(self) -> np.ndarray:
+        """The row of every stored value."""
+        return np.repeat(np.arange(len(self)), np.diff(self.indptr))
+
+    def times(self, weights: np.ndarray) -> np.ndarray:
+        """This matrix times ``weights`` (one row per feature it names, in ``indices`` order)."""
+        out = np.zeros((len(self), weights.shape[1]))
+        np.add.at(out, self.rows(), weights * self.values[:, None])
+        return out
 
 
-def featurize(texts: list[str]) -> sp.csr_matrix:
-    """Hashed features of the normalised texts, one L2-normalised row per text."""
-    from sklearn.preprocessing import normalize as l2
+@lru_cache(maxsize=65536)
+def _hash(gram: str) -> int:
+    return zlib.crc32(gram.encode()) % FEATURES
 
-    words, chars = _vectorizers()
-    normal = [normalize(t) for t in texts]
-    return l2(sp.hstack([words.transform(normal), chars.transform(normal)], format="csr"))
+
+def _row(text: str) -> tuple[list[int], list[float]]:
+    words = [START, *tokens(text)]
+    counts: dict[int, int] = {}
+    for gram in (*words[1:], *(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))):
+        index = _hash(gram)
+        counts[index] = counts.get(index, 0) + 1
+    norm = sum(c * c for c in counts.values()) ** 0.5 or 1.0
+    return list(counts), [c / norm for c in counts.values()]
+
+
+def featurize(texts: list[str]) -> Features:
+    """Hashed word and word-pair counts of each text's tokens, one L2-normalised row per text."""
+    indptr, indices, values = [0], [], []
+    for text in texts:
+        index, value = _row(text)
+        indices.extend(index)
+        values.extend(value)
+        indptr.append(len(indices))
+    return Features(np.array(indptr, dtype=np.int64), np.array(indices, dtype=np.int64),
+                    np.array(values, dtype=np.float64))
 
 
 def cue_matrix(texts: list[str]) -> np.ndarray:
-    """Intent cues per text, in ``TYPES`` order (review cues are read by the router's review check)."""
+    """Intent cues per text, in ``TYPES`` order (review from ``intent.review_evidence``)."""
     out = np.zeros((len(texts), len(TYPES)), dtype=np.float64)
     for i, text in enumerate(texts):
         found = cues(text)
-        for j, kind in enumerate(INTENT_TYPES):
-            out[i, j] = found[kind]
+        out[i, : len(INTENT_TYPES)] = [found[kind] for kind in INTENT_TYPES]
+        out[i, len(INTENT_TYPES)] = review_evidence(text)
     return out
 
 
 @dataclass
 class BaseModel:
-    coef: np.ndarray  # (features, 4) float32
+    coef: np.ndarray  # (FEATURES, 4) float32
     intercept: np.ndarray  # (4,)
+    temperature: float  # scores are divided by this before the softmax (fitted by train.py)
     meta: dict[str, Any]
 
-    def scores(self, X: sp.csr_matrix, texts: list[str]) -> np.ndarray:
+    def scores(self, X: Features, texts: list[str]) -> np.ndarray:
         """Unnormalised log-odds per type in ``TYPES`` order."""
-        raw = np.asarray(X @ self.coef, dtype=np.float64) + self.intercept
-        out = np.empty((X.shape[0], len(TYPES)))
+        raw = X.times(self.coef[X.indices].astype(np.float64)) + self.intercept
+        out = np.empty((len(X), len(TYPES)))
         out[:, : len(INTENT_TYPES)] = raw
         out[:, len(INTENT_TYPES)] = raw.mean(axis=1) + REVIEW_OFFSET
-        out += CUE_WEIGHT * cue_matrix(texts)
-        out[:, len(INTENT_TYPES)] += CUE_WEIGHT * np.array([review_cue(t) for t in texts])
-        return out
-
-
-def review_cue(text: str) -> float:
-    from .intent import review_evidence
-
-    return review_evidence(text)
+        return out + CUE_WEIGHT * cue_matrix(texts)
 
 
 def save_base(path: Path, coef: np.ndarray, intercept: np.ndarray, meta: dict[str, Any]) -> None:
@@ -107,15 +130,19 @@ def load_base(path: Path = MODEL_FILE) -> BaseModel:
         raise GitorchError(f"the router's model file {path} is missing",
                            hint="reinstall gitorch, or rebuild it with 'python -m gitorch.routing.train'")
     with np.load(path) as data:
-        coef = np.zeros((WORD_FEATURES + CHAR_FEATURES, len(INTENT_TYPES)), dtype=np.float32)
+        coef = np.zeros((FEATURES, len(INTENT_TYPES)), dtype=np.float32)
         coef[data["rows"]] = data["values"].astype(np.float32)
+        intercept = data["intercept"].astype(np.float64)
         meta = json.loads(bytes(data["meta"]).decode())
-        return BaseModel(coef=coef, intercept=data["intercept"].astype(np.float64), meta=meta)
+    if meta.get("features") != FEATURES or meta.get("state_version") != STATE_VERSION:
+        raise GitorchError(f"the router's model file {path} was built for other features",
+                           hint="rebuild it with 'python -m gitorch.routing.train ../shared/data/routing-tasks.jsonl'")
+    return BaseModel(coef=coef, intercept=intercept, temperature=float(meta["temperature"]), meta=meta)
 
 
-def softmax(scores: np.ndarray) -> np.ndarray:
-    """Type probabilities from scores (tempered by ``TEMPERATURE``)."""
-    scores = scores / TEMPERATURE
+def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
+    """Type probabilities from scores divided by ``temperature``."""
+    scores = scores / temperature
     shifted = scores - scores.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=-1, keepdims=True)
@@ -135,34 +162,28 @@ class RepoState:
         self._index: dict[int, int] = {int(r): i for i, r in enumerate(rows)}
         self.agents = agents or {}
         self.examples = examples
-        self._matrix: sp.csr_matrix | None = None
 
     @property
     def size(self) -> int:
         return len(self._index)
 
-    def residual_scores(self, X: sp.csr_matrix) -> np.ndarray:
+    def residual_scores(self, X: Features) -> np.ndarray:
         if not self._index:
-            return np.zeros((X.shape[0], len(TYPES)))
-        if self._matrix is None or self._matrix.shape[0] != X.shape[1]:
-            rows = np.fromiter(self._index.keys(), dtype=np.int64, count=self.size)
-            values = self._values[: self.size]
-            self._matrix = sp.csr_matrix(
-                (values.ravel(), (np.repeat(rows, len(TYPES)), np.tile(np.arange(len(TYPES)), self.size))),
-                shape=(X.shape[1], len(TYPES)))
-        return (X @ self._matrix).toarray()
+            return np.zeros((len(X), len(TYPES)))
+        slots = np.fromiter((self._index.get(int(j), -1) for j in X.indices), dtype=np.int64, count=len(X.indices))
+        weights = np.where((slots >= 0)[:, None], self._values[np.maximum(slots, 0)], 0.0)
+        return X.times(weights)
 
-    def learn(self, x: sp.csr_matrix, base_scores: np.ndarray, label: str, rate: float = LEARNING_RATE) -> None:
+    def learn(self, x: Features, base_scores: np.ndarray, label: str, temperature: float,
+              rate: float = LEARNING_RATE) -> None:
         """One gradient step of the combined model's log-loss toward ``label`` for one example."""
         target = np.zeros(len(TYPES))
         target[TYPES.index(label)] = 1.0
-        grad = (softmax(base_scores + self.residual_scores(x)[0]) - target) / TEMPERATURE
-        row = x.getrow(0)
-        slots = np.array([self._slot(int(j)) for j in row.indices], dtype=np.int64)
+        grad = (softmax(base_scores + self.residual_scores(x)[0], temperature) - target) / temperature
+        slots = np.array([self._slot(int(j)) for j in x.indices], dtype=np.int64)
         if len(slots):
-            self._values[slots] -= rate * np.outer(row.data, grad)
+            self._values[slots] -= rate * np.outer(x.values, grad)
         self.examples += 1
-        self._matrix = None
 
     def _slot(self, feature: int) -> int:
         slot = self._index.get(feature)

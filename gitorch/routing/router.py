@@ -150,10 +150,11 @@ class Router:
 
     def _learned_types(self, texts: list[str]) -> list[dict[str, float]]:
         X = learned.featurize(texts)
-        scores = learned.load_base().scores(X, texts)
+        base = learned.load_base()
+        scores = base.scores(X, texts)
         if self.learning:
             scores = scores + self.state.residual_scores(X)
-        matrix = learned.softmax(scores)
+        matrix = learned.softmax(scores, base.temperature)
         return [dict(zip(learned.TYPES, map(float, row), strict=True)) for row in matrix]
 
     @staticmethod
@@ -382,8 +383,8 @@ class Router:
         label = override_task_type or (decision.task_type if outcome == "success" and not override_agent else None)
         if label is not None and label in learned.TYPES:
             x = learned.featurize([decision.text])
-            base = learned.load_base().scores(x, [decision.text])[0]
-            state.learn(x, base, label)
+            base = learned.load_base()
+            state.learn(x, base.scores(x, [decision.text])[0], label, base.temperature)
         task_type = override_task_type or decision.task_type
         if override_agent is not None and override_agent != decision.agent:
             state.agent_counts(task_type, override_agent)[0] += 1
