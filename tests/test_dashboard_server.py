@@ -108,15 +108,21 @@ def test_a_page_served_under_another_host_name_is_refused(server):
 
 
 def test_the_dashboard_command_serves_until_interrupted(isolated_env):
-    proc = subprocess.Popen([sys.executable, "-m", "gitorch", "dashboard", "--port", "0"], stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True)
+    # -X faulthandler: if it ever fails to stop, SIGABRT makes it print every thread's stack.
+    proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "gitorch", "dashboard", "--port", "0"],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
         line = proc.stderr.readline()
         url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
         page = httpx.get(url, timeout=10)
         assert page.status_code == 200 and "No runs yet" in page.text
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(15) == 0
+        try:
+            code = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            pytest.fail("the dashboard did not stop on Ctrl-C; its threads:\n" + proc.communicate(timeout=10)[1][-8000:])
+        assert code == 0
     finally:
         if proc.poll() is None:
             proc.kill()
