@@ -68,6 +68,13 @@ def parse_iso(text: str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """`` WHERE a AND b`` from ``(clause, value)`` pairs, leaving out those whose value is None,
+    and the values in order."""
+    kept = [(clause, value) for clause, value in conditions if value is not None]
+    return (" WHERE " + " AND ".join(c for c, _ in kept) if kept else ""), [v for _, v in kept]
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso(value)
@@ -569,24 +576,17 @@ class SqliteStore:
 
     def recent_decisions(self, repo: str | None = None, limit: int = 50) -> list[RoutingDecision]:
         """Newest first; ``repo=None`` means every repository."""
-        sql = "SELECT * FROM routing_decisions"
-        args: tuple[Any, ...] = ()
-        if repo is not None:
-            sql += " WHERE repo = ?"
-            args = (repo,)
-        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        where, args = _where(("repo = ?", repo))
+        sql = f"SELECT * FROM routing_decisions{where} ORDER BY created_at DESC, rowid DESC LIMIT ?"
         with self._read() as db:
             return [_decision(r) for r in db.execute(sql, (*args, limit))]
 
     def decisions_since(self, since: datetime, until: datetime | None = None) -> list[RoutingDecision]:
         """Oldest first, created at or after ``since`` (and before ``until`` when given)."""
-        sql = "SELECT * FROM routing_decisions WHERE created_at >= ?"
-        args: list[Any] = [iso(since)]
-        if until is not None:
-            sql += " AND created_at < ?"
-            args.append(iso(until))
+        where, args = _where(("created_at >= ?", iso(since)), ("created_at < ?", iso(until)))
         with self._read() as db:
-            return [_decision(r) for r in db.execute(sql + " ORDER BY created_at, rowid", args)]
+            return [_decision(r) for r in db.execute(f"SELECT * FROM routing_decisions{where} "
+                                                     "ORDER BY created_at, rowid", args)]
 
     def decision_counts(self, since: datetime, until: datetime | None = None) -> dict[str, int]:
         """Over a period: ``decisions``; ``with_feedback`` (any of override, agent used, outcome);
@@ -599,13 +599,10 @@ class SqliteStore:
         sql = (f"SELECT COUNT(*) AS decisions, COALESCE(SUM({feedback}), 0) AS with_feedback, "
                f"COALESCE(SUM({override}), 0) AS overrides, "
                f"COALESCE(SUM({feedback} AND NOT {override}), 0) AS accepted "
-               "FROM routing_decisions WHERE created_at >= ?")
-        args: list[Any] = [iso(since)]
-        if until is not None:
-            sql += " AND created_at < ?"
-            args.append(iso(until))
+               "FROM routing_decisions")
+        where, args = _where(("created_at >= ?", iso(since)), ("created_at < ?", iso(until)))
         with self._read() as db:
-            return dict(db.execute(sql, args).fetchone())
+            return dict(db.execute(sql + where, args).fetchone())
 
     def load_router_state(self, repo: str) -> bytes | None:
         with self._read() as db:
@@ -641,16 +638,9 @@ class SqliteStore:
     def metrics_since(self, since: datetime, until: datetime | None = None,
                       run_id: str | None = None) -> list[Metric]:
         """Oldest first, created at or after ``since``; optionally before ``until`` and for one run."""
-        sql = "SELECT * FROM metrics WHERE created_at >= ?"
-        args: list[Any] = [iso(since)]
-        if until is not None:
-            sql += " AND created_at < ?"
-            args.append(iso(until))
-        if run_id is not None:
-            sql += " AND run_id = ?"
-            args.append(run_id)
+        where, args = _where(("created_at >= ?", iso(since)), ("created_at < ?", iso(until)), ("run_id = ?", run_id))
         with self._read() as db:
-            return [_metric(r) for r in db.execute(sql + " ORDER BY created_at, id", args)]
+            return [_metric(r) for r in db.execute(f"SELECT * FROM metrics{where} ORDER BY created_at, id", args)]
 
     def metric_totals(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
         """Sums per agent and model over a period: ``agent``, ``model``, ``calls``, ``fallbacks``, the
@@ -660,31 +650,18 @@ class SqliteStore:
                "SUM(cache_creation_input_tokens) AS cache_creation_input_tokens, "
                "SUM(cache_read_input_tokens) AS cache_read_input_tokens, SUM(cost_usd) AS cost_usd, "
                "SUM(baseline_cost_usd) AS baseline_cost_usd, SUM(duration_s) AS duration_s "
-               "FROM metrics WHERE created_at >= ?")
-        args: list[Any] = [iso(since)]
-        if until is not None:
-            sql += " AND created_at < ?"
-            args.append(iso(until))
+               "FROM metrics")
+        where, args = _where(("created_at >= ?", iso(since)), ("created_at < ?", iso(until)))
         with self._read() as db:
-            return [dict(r) for r in db.execute(sql + " GROUP BY agent, model ORDER BY agent, model", args)]
+            return [dict(r) for r in db.execute(sql + where + " GROUP BY agent, model ORDER BY agent, model", args)]
 
     def spent_usd(self, since: datetime | None = None, run_id: str | None = None,
                   until: datetime | None = None) -> float:
         """Marginal spending recorded since ``since`` (all time when None) and before ``until``,
         or by one run."""
-        sql = "SELECT COALESCE(SUM(cost_usd), 0) FROM metrics WHERE 1 = 1"
-        args: list[Any] = []
-        if since is not None:
-            sql += " AND created_at >= ?"
-            args.append(iso(since))
-        if until is not None:
-            sql += " AND created_at < ?"
-            args.append(iso(until))
-        if run_id is not None:
-            sql += " AND run_id = ?"
-            args.append(run_id)
+        where, args = _where(("created_at >= ?", iso(since)), ("created_at < ?", iso(until)), ("run_id = ?", run_id))
         with self._read() as db:
-            return float(db.execute(sql, args).fetchone()[0])
+            return float(db.execute(f"SELECT COALESCE(SUM(cost_usd), 0) FROM metrics{where}", args).fetchone()[0])
 
     def record_budget_event(self, kind: str, scope: str, message: str, run_id: str | None = None,
                             period: str | None = None) -> bool:
@@ -706,16 +683,10 @@ class SqliteStore:
 
     def budget_events(self, since: datetime | None = None, kind: str | None = None) -> list[dict[str, Any]]:
         """Oldest first."""
-        sql = "SELECT kind, scope, period, message, run_id, created_at FROM budget_events WHERE 1 = 1"
-        args: list[Any] = []
-        if since is not None:
-            sql += " AND created_at >= ?"
-            args.append(iso(since))
-        if kind is not None:
-            sql += " AND kind = ?"
-            args.append(kind)
+        where, args = _where(("created_at >= ?", iso(since)), ("kind = ?", kind))
         with self._read() as db:
-            return [dict(r) for r in db.execute(sql + " ORDER BY created_at, id", args)]
+            return [dict(r) for r in db.execute("SELECT kind, scope, period, message, run_id, created_at "
+                                                f"FROM budget_events{where} ORDER BY created_at, id", args)]
 
     # -- runs, plans, artifacts, reviews -----------------------------------------------------------
 
@@ -796,13 +767,9 @@ class SqliteStore:
 
     def artifacts(self, run_id: str, review_status: str | None = None) -> list[Artifact]:
         """In the order they were first saved."""
-        sql = "SELECT * FROM artifacts WHERE run_id = ?"
-        args: list[Any] = [run_id]
-        if review_status is not None:
-            sql += " AND review_status = ?"
-            args.append(review_status)
+        where, args = _where(("run_id = ?", run_id), ("review_status = ?", review_status))
         with self._read() as db:
-            return [_artifact(r) for r in db.execute(sql + " ORDER BY rowid", args)]
+            return [_artifact(r) for r in db.execute(f"SELECT * FROM artifacts{where} ORDER BY rowid", args)]
 
     def save_review(self, run_id: str, review: Review) -> None:
         body = asdict(review)
