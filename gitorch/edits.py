@@ -219,14 +219,14 @@ def _is_unsafe_shape(path: str) -> bool:
     """Paths that must be recognised as paths so that they can be refused."""
     parts = path.split("/")
     return (path.startswith(("/", "~")) or bool(re.match(r"^[A-Za-z]:", path)) or ".." in parts
-            or any(_is_git_dir(p) for p in parts))
+            or any(is_git_dir(p) for p in parts))
 
 
 _IGNORABLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
                                    "\u206a\u206b\u206c\u206d\u206e\u206f\ufeff"))
 
 
-def _is_git_dir(part: str) -> bool:
+def is_git_dir(part: str) -> bool:
     """``.git`` in any case, and the spellings some filesystems treat as the same name
     (trailing dots or spaces on Windows, the 8.3 short name, invisible characters on macOS)."""
     return part.translate(_IGNORABLE).rstrip(". ").lower() in (".git", "git~1")
@@ -279,7 +279,7 @@ class _Files:
         parts = [p for p in path.split("/") if p != "."]
         if ".." in parts:
             raise _Refusal(f"The path '{raw.strip()}' contains '..'. Paths must stay inside the repository.")
-        if any(_is_git_dir(p) for p in parts):
+        if any(is_git_dir(p) for p in parts):
             raise _Refusal(f"The path '{raw.strip()}' is inside a .git folder, which must never be changed.")
         if is_workflow_path("/".join(parts)) and not self.config.allow_workflow_files:
             raise _Refusal(f"The path '{raw.strip()}' is a GitHub Actions workflow file or local action; changing "

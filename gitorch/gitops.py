@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 import pygit2
 
-from .edits import is_workflow_path
+from .edits import is_git_dir, is_workflow_path
 from .gitcli import SKIP_ENV, ZERO_SHA, GitError, no_git_env, run_git
 from .redact import redact
 
@@ -272,7 +272,7 @@ def check_path(path: str, allow_workflow_files: bool = False) -> str:
     if any(p in ("", ".", "..") for p in parts):
         raise GitError(f"'{path}' leaves the repository or is not normalised",
                        hint="write the path without '.', '..' or empty parts")
-    if any(p.lower() == ".git" for p in parts):
+    if any(is_git_dir(p) for p in parts):
         raise GitError(f"'{path}' is inside .git/", hint="gitorch never writes git's own files")
     if not allow_workflow_files and is_workflow_path(path):
         raise GitError(f"'{path}' is a workflow file or local action and workflow changes are not allowed",

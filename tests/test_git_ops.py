@@ -177,6 +177,9 @@ def test_delete_against_edit_is_a_conflict(project: Path):
     ("src/../../x", "leaves the repository"),
     (".git/hooks/pre-push", "inside .git/"),
     ("sub/.GIT/config", "inside .git/"),
+    (".git./config", "inside .git/"),  # the same folder on Windows
+    ("GIT~1/config", "inside .git/"),  # its 8.3 short name
+    ("\u200c.git/hooks/pre-commit", "inside .git/"),  # the same folder on macOS
     (".github/workflows/ci.yml", "workflow file"),
     ("C:/x.py", "not a relative path"),
     ("a\\b.py", "not a relative path"),
