@@ -434,8 +434,9 @@ def browser_login() -> None:
 
 @cli.command()
 @click.option("--status", is_flag=True, help="Show what is pending instead of sending it.")
+@click.option("--retry-parked", is_flag=True, help="Send again the records parked after Convex refused them.")
 @click.option("--json", "as_json", is_flag=True)
-def sync(status: bool, as_json: bool) -> None:
+def sync(status: bool, retry_parked: bool, as_json: bool) -> None:
     """Push the outbox to Convex."""
     from .redact import redact
     from .store import open_store
@@ -456,23 +457,33 @@ def sync(status: bool, as_json: bool) -> None:
                 click.echo(f"oldest: {o['table']}/{o['key']} v{o['version']}, written {o['created_at']}, "
                            f"{o['attempts']} failed attempt{'s' if o['attempts'] != 1 else ''}")
             click.echo(f"last error: {state.last_error or 'none'}")
+            if state.parked_count:
+                click.echo(f"parked: {state.parked_count} record{'s' if state.parked_count != 1 else ''} Convex "
+                           f"refused {cfg.convex.park_after_refusals} times, kept here and no longer sent "
+                           "('gitorch sync --retry-parked' sends them again):")
+                for p in state.parked:
+                    click.echo(f"  {p['table']}/{p['key']} v{p['version']}: {p['last_error']}")
             return
+        requeued = store.outbox_unpark() if retry_parked else 0
         key = cfg.secrets.convex_admin_key
         with ConvexMirror(store, cfg.convex, key.get_secret_value() if key else None) as mirror:
             result = mirror.sync()
-            left = store.outbox_count()
+            left, parked = store.outbox_count(), store.outbox_parked_count()
         if as_json:
-            _print_json({**result.as_json(), "pending": left})
+            _print_json({**result.as_json(), "pending": left, "parked_total": parked, "requeued": requeued})
         else:
             click.echo(f"sent {result.sent} record{'s' if result.sent != 1 else ''} to {cfg.convex.url} "
                        f"in {result.batches} batch{'es' if result.batches != 1 else ''} ({result.seconds:.2f}s); "
-                       f"{result.duplicates} already there, {result.stale} older than Convex's; {left} pending")
+                       f"{result.duplicates} already there, {result.stale} older than Convex's; {left} pending"
+                       + (f", {parked} parked" if parked else ""))
         if result.rejected:
             raise GitorchError(
                 f"Convex refused {result.rejected} record{'s' if result.rejected != 1 else ''}: "
                 f"{redact(result.errors[0], cfg.secrets.values())}",
-                hint="they stay pending; deploy this gitorch's convex/ functions (npx convex deploy) "
-                     "and run 'gitorch sync' again, or see 'gitorch sync --status'",
+                hint="they stay in SQLite; deploy this gitorch's convex/ functions (npx convex deploy) and run "
+                     "'gitorch sync' again (records refused "
+                     f"{cfg.convex.park_after_refusals} times are parked: 'gitorch sync --retry-parked'), "
+                     "or see 'gitorch sync --status'",
             )
     finally:
         store.close()

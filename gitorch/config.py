@@ -158,6 +158,8 @@ class ConvexConfig(Section):
     timeout_s: float = Field(10.0, gt=0, description="seconds one Convex request may take")
     batch_size: int = Field(100, ge=1, le=1000, description="outbox records sent per request")
     interval_s: float = Field(5.0, gt=0, description="seconds between background drains when nothing new is written")
+    park_after_refusals: int = Field(5, ge=1, description="a record Convex refuses this many times is parked: kept "
+                                     "in SQLite, no longer sent, until 'gitorch sync --retry-parked'")
 
 
 class Secrets(BaseModel):

@@ -115,3 +115,26 @@ def test_doctor_check_names_a_bad_url(monkeypatch):
 
 def test_doctor_check_without_convex_is_fine():
     assert doctor_check(config_module.load()).status == "ok"
+
+
+def test_status_lists_parked_records_and_retry_parked_sends_them_again(convex):
+    store = write_metrics(1)
+    with store._write() as db:
+        store._enqueue(db, "nonsense", "n-1", {"a": 1})
+    runner = CliRunner()
+
+    refused = runner.invoke(cli, ["sync"])
+    for _ in range(4):  # the default parks a record at its fifth refusal
+        runner.invoke(cli, ["sync"])
+    status = runner.invoke(cli, ["sync", "--status"])
+    check = doctor_check(config_module.load(), store)
+    again = runner.invoke(cli, ["sync", "--retry-parked", "--json"])
+
+    assert refused.exit_code == 1 and "Convex refused 1 record" in str(refused.exception)
+    assert "parked: 1 record Convex refused 5 times" in status.output
+    assert "nonsense/n-1 v1: " in status.output and "unknown table 'nonsense'" in status.output
+    assert check.status == "warn" and "1 record parked" in check.detail and "--retry-parked" in check.fix
+    assert again.exit_code == 1  # still refused: the deployment was not fixed
+    assert json.loads(again.output)["requeued"] == 1
+    assert store.outbox_parked_count() == 0 and store.outbox_count() == 1
+    assert doctor_check(config_module.load(), store).status == "ok"

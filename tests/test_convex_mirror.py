@@ -228,6 +228,40 @@ def test_a_record_convex_refuses_stays_pending_and_does_not_hold_back_the_rest(s
     assert mirror.drain().rejected == 2  # tried again next time, still refused, still not lost
 
 
+def test_a_record_refused_again_and_again_is_parked_kept_and_sent_again_on_request(store, convex):
+    store.record_metric(metric(1))
+    with store._write() as db:
+        store._enqueue(db, "nonsense", "n-1", {"a": 1})
+    mirror = mirror_for(store, convex, park_after_refusals=2)
+
+    first, second, third = mirror.drain(), mirror.drain(), mirror.drain()
+
+    assert (first.sent, first.rejected, first.parked) == (1, 1, 0)
+    assert (second.rejected, second.parked) == (1, 1)
+    assert (third.rejected, third.batches) == (0, 0)  # parked: no request for it any more
+    status = mirror.status()
+    assert status.pending == 0 and status.parked_count == 1
+    assert status.parked[0]["key"] == "n-1" and "unknown table 'nonsense'" in status.parked[0]["last_error"]
+    assert status.as_json()["parked"] == 1
+    # Nothing is lost: it is still in SQLite, and goes back into the queue when asked.
+    assert store.outbox_unpark() == 1 and store.outbox_count() == 1
+    assert mirror.drain().rejected == 1 and store.outbox_parked_count() == 0
+
+
+def test_a_newer_version_of_a_parked_record_replaces_it_and_is_sent(store, convex):
+    too_big = {"agent": "claude", "model": "m", "usage": {"input_tokens": 2**60}}
+    with store._write() as db:
+        store._enqueue(db, "metrics", "m-big", too_big)
+    mirror = mirror_for(store, convex, park_after_refusals=1)
+    assert mirror.drain().parked == 1 and store.outbox_parked_count() == 1
+
+    with store._write() as db:  # the record is written again, now within Convex's range
+        store._enqueue(db, "metrics", "m-big", {**too_big, "usage": {"input_tokens": 7}})
+
+    assert store.outbox_parked_count() == 0 and store.outbox_count() == 1
+    assert mirror.drain().sent == 1
+
+
 def test_keys_convex_cannot_hold_are_escaped_so_the_record_still_arrives(store, convex):
     store.journal_begin("run-keys", "build", {"files": {"src/café.py": "sha1", "$ref": "x", "plain.py": "y"}})
     assert mirror_for(store, convex).drain().sent == 1

@@ -4,7 +4,9 @@ SQLite stays the source of truth. Every write enters the outbox in the same tran
 ``gitorch.store.sqlite``); this module sends those rows to the deployment's ``mirror:push`` over
 Convex's HTTP API, in batches, and marks a row sent only when Convex answered for it. Anything else
 (a refused connection, a timeout, a 5xx) leaves the rows pending, notes the error on them and is
-tried again with backoff. The functions upsert by (runner, key) and version, so a batch delivered
+tried again with backoff. A record Convex itself refuses is tried again on later passes and parked
+after ``convex.park_after_refusals`` refusals: kept in SQLite, no longer sent, until
+`gitorch sync --retry-parked`. The functions upsert by (runner, key) and version, so a batch delivered
 twice, or an older version arriving after a newer one, changes nothing.
 
 Why not the WebSocket ``ConvexClient`` for writes: a mutation called while its socket is down
@@ -179,6 +181,7 @@ class DrainResult:
     duplicates: int = 0  # rows Convex had already (same version)
     stale: int = 0  # rows older than what Convex holds
     rejected: int = 0  # rows Convex refused; they stay pending with the reason
+    parked: int = 0  # rows refused ``park_after_refusals`` times by now: kept, no longer sent
     batches: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
@@ -190,7 +193,7 @@ class DrainResult:
 
     def as_json(self) -> dict[str, Any]:
         return {"sent": self.sent, "duplicates": self.duplicates, "stale": self.stale, "rejected": self.rejected,
-                "batches": self.batches, "seconds": round(self.seconds, 3), "errors": self.errors}
+                "parked": self.parked, "batches": self.batches, "seconds": round(self.seconds, 3), "errors": self.errors}
 
 
 @dataclass
@@ -200,10 +203,13 @@ class SyncStatus:
     oldest: dict[str, Any] | None  # table, key, version, created_at, attempts of the oldest pending row
     last_error: str | None
     max_attempts: int
+    parked: list[dict[str, Any]]  # the first parked rows: table, key, version, refusals, last_error, parked_at
+    parked_count: int
 
     def as_json(self) -> dict[str, Any]:
         return {"url": self.url, "pending": self.pending, "oldest": self.oldest, "last_error": self.last_error,
-                "max_attempts": self.max_attempts}
+                "max_attempts": self.max_attempts, "parked": self.parked_count,
+                "parked_records": self.parked}
 
 
 def outbox_status(store: Any, convex: Any) -> SyncStatus:
@@ -220,6 +226,9 @@ def outbox_status(store: Any, convex: Any) -> SyncStatus:
         oldest=oldest,
         last_error=errors[0]["last_error"] if errors else None,
         max_attempts=max((r["attempts"] for r in head), default=0),
+        parked=[{k: r[k] for k in ("table", "key", "version", "refusals", "last_error", "parked_at")}
+                for r in store.outbox_parked(5)],
+        parked_count=store.outbox_parked_count(),
     )
 
 
@@ -321,10 +330,7 @@ class ConvexMirror:
     def _send(self, rows: list[dict[str, Any]], result: DrainResult) -> None:
         batches, bad = _batches(rows, self.client.encode, MAX_BATCH_BYTES)
         for row, reason in bad:
-            self.store.outbox_mark_failed([row["id"]], reason)
-            result.refused_ids.add(row["id"])
-            result.rejected += 1
-            result.errors.append(reason)
+            self._refused(row, reason, result)
         for batch in batches:
             try:
                 answers = self.client.post_encoded("mutation", PUSH, {"records": [e for _, e in batch]})
@@ -333,10 +339,7 @@ class ConvexMirror:
                 raise
             except ConvexRequestError as exc:
                 if len(batch) == 1:
-                    self.store.outbox_mark_failed([batch[0][0]["id"]], exc.message)
-                    result.refused_ids.add(batch[0][0]["id"])
-                    result.rejected += 1
-                    result.errors.append(exc.message)
+                    self._refused(batch[0][0], exc.message, result)
                     continue
                 # The batch as a whole was refused: send one by one to find the record at fault.
                 for single in batch:
@@ -353,13 +356,23 @@ class ConvexMirror:
             self.store.outbox_mark_failed([row["id"]], exc.message)
             raise
         except ConvexRequestError as exc:
-            self.store.outbox_mark_failed([row["id"]], exc.message)
-            result.refused_ids.add(row["id"])
-            result.rejected += 1
-            result.errors.append(exc.message)
+            self._refused(row, exc.message, result)
             return
         result.batches += 1
         self._settle([row], answers, result)
+
+    def _refused(self, row: dict[str, Any], reason: str, result: DrainResult) -> None:
+        """Convex refused this record: it stays pending with the reason, and is parked (kept, no
+        longer sent) once refused ``park_after_refusals`` times, so a record no deployment accepts
+        does not cost a request every few seconds for as long as the runner lives."""
+        parked = self.store.outbox_mark_refused([row["id"]], reason, self.settings.park_after_refusals)
+        if parked:
+            log.warning("parked %s/%s after %d refusals (%s); 'gitorch sync --retry-parked' sends it again",
+                        row["table"], row["key"], self.settings.park_after_refusals, reason)
+        result.refused_ids.add(row["id"])
+        result.rejected += 1
+        result.parked += parked
+        result.errors.append(reason)
 
     def _settle(self, rows: list[dict[str, Any]], answers: Any, result: DrainResult) -> None:
         """Mark sent what Convex answered for; keep pending, with the reason, what it rejected."""
@@ -371,11 +384,7 @@ class ConvexMirror:
         for row, answer in zip(rows, answers, strict=True):
             outcome = answer.get("outcome")
             if outcome == "rejected":
-                reason = answer.get("error") or "rejected"
-                self.store.outbox_mark_failed([row["id"]], reason)
-                result.refused_ids.add(row["id"])
-                result.rejected += 1
-                result.errors.append(reason)
+                self._refused(row, answer.get("error") or "rejected", result)
                 continue
             sent.append(row["id"])
             if outcome == "duplicate":
@@ -582,4 +591,11 @@ def doctor_check(config: Any, store: Any | None = None):
         return Check("convex", "warn", f"{url} answers (functions v{deployed}) but no key to write with is set",
                      "export CONVEX_DEPLOY_KEY (or CONVEX_ADMIN_KEY) so runs can be mirrored")
     pending = f"; {store.outbox_count()} records waiting to be sent" if store is not None else ""
+    parked = store.outbox_parked_count() if store is not None else 0
+    if parked:
+        first = store.outbox_parked(1)[0]
+        return Check("convex", "warn", f"{url} answers, functions v{deployed}{pending}; {parked} record"
+                     f"{'s' if parked != 1 else ''} parked after Convex refused them (first: {first['table']}/"
+                     f"{first['key']}: {first['last_error']})",
+                     "see 'gitorch sync --status'; after fixing the deployment, 'gitorch sync --retry-parked'")
     return Check("convex", "ok", f"{url} answers, functions v{deployed}{pending}")

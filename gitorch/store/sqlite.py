@@ -299,6 +299,15 @@ def m004_journal_outbox(db: sqlite3.Connection) -> None:
     db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('runner_id', ?)", (f"runner-{uuid.uuid4().hex[:12]}",))
 
 
+@migration
+def m005_outbox_parking(db: sqlite3.Connection) -> None:
+    """Refusals per outbox row, and when a row refused too often was parked (kept, no longer sent)."""
+    _execute_all(db, """
+        ALTER TABLE outbox ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE outbox ADD COLUMN parked_at TEXT
+    """)
+
+
 def applied_migrations(db: sqlite3.Connection) -> list[str]:
     exists = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").fetchone()
     if not exists:
@@ -859,7 +868,7 @@ class SqliteStore:
         with self._read() as db:
             rows = db.execute(
                 "SELECT id, tbl, key, version, runner, payload, created_at, attempts, last_error FROM outbox "
-                "WHERE sent_at IS NULL ORDER BY id LIMIT ?",
+                "WHERE sent_at IS NULL AND parked_at IS NULL ORDER BY id LIMIT ?",
                 (limit,),
             ).fetchall()
         return [{"id": r["id"], "table": r["tbl"], "key": r["key"], "version": r["version"], "runner": r["runner"],
@@ -867,9 +876,28 @@ class SqliteStore:
                  "last_error": r["last_error"]} for r in rows]
 
     def outbox_count(self) -> int:
-        """How many rows wait to be sent."""
+        """How many rows wait to be sent (parked rows are not)."""
         with self._read() as db:
-            return db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+            return db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND parked_at IS NULL").fetchone()[0]
+
+    def outbox_parked(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Parked rows, oldest first: ``id``, ``table``, ``key``, ``version``, ``refusals``, ``last_error``,
+        ``parked_at``."""
+        with self._read() as db:
+            rows = db.execute("SELECT id, tbl, key, version, refusals, last_error, parked_at FROM outbox "
+                              "WHERE sent_at IS NULL AND parked_at IS NOT NULL ORDER BY id LIMIT ?", (limit,))
+            return [{**dict(r), "table": r["tbl"]} for r in rows]
+
+    def outbox_parked_count(self) -> int:
+        with self._read() as db:
+            return db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND parked_at IS NOT NULL"
+                              ).fetchone()[0]
+
+    def outbox_unpark(self) -> int:
+        """Queue every parked row again (after the deployment was fixed); returns how many."""
+        with self._write() as db:
+            return db.execute("UPDATE outbox SET parked_at = NULL, refusals = 0 "
+                              "WHERE sent_at IS NULL AND parked_at IS NOT NULL").rowcount
 
     def outbox_mark_sent(self, ids: list[int]) -> None:
         if not ids:
@@ -885,6 +913,19 @@ class SqliteStore:
         with self._write() as db:
             db.executemany("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?",
                            [(message, i) for i in ids])
+
+    def outbox_mark_refused(self, ids: list[int], error: str, park_after: int) -> int:
+        if not ids:
+            return 0
+        message = redact(error)[:2000]
+        now = iso(utcnow())
+        with self._write() as db:
+            db.executemany("UPDATE outbox SET attempts = attempts + 1, refusals = refusals + 1, last_error = ?, "
+                           "parked_at = CASE WHEN refusals + 1 >= ? THEN ? ELSE parked_at END WHERE id = ?",
+                           [(message, park_after, now, i) for i in ids])
+            marks = ",".join("?" * len(ids))
+            return db.execute(f"SELECT COUNT(*) FROM outbox WHERE parked_at = ? AND id IN ({marks})",
+                              (now, *ids)).fetchone()[0]
 
     def close(self) -> None:
         """Close every connection this store opened in this process; the store reopens on next use."""
