@@ -153,8 +153,10 @@ def stats(as_json: bool, days: int) -> None:
 @click.option("--agent", type=click.Choice(["claude", "chatgpt-pro", "codex"]))
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--resume", "resume_id", help="Continue the run RUN_ID from its last finished step.")
+@click.option("--resume-due", is_flag=True,
+              help="Continue every paused run of this machine whose wait is over (usage cap reset, new budget period).")
 @click.option("--json", "as_json", is_flag=True)
-def run(text, task_file, agent, yes, resume_id, as_json) -> None:
+def run(text, task_file, agent, yes, resume_id, resume_due, as_json) -> None:
     """Plan, build, commit and review TEXT (or TASK.md items) in this repository."""
     from . import config as config_module
     from .display import RichProgress, confirm_in_terminal, result_json, run_table, summary_lines
@@ -164,8 +166,10 @@ def run(text, task_file, agent, yes, resume_id, as_json) -> None:
     cfg = config_module.load()
     if cfg.repo_root is None:
         raise GitorchError("not inside a git repository", hint="cd into the repository gitorch should work on")
+    if resume_due:
+        return _resume_due(cfg, as_json)
     if not (text or task_file or resume_id):
-        raise click.UsageError("give the task as TEXT, or --task-file TASK.md, or --resume RUN_ID")
+        raise click.UsageError("give the task as TEXT, or --task-file TASK.md, or --resume RUN_ID (or --resume-due)")
     request = Request(text=text or "", trigger="cli", agent=agent, confirmed=yes)
     if task_file is not None:
         from .tasks import parse
@@ -198,6 +202,29 @@ def run(text, task_file, agent, yes, resume_id, as_json) -> None:
         for line in summary_lines(result):
             console.print(line)
     if result.run.status in ("failed", "paused", "awaiting_confirmation", "awaiting_plan_approval"):
+        sys.exit(1)
+
+
+def _resume_due(cfg: Any, as_json: bool) -> None:
+    """`gitorch run --resume-due`: for cron on a machine that runs gitorch from the command line or
+    the pre-push hook (runs started on GitHub are resumed by the workflow's schedule)."""
+    from .display import result_json
+    from .runner import assemble
+
+    pipeline, builders = assemble(cfg, repo_path=cfg.repo_root)
+    try:
+        outcomes = pipeline.resume_due(from_github=False)
+    finally:
+        builders.close()
+    failed = [o for o in outcomes if isinstance(o, GitorchError)]
+    if as_json:
+        _print_json([{"error": o.message} if isinstance(o, GitorchError) else result_json(o) for o in outcomes])
+    elif not outcomes:
+        click.echo("no paused run is due")
+    for outcome in outcomes if not as_json else ():
+        click.echo(f"error: {outcome.message}" if isinstance(outcome, GitorchError)
+                   else f"{outcome.run.id}: {outcome.run.status}" + (f" ({outcome.message})" if outcome.message else ""))
+    if failed:
         sys.exit(1)
 
 

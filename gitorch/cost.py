@@ -255,7 +255,7 @@ def check_budget(store: Any, config: Any, estimate_usd: float, run_id: str | Non
             message = (f"{limit.scope} budget: ${limit.spent_usd:.2f} of ${limit.limit_usd:.2f} spent; a call estimated "
                        f"at ${estimate_usd:.4f} would pass the limit, so the run pauses")
             resume_at = limit.resume_at.isoformat() if limit.resume_at else None
-            when = f"it resumes on its own at {resume_at} (UTC), or " if resume_at else ""
+            when = f"the run goes on by itself after {resume_at} (UTC), or " if resume_at else ""
             store.record_budget_event("paused", limit.scope, message, run_id, period=limit.period)
             raise BudgetExceeded(message, hint=f"{when}raise {key} in .gitorch.yml{env}",
                                  scope=limit.scope, resume_at=resume_at)

@@ -211,3 +211,6 @@ class Run:
     rounds: int = 0
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+    # A paused run that may go on by itself from this time (a usage cap resets, a budget period
+    # begins): `gitorch run --resume-due` and the workflow's schedule resume it then.
+    resume_after: datetime | None = None

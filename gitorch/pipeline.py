@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -64,6 +65,11 @@ class Request:
     plan_approved: bool = False  # /gitorch proceed on a plan that waits for approval
 
     @property
+    def from_github(self) -> bool:
+        """Started by an event on GitHub (its runs talk back there), not on this machine."""
+        return bool(self.requested_by)
+
+    @property
     def headline(self) -> str:
         return (self.title or self.text.strip().splitlines()[0] if self.text.strip() else "task")[:80]
 
@@ -78,11 +84,21 @@ class _Silent:
 
 
 class Paused(GitorchError):
-    """The run stopped on purpose and can be resumed (confirmation, plan approval, budget)."""
+    """The run stopped on purpose and can be resumed (confirmation, plan approval, budget).
+    ``resume_after`` (ISO time) says when it may go on by itself."""
 
-    def __init__(self, status: str, message: str, hint: str | None = None):
+    def __init__(self, status: str, message: str, hint: str | None = None, resume_after: str | None = None):
         super().__init__(message, hint)
         self.status = status
+        self.resume_after = resume_after
+
+
+def _when(iso_time: str | None) -> datetime | None:
+    """An ISO time (naive taken as UTC) as a datetime; None stays None."""
+    if not iso_time:
+        return None
+    value = datetime.fromisoformat(iso_time.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -183,27 +199,58 @@ class Pipeline:
 
     # -- the run ------------------------------------------------------------------------------------
 
+    def resume_due(self, *, from_github: bool, now: datetime | None = None) -> list[RunResult | GitorchError]:
+        """Resume every paused run whose wait is over (a usage cap reset, a new budget period), the
+        longest waiting first: `gitorch run --resume-due` takes the runs started on this machine
+        (``from_github=False``), the workflow's schedule those started on GitHub, whose comments and
+        pull requests need the GitHub client. One run failing does not stop the others; its error
+        takes its place in the list."""
+        outcomes: list[RunResult | GitorchError] = []
+        for run in self.store.runs_due(now or utcnow()):
+            recorded = self.store.journal_result(run.id, "request")
+            if not recorded or Request(**recorded["request"]).from_github != from_github:
+                continue
+            try:
+                outcomes.append(self.resume(run.id))
+            except GitorchError as exc:
+                outcomes.append(exc)
+        return outcomes
+
     def _drive(self, run: Run, request: Request) -> RunResult:
+        run.resume_after = None  # saved with the next status; a new pause sets it again
         try:
             return self._run(run, request)
         except Paused as pause:
-            self._set_status(run, pause.status)
+            self._set_status(run, pause.status, resume_after=_when(pause.resume_after))
             self._tell(run, request, f"{pause.message}\n\n{pause.hint or ''}".strip())
             return self._result(run, request, message=pause.message + (f"\n{pause.hint}" if pause.hint else ""))
         except BudgetExceeded as exc:
-            self._set_status(run, PAUSED)
+            self._set_status(run, PAUSED, resume_after=_when(exc.resume_at))
+            then = (f"It goes on by itself after {exc.resume_at} (UTC), or resume it with "
+                    if exc.resume_at else "Resume it with ")
             message = (f"Run {run.id} paused: {exc.message} Everything produced so far is kept. "
-                       f"Resume with 'gitorch run --resume {run.id}' when the budget allows.")
+                       f"{then}'gitorch run --resume {run.id}' when the budget allows.")
             self._tell(run, request, message)
             self._label(request, "failed")
             return self._result(run, request, message=message)
-        except GitorchError as exc:
-            self._set_status(run, FAILED)
-            message = (f"Run {run.id} failed: {exc.message}\nEverything produced so far is kept; "
-                       f"resume with 'gitorch run --resume {run.id}'.")
+        except AgentError as exc:
+            if not exc.deferred_until:
+                raise self._failed(run, request, exc) from exc
+            message = (f"Run {run.id} has to wait: {exc.message} Everything produced so far is kept; it goes on by "
+                       f"itself after {exc.deferred_until}, or with 'gitorch run --resume {run.id}'.")
+            self._set_status(run, PAUSED, resume_after=_when(exc.deferred_until))
             self._tell(run, request, message)
-            self._label(request, "failed")
-            raise GitorchError(message, hint=exc.hint) from exc
+            return self._result(run, request, message=message)
+        except GitorchError as exc:
+            raise self._failed(run, request, exc) from exc
+
+    def _failed(self, run: Run, request: Request, exc: GitorchError) -> GitorchError:
+        self._set_status(run, FAILED)
+        message = (f"Run {run.id} failed: {exc.message}\nEverything produced so far is kept; "
+                   f"resume with 'gitorch run --resume {run.id}'.")
+        self._tell(run, request, message)
+        self._label(request, "failed")
+        return GitorchError(message, hint=exc.hint)
 
     def _run(self, run: Run, request: Request) -> RunResult:
         start = self._step(run, "start", lambda: self._start_info(run, request))
@@ -483,8 +530,9 @@ class Pipeline:
         except AgentError as exc:
             if exc.deferred_until:
                 raise Paused(PAUSED, f"task {task.id} has to wait: {exc.message}",
-                             hint=f"gitorch resumes it after {exc.deferred_until}: "
-                                  f"'gitorch run --resume {run.id}'") from exc
+                             hint=f"it goes on by itself after {exc.deferred_until} (on the next "
+                                  f"'gitorch run --resume-due' or scheduled workflow run), or with "
+                                  f"'gitorch run --resume {run.id}'", resume_after=exc.deferred_until) from exc
             raise GitorchError(f"task {task.id} could not be built: {exc.message}", hint=exc.hint) from exc
         artifacts = result.extra.get("contents")
         if artifacts is None:

@@ -116,6 +116,13 @@ def action_pipeline(repo_path: Path, progress: Progress | None = None) -> Callab
         store = pipeline.store
         issue_run = f"run-issue-{req.issue}" if req.issue is not None else None
         try:
+            if req.kind == "resume":
+                outcomes = pipeline.resume_due(from_github=True)
+                lines = [f"{o.run.id}: {o.run.status}" if not isinstance(o, GitorchError) else f"failed: {o.message}"
+                         for o in outcomes]
+                result.status = "resumed" if outcomes else "ignored"
+                result.message = "; ".join(lines) if lines else "no paused run is due"
+                return result
             if req.kind in ("task", "dispatch"):
                 request = Request(text=req.text, title=req.title, trigger="issue" if req.issue else "action",
                                   issue_number=req.issue, requested_by=req.actor.login,

@@ -97,6 +97,7 @@ def test_example_workflow_is_least_privilege_and_serialised():
     assert "head.repo.full_name == github.repository" in job["if"]  # forks never reach the runner
     events = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads `on` as true
     assert set(events) == {"issues", "issue_comment", "pull_request_review_comment", "pull_request_review",
-                           "pull_request", "push", "workflow_dispatch"}
+                           "pull_request", "push", "workflow_dispatch", "schedule"}
+    assert events["schedule"] == [{"cron": "17,47 * * * *"}]  # paused runs go on after their wait
     for step in job["steps"]:
         assert "${{" not in step.get("run", "")

@@ -241,3 +241,9 @@ def test_reading_a_bad_payload_says_what_is_wrong(tmp_path):
     bad.write_text("[1, 2]")
     with pytest.raises(GitorchError, match="not a JSON object"):
         read_payload(bad)
+
+
+def test_the_workflow_schedule_asks_to_resume_paused_runs_and_costs_nothing_itself():
+    request = parse_event("schedule", {"schedule": "17,47 * * * *"})
+    assert request.kind == "resume" and request.key == "schedule-17,47 * * * *"
+    assert not request.costly  # the runs it continues were counted when they started

@@ -140,3 +140,11 @@ def test_daily_limit_per_person(cfg, provider, store):
 def test_zero_runs_per_day_turns_github_triggers_off(cfg, provider, store):
     cfg.github.runs_per_person_per_day = 0
     assert not check_trigger(request(association="OWNER"), cfg.github, provider, store)
+
+
+def test_the_schedule_passes_the_gate_without_a_person():
+    config = config_module.load(env={})
+    request = Request(kind="resume", event="schedule", action=None, repo="acme/shop",
+                      actor=Actor("schedule", "Schedule"), key="schedule-cron")
+    decision = check_trigger(request, config.github, provider=None)
+    assert decision.allowed and "schedule" in decision.reason

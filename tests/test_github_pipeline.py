@@ -155,3 +155,41 @@ def test_a_review_comment_on_the_pr_is_reworked_on_the_same_branch_and_answered_
     action(standins, tmp, payload, "pull_request_review_comment")
     assert len(hub.pull_reviews(pr)) == reviews + 1
     assert len([c for c in hub.pull_review_comments(pr) if c.get("in_reply_to") == cid]) == 1
+
+
+def test_a_usage_cap_pauses_the_issue_run_and_the_schedule_resumes_it_after_the_reset(world):
+    from datetime import timedelta
+
+    from gitorch import config as config_module
+    from gitorch.model import utcnow
+    from gitorch.simulate.chatgpt_page import Answer
+    from gitorch.store.sqlite import SqliteStore
+
+    standins, repo, tmp = world
+    hub = standins.hub
+    hub.set_file(".gitorch.yml", ASK_FIRST + "agents:\n  allow_claude_fallback: false\n")
+    issue = hub.add_issue(demo_scenario.ISSUE_TITLE, demo_scenario.ISSUE_BODY, labels=["gitorch"])
+    action(standins, tmp, labeled(issue, hub.full_name))
+    standins.page.respond(lambda prompt: Answer(fault="usage_cap", reset="4:12 PM"))
+
+    paused = action(standins, tmp, proceed(issue, hub.full_name), "issue_comment")
+    assert paused["status"] == "paused" and not hub.pulls
+    assert any("goes on by itself after" in c["body"] for c in hub.issue_comments(issue))
+
+    schedule = {"schedule": "17,47 * * * *", "repository": {"full_name": hub.full_name}}
+    early = action(standins, tmp, schedule, "schedule")
+    assert early["status"] == "ignored" and "no paused run is due" in early["message"]
+
+    # The cap resets: move the run's wait into the past, as the clock would.
+    cfg = config_module.load(env=standins.env(tmp / "state"))
+    with SqliteStore(cfg.db_path) as store:
+        run = store.get_run(f"run-issue-{issue}")
+        run.resume_after = utcnow() - timedelta(minutes=1)
+        store.save_run(run)
+    standins.page.respond(demo_scenario.builder_answer)
+
+    resumed = action(standins, tmp, schedule, "schedule")
+    assert resumed["status"] == "resumed" and f"run-issue-{issue}: done" in resumed["message"]
+    assert len(hub.pulls) == 1 and hub.issue_labels(issue) == ["gitorch", "gitorch:done"]
+    again = action(standins, tmp, schedule, "schedule")  # the next tick finds nothing to do
+    assert again["status"] == "ignored" and len(hub.pulls) == 1

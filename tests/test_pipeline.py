@@ -6,13 +6,19 @@ Chromium on the local ChatGPT-like page; commits are pygit2 in a real repository
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
 import pytest
+from click.testing import CliRunner
 from rich.console import Console
 
 from gitorch import config as config_module
 from gitorch import stats
+from gitorch.cli import cli
 from gitorch.demo import DEMO_CONFIG, StandIns, git, make_repository
 from gitorch.errors import GitorchError
+from gitorch.model import utcnow
 from gitorch.pipeline import Request
 from gitorch.runner import assemble
 from gitorch.simulate import demo_scenario
@@ -188,7 +194,7 @@ def test_a_failed_build_keeps_what_was_done_and_says_how_to_resume(workspace, st
     assert plans() == 1
 
 
-def test_a_usage_cap_pauses_the_run_until_it_resets(workspace, standins):
+def test_a_usage_cap_pauses_the_run_until_it_resets_and_resume_due_goes_on(workspace, standins, monkeypatch):
     repo, env = workspace
     _no_fallback(repo)
     standins.page.respond(lambda prompt: Answer(fault="usage_cap", reset="4:12 PM"))
@@ -198,7 +204,43 @@ def test_a_usage_cap_pauses_the_run_until_it_resets(workspace, standins):
     finally:
         builders.close()
     assert result.run.status == "paused"
-    assert "usage cap" in result.message.lower() and "resumes it after" in result.message
+    assert "usage cap" in result.message.lower() and "goes on by itself after" in result.message
+    resume_after = pipeline.store.get_run(result.run.id).resume_after
+    assert resume_after is not None and resume_after > result.run.created_at
+
+    # Before the reset nothing is due; after it, `gitorch run --resume-due` takes the run on.
+    standins.page.respond(demo_scenario.builder_answer)
+    pipeline, builders, cfg = _pipeline(repo, env)
+    try:
+        assert pipeline.resume_due(from_github=False, now=resume_after - timedelta(minutes=1)) == []
+        assert pipeline.resume_due(from_github=True, now=resume_after) == []  # the workflow's, not ours
+    finally:
+        builders.close()
+    run = pipeline.store.get_run(result.run.id)
+    run.resume_after = utcnow() - timedelta(minutes=1)  # the cap has reset: the clock moved on
+    pipeline.store.save_run(run)
+    monkeypatch.chdir(repo)
+    cli_result = CliRunner().invoke(cli, ["run", "--resume-due", "--json"], env=env, catch_exceptions=False)
+    assert cli_result.exit_code == 0, cli_result.output
+    [done] = json.loads(cli_result.output)
+    assert done["run_id"] == run.id and done["status"] == "done"
+    assert pipeline.store.get_run(run.id).resume_after is None
+    again = CliRunner().invoke(cli, ["run", "--resume-due"], env=env, catch_exceptions=False)
+    assert again.exit_code == 0 and "no paused run is due" in again.output
+
+
+def test_a_monthly_budget_pause_says_when_the_run_goes_on_by_itself(workspace):
+    repo, env = workspace
+    pipeline, builders, cfg = _pipeline(repo, {**env, "MONTHLY_BUDGET_USD": "0.0001"})
+    try:
+        paused = pipeline.start(Request(text=ISSUE, confirmed=True))
+    finally:
+        builders.close()
+    run = pipeline.store.get_run(paused.run.id)
+    start = run.created_at
+    next_month = (start.replace(day=1) + timedelta(days=32)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    assert run.status == "paused" and run.resume_after == next_month
+    assert "goes on by itself after" in paused.message
 
 
 def test_a_run_is_mirrored_to_convex_without_waiting_on_it(workspace):

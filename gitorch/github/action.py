@@ -39,7 +39,7 @@ SUGGESTION_KEY = "suggestion"
 
 @dataclass
 class ActionResult:
-    status: str  # ignored, refused, suggested, answered, learned, handed-over, done, failed
+    status: str  # ignored, refused, suggested, answered, learned, handed-over, resumed, done, failed
     message: str
     request: Request | None = None
     decision: RoutingDecision | None = None

@@ -30,7 +30,7 @@ from ..model import AGENTS
 from .provider import is_gitorch_text
 from .untrusted import clean_text
 
-Kind = Literal["task", "command", "rework", "outcome", "task_md", "dispatch"]
+Kind = Literal["task", "command", "rework", "outcome", "task_md", "dispatch", "resume"]
 
 EVENTS: tuple[str, ...] = ("issues", "issue_comment", "pull_request_review_comment", "pull_request_review",
                            "pull_request", "push", "workflow_dispatch")
@@ -95,7 +95,7 @@ class Request:
     @property
     def costly(self) -> bool:
         """Whether this request may spend tokens (counted against the daily limit)."""
-        if self.kind == "outcome":
+        if self.kind in ("outcome", "resume"):  # a resumed run was counted when it started
             return False
         if self.kind == "command":
             return self.command in COSTLY_COMMANDS
@@ -174,6 +174,9 @@ def parse_event(name: str, payload: dict[str, Any], *, trigger_label: str = "git
     action = payload.get("action") if isinstance(payload.get("action"), str) else None
     repo = str(_dict(payload.get("repository")).get("full_name") or "")
     sender = payload.get("sender")
+    if name == "schedule":  # the workflow's cron (an Actions event, not a webhook): continue paused runs
+        return Request(kind="resume", event=name, action=None, repo=repo, actor=Actor("schedule", "Schedule"),
+                       key=f"schedule-{payload.get('schedule') or 'cron'}")
     if name not in EVENTS:
         return Ignored(name, action, "not an event gitorch acts on")
     if name == "issues":

@@ -63,6 +63,10 @@ def check_trigger(request: Request, github_config: Any, provider: GitHubProvider
 
 def _decide(request: Request, cfg: Any, provider: GitHubProvider | None) -> GateDecision:
     actor = request.actor
+    if request.kind == "resume":
+        # Only the repository's own workflow file (on the default branch) can schedule it, and it
+        # continues nothing but runs that passed this gate when they started.
+        return GateDecision(True, "the workflow's schedule continues paused runs whose wait is over")
     if request.from_gitorch:
         return GateDecision(False, "the text is gitorch's own (it carries gitorch's marker)")
     if not actor.login:

@@ -308,6 +308,15 @@ def m005_outbox_parking(db: sqlite3.Connection) -> None:
     """)
 
 
+@migration
+def m006_run_resume_after(db: sqlite3.Connection) -> None:
+    """When a paused run may go on by itself."""
+    _execute_all(db, """
+        ALTER TABLE runs ADD COLUMN resume_after TEXT;
+        CREATE INDEX runs_due ON runs(status, resume_after)
+    """)
+
+
 def applied_migrations(db: sqlite3.Connection) -> list[str]:
     exists = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").fetchone()
     if not exists:
@@ -396,6 +405,7 @@ def _run(row: sqlite3.Row) -> Run:
         id=row["id"], text=row["text"], trigger=row["trigger"], status=row["status"], repo=row["repo"],
         branch=row["branch"], pr_number=row["pr_number"], issue_number=row["issue_number"], verdict=row["verdict"],
         rounds=row["rounds"], created_at=parse_iso(row["created_at"]), updated_at=parse_iso(row["updated_at"]),
+        resume_after=parse_iso(row["resume_after"]),
     )
 
 
@@ -705,12 +715,14 @@ class SqliteStore:
         with self._write() as db:
             db.execute(
                 "INSERT INTO runs (id, text, trigger, status, repo, branch, pr_number, issue_number, verdict, rounds, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "created_at, updated_at, resume_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET "
                 "text = excluded.text, trigger = excluded.trigger, status = excluded.status, repo = excluded.repo, "
                 "branch = excluded.branch, pr_number = excluded.pr_number, issue_number = excluded.issue_number, "
-                "verdict = excluded.verdict, rounds = excluded.rounds, updated_at = excluded.updated_at",
+                "verdict = excluded.verdict, rounds = excluded.rounds, updated_at = excluded.updated_at, "
+                "resume_after = excluded.resume_after",
                 (run.id, run.text, run.trigger, run.status, run.repo, run.branch, run.pr_number, run.issue_number,
-                 run.verdict, run.rounds, iso(run.created_at), iso(run.updated_at)),
+                 run.verdict, run.rounds, iso(run.created_at), iso(run.updated_at), iso(run.resume_after)),
             )
             self._enqueue(db, "runs", run.id, asdict(run))
 
@@ -718,6 +730,12 @@ class SqliteStore:
         with self._read() as db:
             row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return _run(row) if row else None
+
+    def runs_due(self, now: datetime) -> list[Run]:
+        """Paused runs whose ``resume_after`` has come, the longest waiting first."""
+        with self._read() as db:
+            return [_run(r) for r in db.execute("SELECT * FROM runs WHERE status = 'paused' AND resume_after <= ? "
+                                                "ORDER BY resume_after, created_at", (iso(now),))]
 
     def list_runs(self, limit: int = 50) -> list[Run]:
         """Newest first."""
