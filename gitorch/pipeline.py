@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,6 +33,7 @@ from .errors import BudgetExceeded, GitorchError
 from .model import CHATGPT, CLAUDE, Artifact, Plan, Review, RoutingDecision, Run, Task, Usage, new_id, utcnow
 from .redact import redact
 from .store import Store
+from .store.sqlite import parse_iso
 
 # Run statuses a person may see.
 AWAITING_CONFIRMATION = "awaiting_confirmation"
@@ -91,14 +92,6 @@ class Paused(GitorchError):
         super().__init__(message, hint)
         self.status = status
         self.resume_after = resume_after
-
-
-def _when(iso_time: str | None) -> datetime | None:
-    """An ISO time (naive taken as UTC) as a datetime; None stays None."""
-    if not iso_time:
-        return None
-    value = datetime.fromisoformat(iso_time.replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -221,11 +214,11 @@ class Pipeline:
         try:
             return self._run(run, request)
         except Paused as pause:
-            self._set_status(run, pause.status, resume_after=_when(pause.resume_after))
+            self._set_status(run, pause.status, resume_after=parse_iso(pause.resume_after))
             self._tell(run, request, f"{pause.message}\n\n{pause.hint or ''}".strip())
             return self._result(run, request, message=pause.message + (f"\n{pause.hint}" if pause.hint else ""))
         except BudgetExceeded as exc:
-            self._set_status(run, PAUSED, resume_after=_when(exc.resume_at))
+            self._set_status(run, PAUSED, resume_after=parse_iso(exc.resume_at))
             then = (f"It goes on by itself after {exc.resume_at} (UTC), or resume it with "
                     if exc.resume_at else "Resume it with ")
             message = (f"Run {run.id} paused: {exc.message} Everything produced so far is kept. "
@@ -238,7 +231,7 @@ class Pipeline:
                 raise self._failed(run, request, exc) from exc
             message = (f"Run {run.id} has to wait: {exc.message} Everything produced so far is kept; it goes on by "
                        f"itself after {exc.deferred_until}, or with 'gitorch run --resume {run.id}'.")
-            self._set_status(run, PAUSED, resume_after=_when(exc.deferred_until))
+            self._set_status(run, PAUSED, resume_after=parse_iso(exc.deferred_until))
             self._tell(run, request, message)
             return self._result(run, request, message=message)
         except GitorchError as exc:

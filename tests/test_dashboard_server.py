@@ -108,9 +108,13 @@ def test_a_page_served_under_another_host_name_is_refused(server):
 
 
 def test_the_dashboard_command_serves_until_interrupted(isolated_env):
-    # -X faulthandler: if it ever fails to stop, SIGABRT makes it print every thread's stack.
+    # A shell starting a background job (the test suite run with `&`) makes it ignore SIGINT, and a
+    # child inherits that: Python then installs no KeyboardInterrupt handler. Give the dashboard the
+    # default disposition a terminal gives it. -X faulthandler: if it ever fails to stop, SIGABRT
+    # makes it print every thread's stack.
     proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "gitorch", "dashboard", "--port", "0"],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = proc.stderr.readline()
         url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
