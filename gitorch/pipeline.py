@@ -64,6 +64,7 @@ class Request:
     requested_by: str | None = None
     decision_id: str | None = None  # routed already (the Action posts the suggestion first)
     plan_approved: bool = False  # /gitorch proceed on a plan that waits for approval
+    plan_only: bool = False  # /gitorch plan: stop after the plan until a person approves it
 
     @property
     def from_github(self) -> bool:
@@ -179,8 +180,11 @@ class Pipeline:
         if not recorded:
             raise GitorchError(f"run {run_id} has no recorded request", hint="start it again with 'gitorch run'")
         request = Request(**recorded["request"])
+        if run.status == AWAITING_PLAN_APPROVAL:
+            request.plan_only = True  # the plan waits for a person, however it came to wait
         if update is not None:
-            if run.status == AWAITING_PLAN_APPROVAL:
+            request.plan_only = request.plan_only or update.plan_only
+            if run.status == AWAITING_PLAN_APPROVAL and not update.plan_only:
                 request.plan_approved = request.plan_approved or update.confirmed
             if run.status == AWAITING_RESOLUTION and update.confirmed:
                 self._approve_resolution(run)
@@ -452,10 +456,10 @@ class Pipeline:
         return builder if task.assigned_to in (CHATGPT, "codex", builder) else task.assigned_to
 
     def _approve_plan(self, run: Run, request: Request, plan: Plan) -> Plan:
-        """With ``plan_approval: required`` the run stops after the plan until a person approves it;
-        in GitHub mode the tasks they unticked in the comment are skipped, and edited ones built as
-        edited."""
-        if self.config.pipeline.plan_approval != "required":
+        """With ``plan_approval: required`` (or after `/gitorch plan`) the run stops after the plan
+        until a person approves it; in GitHub mode the tasks they unticked in the comment are
+        skipped, and edited ones built as edited."""
+        if self.config.pipeline.plan_approval != "required" and not request.plan_only:
             return plan
         approved = self.store.journal_result(run.id, "plan_approved")
         if approved is None:

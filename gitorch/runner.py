@@ -179,13 +179,14 @@ def action_pipeline(repo_path: Path, progress: Progress | None = None) -> Callab
                     result.status, result.message = "answered", "no gitorch pull request to review here"
                     return result
                 outcome = pipeline.rework(run.id, [], key=f"review-{req.comment_id or req.key}")
-            else:  # proceed, plan: move the issue's run on, confirmed by a person
+            else:  # proceed, plan: move the issue's run on, confirmed by a person; plan stops after the plan
+                plan_only = req.command == "plan"
                 if issue_run is None or store.get_run(issue_run) is None:
                     request = Request(text=req.text, title=req.title, trigger="comment", issue_number=req.issue,
-                                      confirmed=True, requested_by=req.actor.login)
+                                      confirmed=True, requested_by=req.actor.login, plan_only=plan_only)
                     outcome = pipeline.start(request, run_id=issue_run or f"run-{req.key}")
                 else:
-                    outcome = pipeline.resume(issue_run, Request(text="", confirmed=True))
+                    outcome = pipeline.resume(issue_run, Request(text="", confirmed=True, plan_only=plan_only))
         finally:
             builders.close()
         result.status = outcome.run.status

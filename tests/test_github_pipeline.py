@@ -193,3 +193,32 @@ def test_a_usage_cap_pauses_the_issue_run_and_the_schedule_resumes_it_after_the_
     assert len(hub.pulls) == 1 and hub.issue_labels(issue) == ["gitorch", "gitorch:done"]
     again = action(standins, tmp, schedule, "schedule")  # the next tick finds nothing to do
     assert again["status"] == "ignored" and len(hub.pulls) == 1
+
+
+def plan_command(issue: int, full_name: str) -> dict:
+    payload = proceed(issue, full_name)
+    payload["comment"].update(body="/gitorch plan", id=7002)
+    return payload
+
+
+def test_gitorch_plan_waits_with_a_checklist_and_proceed_builds_the_plan_as_edited(world):
+    standins, repo, tmp = world
+    hub = standins.hub
+    issue = hub.add_issue(demo_scenario.ISSUE_TITLE, demo_scenario.ISSUE_BODY, labels=["gitorch"])
+    action(standins, tmp, labeled(issue, hub.full_name))
+
+    waiting = action(standins, tmp, plan_command(issue, hub.full_name), "issue_comment")
+    assert waiting["status"] == "awaiting_plan_approval"
+    assert standins.page.prompts == [] and not hub.pulls  # planned, nothing built
+    again = action(standins, tmp, plan_command(issue, hub.full_name), "issue_comment")
+    assert again["status"] == "awaiting_plan_approval" and standins.page.prompts == []  # plan again: still waits
+    [comment] = [c for c in hub.issue_comments(issue) if "- [x] **t5**" in c["body"]]
+    # A person unticks the tests task in the comment.
+    comment["body"] = comment["body"].replace("- [x] **t5**", "- [ ] **t5**")
+
+    done = action(standins, tmp, proceed(issue, hub.full_name), "issue_comment")
+    assert done["status"] == "done" and done["verdict"] == "approve"
+    branch = hub.pulls[done["pr_number"]]["head"]["ref"]
+    files = git(repo, "--git-dir", str(tmp / "origin.git"), "ls-tree", "-r", "--name-only", branch).split()
+    assert "shop/notifications/templates.py" in files and "tests/test_notifications.py" not in files
+    assert not any("test_notifications" in p for p in standins.page.prompts)  # t5 was never sent

@@ -40,7 +40,7 @@ COMMANDS: dict[str, str] = {
     "proceed": "go ahead with the suggested agent (when gitorch asked first)",
     "override": "use another agent: /gitorch override claude|chatgpt-pro|codex",
     "explain": "show why gitorch suggested this agent",
-    "plan": "(re)write the plan",
+    "plan": "plan, post the plan as a checklist and wait: untick or edit tasks, then proceed",
     "review": "review the pull request again",
     "retry": "run the failed step again",
     "cancel": "stop the run",
