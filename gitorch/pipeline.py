@@ -46,7 +46,7 @@ ANSWERED = "answered"
 TERMINAL = (DONE, ANSWERED, "cancelled")
 # The `gitorch:<stage>` label that shows a run's status on its issue.
 STAGES = {"building": "building", "reviewing": "reviewing", DONE: "done", ANSWERED: "done",
-          FAILED: "failed", PAUSED: "failed", "cancelled": "failed"}  # a failed or paused run can be resumed
+          FAILED: "failed", PAUSED: "paused", "cancelled": "failed"}  # a failed or paused run can be resumed
 
 
 @dataclass
@@ -219,6 +219,8 @@ class Pipeline:
             return self._run(run, request)
         except Paused as pause:
             self._set_status(run, pause.status, resume_after=parse_iso(pause.resume_after))
+            if pause.status == PAUSED:
+                self._label(request, "paused")
             self._tell(run, request, f"{pause.message}\n\n{pause.hint or ''}".strip())
             return self._result(run, request, message=pause.message + (f"\n{pause.hint}" if pause.hint else ""))
         except BudgetExceeded as exc:
@@ -228,7 +230,7 @@ class Pipeline:
             message = (f"Run {run.id} paused: {exc.message} Everything produced so far is kept. "
                        f"{then}'gitorch run --resume {run.id}' when the budget allows.")
             self._tell(run, request, message)
-            self._label(request, "failed")
+            self._label(request, "paused")
             return self._result(run, request, message=message)
         except AgentError as exc:
             if not exc.deferred_until:
@@ -236,6 +238,7 @@ class Pipeline:
             message = (f"Run {run.id} has to wait: {exc.message} Everything produced so far is kept; it goes on by "
                        f"itself after {exc.deferred_until}, or with 'gitorch run --resume {run.id}'.")
             self._set_status(run, PAUSED, resume_after=parse_iso(exc.deferred_until))
+            self._label(request, "paused")
             self._tell(run, request, message)
             return self._result(run, request, message=message)
         except GitorchError as exc:

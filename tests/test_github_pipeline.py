@@ -174,6 +174,7 @@ def test_a_usage_cap_pauses_the_issue_run_and_the_schedule_resumes_it_after_the_
 
     paused = action(standins, tmp, proceed(issue, hub.full_name), "issue_comment")
     assert paused["status"] == "paused" and not hub.pulls
+    assert hub.issue_labels(issue) == ["gitorch", "gitorch:paused"]  # not failed: it goes on by itself
     assert any("goes on by itself after" in c["body"] for c in hub.issue_comments(issue))
 
     schedule = {"schedule": "17,47 * * * *", "repository": {"full_name": hub.full_name}}

@@ -17,7 +17,7 @@ from ..model import InlineComment
 MARKER_PREFIX = "<!-- gitorch:"
 _MARKER_RE = re.compile(r"<!-- gitorch:([a-z-]+) ([^ >]+) -->")
 
-STAGES: tuple[str, ...] = ("planning", "building", "reviewing", "done", "failed")
+STAGES: tuple[str, ...] = ("planning", "building", "reviewing", "paused", "done", "failed")
 STAGE_LABEL_PREFIX = "gitorch:"
 REVIEW_CONTEXT = "gitorch/review"
 MAX_BODY_CHARS = 65_000  # GitHub refuses bodies over 65,536 characters
