@@ -262,6 +262,7 @@ def runs(store: Any, limit: int = 50) -> list[dict[str, Any]]:
             "minutes": round((r.updated_at - r.created_at).total_seconds() / 60, 2),
             "cost_usd": _money(spent), "baseline_cost_usd": _money(alone), "savings_usd": _money(alone - spent),
             "completed": completed(r),
+            "resume_after": r.resume_after.isoformat() if r.resume_after else None,
         })
     return out
 

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -390,6 +390,17 @@ def test_budget_paused_is_explained_on_the_page(dashboard, open_page, monkeypatc
     notice = page.locator("[data-notice=paused]")
     assert "Budget paused" in notice.inner_text() and "MONTHLY_BUDGET_USD" in notice.inner_text()
     assert "paused" in page.locator('[data-kpi="budget_pct_used"]').get_attribute("class")
+
+
+def test_a_paused_run_says_when_it_goes_on(dashboard, open_page):
+    config = _config()
+    with SqliteStore(config.db_path) as store:
+        store.save_run(Run(id="run-capped", text="Add CSV export", trigger="issue", status="paused",
+                           resume_after=datetime(2026, 12, 1, 16, 12, tzinfo=UTC)))
+    server = dashboard()
+    page = open_page(server.url)
+    row = page.locator('tr[data-run="run-capped"]')
+    assert "paused" in row.inner_text() and "goes on after 2026-12-01 16:12" in row.inner_text()
 
 
 def test_run_text_from_an_issue_is_shown_as_text_not_markup(dashboard, open_page):
