@@ -216,15 +216,15 @@ def _resume_due(cfg: Any, as_json: bool) -> None:
         outcomes = pipeline.resume_due(from_github=False)
     finally:
         builders.close()
-    failed = [o for o in outcomes if isinstance(o, GitorchError)]
     if as_json:
         _print_json([{"error": o.message} if isinstance(o, GitorchError) else result_json(o) for o in outcomes])
-    elif not outcomes:
-        click.echo("no paused run is due")
-    for outcome in outcomes if not as_json else ():
-        click.echo(f"error: {outcome.message}" if isinstance(outcome, GitorchError)
-                   else f"{outcome.run.id}: {outcome.run.status}" + (f" ({outcome.message})" if outcome.message else ""))
-    if failed:
+    else:
+        for o in outcomes:
+            click.echo(f"error: {o.message}" if isinstance(o, GitorchError)
+                       else f"{o.run.id}: {o.run.status}" + (f" ({o.message})" if o.message else ""))
+        if not outcomes:
+            click.echo("no paused run is due")
+    if any(isinstance(o, GitorchError) for o in outcomes):
         sys.exit(1)
 
 

@@ -105,6 +105,17 @@ def test_features_are_l2_normalised_hashed_words_and_pairs():
     assert len(X.row(0).indices) == 6  # 3 words + 3 pairs (the first with the start mark)
 
 
+def test_a_state_saved_for_older_features_keeps_what_agents_did_and_drops_the_weights():
+    import json
+    import zlib
+
+    header = json.dumps({"version": 1, "types": list(learned.TYPES), "examples": 40,
+                         "agents": {"debugging": {"claude": [3, 1, 0]}}}).encode()
+    old = zlib.compress(len(header).to_bytes(4, "big") + header + b"old weights")
+    state = learned.RepoState.from_bytes(old)
+    assert state.agents == {"debugging": {"claude": [3, 1, 0]}} and state.size == 0 and state.examples == 0
+
+
 def test_a_model_file_for_other_features_is_refused_with_the_rebuild_command(tmp_path):
     import numpy as np
 
