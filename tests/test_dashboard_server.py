@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ from gitorch.dashboard.app import COOKIE, DashboardServer, check_binding
 from gitorch.dashboard.sources import LocalSource
 from gitorch.dashboard.team import TeamStore
 from gitorch.errors import GitorchError
-from gitorch.model import utcnow
+from gitorch.model import Run, utcnow
 from gitorch.store.sqlite import SqliteStore
 
 TOKEN = "s3cret-token-for-the-team-0123"
@@ -176,6 +177,8 @@ def test_team_records_give_the_same_figures_as_the_store_they_came_from(month):
     names = {"runs": "runs", "journal": "journal", "artifacts": "artifacts", "metrics": "metrics",
              "routing_decisions": "decisions", "budget_events": "budgetEvents"}
     with SqliteStore(config.db_path) as store:
+        store.save_run(Run(id="run-waiting", text="Add CSV export", status="paused",
+                           resume_after=now.replace(microsecond=0) + timedelta(hours=2)))  # a usage cap's reset
         records: dict[str, list] = {v: [] for v in names.values()}
         while rows := [r for r in store.outbox_pending(500)]:
             for r in rows:
@@ -191,6 +194,7 @@ def test_team_records_give_the_same_figures_as_the_store_they_came_from(month):
     assert stats.compute(team, config, now=now) == local
     assert stats.series(team, config, now=now) == local_series
     assert stats.runs(team) == local_runs
+    assert team.get_run("run-waiting").resume_after == store.get_run("run-waiting").resume_after
     assert team.journal(newest.id) == local_steps
     assert set(team.runners.values()) == {store.runner}
 

@@ -29,7 +29,8 @@ def _within(at: datetime, since: datetime | None, until: datetime | None) -> boo
 
 def _run(data: dict[str, Any]) -> Run:
     fields = {k: data[k] for k in _RUN_FIELDS if data.get(k) is not None}
-    return Run(**fields, created_at=parse_iso(data["created_at"]), updated_at=parse_iso(data["updated_at"]))
+    return Run(**fields, created_at=parse_iso(data["created_at"]), updated_at=parse_iso(data["updated_at"]),
+               resume_after=parse_iso(data.get("resume_after")))
 
 
 def _metric(data: dict[str, Any]) -> Metric:
