@@ -151,6 +151,9 @@ class PipelineConfig(Section):
 class VerifyConfig(Section):
     command: str | None = Field(None, description="the repository's test command, run on the result")
     timeout_s: float = Field(600.0, gt=0, description="seconds it may take")
+    env_keep: list[str] = Field(default_factory=list, description="environment variables the test command "
+                                "keeps although their names or values look like credentials (all such are "
+                                "removed: the command runs code a model wrote)")
 
 
 class ConvexConfig(Section):

@@ -30,8 +30,9 @@ from . import cost
 from .agents import AgentError, BuildContext, Builder, BuildResult
 from .config import Config, repo_key
 from .errors import BudgetExceeded, GitorchError
+from .gitcli import no_git_env
 from .model import CHATGPT, CLAUDE, Artifact, Plan, Review, RoutingDecision, Run, Task, Usage, new_id, utcnow
-from .redact import redact
+from .redact import redact, without_secrets
 from .store import Store
 from .store.sqlite import parse_iso
 
@@ -647,8 +648,9 @@ class Pipeline:
         command = self.config.verify.command
         if not command:
             return None
+        env = without_secrets(no_git_env(), self.config.secrets.values(), self.config.verify.env_keep)
         return self._step(run, f"verify:r{round_no}", lambda: verify_commit(
-            self.parts.repo_path, head, command, self.config.verify.timeout_s), f"$ {command}")
+            self.parts.repo_path, head, command, self.config.verify.timeout_s, env), f"$ {command}")
 
     def _review(self, run: Run, plan: Plan, round_no: int, base: str, reviewed_head: str, head: str,
                 verify: dict[str, Any] | None) -> Review:
@@ -833,8 +835,10 @@ def _waves(tasks: list[Task]) -> list[list[Task]]:
     return waves
 
 
-def verify_commit(repo_path: Path, commit: str, command: str, timeout_s: float) -> dict[str, Any]:
-    """Run the repository's test command on ``commit`` in a scratch worktree; never in the person's."""
+def verify_commit(repo_path: Path, commit: str, command: str, timeout_s: float,
+                  env: Mapping[str, str]) -> dict[str, Any]:
+    """Run the repository's test command on ``commit`` in a scratch worktree (never in the person's),
+    with ``env``: the caller leaves gitorch's credentials out, since the tests run code a model wrote."""
     from . import gitops
 
     with tempfile.TemporaryDirectory(prefix="gitorch-verify-") as scratch:
@@ -843,7 +847,7 @@ def verify_commit(repo_path: Path, commit: str, command: str, timeout_s: float) 
         started = time.monotonic()
         try:
             proc = subprocess.run(command, shell=True, cwd=tree, capture_output=True, text=True,
-                                  timeout=timeout_s, env=gitops.no_git_env())
+                                  timeout=timeout_s, env=dict(env))
             exit_code, output = proc.returncode, proc.stdout + proc.stderr
         except subprocess.TimeoutExpired as exc:
             exit_code = 124

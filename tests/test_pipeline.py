@@ -10,6 +10,7 @@ import json
 from datetime import timedelta
 
 import pytest
+import yaml
 from click.testing import CliRunner
 from rich.console import Console
 
@@ -308,3 +309,20 @@ def test_a_conflict_with_someone_elses_push_gets_a_resolution_a_person_approves(
     assert "Someone's mailer" in git(repo, "log", "--format=%s", f"main..{branch}")
     final = git(repo, "show", f"{branch}:shop/notifications/mailer.py")
     assert "configure SMTP first" in final and "class InMemoryMailer" in final
+
+
+def test_the_repositorys_tests_run_without_gitorchs_credentials(workspace, monkeypatch):
+    """The verify step runs code a model wrote: a prompt-injected issue must find no key to steal."""
+    repo, env = workspace
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_" + "e" * 36)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", env["ANTHROPIC_API_KEY"])
+    monkeypatch.setenv("LEAKY", env["ANTHROPIC_API_KEY"])  # a known secret under an innocent name
+    check = ("python -c \"import os,sys; bad=[k for k in ('GITHUB_TOKEN','ANTHROPIC_API_KEY','LEAKY') "
+             "if k in os.environ]; print('leaked', bad); sys.exit(3 if bad or 'PATH' not in os.environ else 0)\"")
+    (repo / ".gitorch.yml").write_text(yaml.safe_dump({"verify": {"command": check, "timeout_s": 120}}))
+    pipeline, builders, cfg = _pipeline(repo, env)
+    try:
+        result = pipeline.start(Request(text=ISSUE, confirmed=True))
+    finally:
+        builders.close()
+    assert result.verify["exit_code"] == 0, result.verify["tail"]
