@@ -8,13 +8,14 @@ description; ``gitorch init`` writes the commented file from them, so the two ca
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from .errors import ConfigError
 
@@ -29,7 +30,17 @@ class ModelsConfig(Section):
     plan: str = Field("claude-sonnet-5-5", description="Claude model that writes plans (one model for plan and review shares the prompt cache)")
     review: str = Field("claude-sonnet-5-5", description="Claude model that reviews the builder's work")
     build: str = Field("claude-sonnet-5-5", description="Claude model used when Claude builds (fallback or routed)")
-    classify: str = Field("claude-haiku-5-5", description="cheap Claude model for small classification calls")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired_keys(cls, data: Any) -> Any:
+        """``models.classify`` was written by earlier `gitorch init`s but never used: accepted, with a
+        warning, so those files still load."""
+        if isinstance(data, dict) and "classify" in data:
+            logging.getLogger("gitorch.config").warning(
+                "models.classify in .gitorch.yml is not used by gitorch; remove the line")
+            data = {k: v for k, v in data.items() if k != "classify"}
+        return data
 
 
 class AgentsConfig(Section):

@@ -120,3 +120,11 @@ def test_init_refuses_to_overwrite(repo):
     result = CliRunner().invoke(cli, ["init"])
     assert result.exit_code != 0
     assert (repo / ".gitorch.yml").read_text() == "routing:\n  auto: false\n"
+
+
+def test_a_retired_key_from_an_older_init_still_loads_with_a_warning(repo, caplog):
+    (repo / ".gitorch.yml").write_text("models:\n  classify: claude-haiku-5-5\n  plan: claude-opus-5-5\n")
+    with caplog.at_level("WARNING", logger="gitorch.config"):
+        cfg = config.load(cwd=repo, env={})
+    assert cfg.models.plan == "claude-opus-5-5" and "classify" not in cfg.models.model_dump()
+    assert "models.classify" in caplog.text and "remove the line" in caplog.text

@@ -52,7 +52,7 @@ def test_price_table_is_dated_and_has_the_models_in_use():
     assert PRICES["claude-opus-5-5"] == Price(4.00, 20.00, 5.00, 0.20)
     assert PRICES["claude-sonnet-5-5"].cache_read == 0.10  # cut from 0.20 on 2026-10-07
     defaults = Config().models
-    for model in (defaults.plan, defaults.review, defaults.build, defaults.classify):
+    for model in (defaults.plan, defaults.review, defaults.build):
         assert PriceTable().known(model)
 
 
