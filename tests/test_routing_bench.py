@@ -39,6 +39,11 @@ def test_labelled_file_with_a_bad_line_is_named(tmp_path):
     data.write_text('{"text": "Add export", "label": "code_generation"}\n{"text": "x", "label": "chores"}\n')
     with pytest.raises(GitorchError, match="line 2"):
         read_labelled(data)
+    data.write_text('{"text": "Add export", "label": "code_generation"}\nnot json\n')
+    with pytest.raises(GitorchError, match="line 2 is not valid JSON"):
+        read_labelled(data)
+    with pytest.raises(GitorchError, match="cannot read"):
+        read_labelled(tmp_path / "missing.jsonl")
 
 
 def test_training_refuses_the_held_out_set(tmp_path):

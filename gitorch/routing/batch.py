@@ -4,8 +4,9 @@ JSON object per line in the same order."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ..errors import GitorchError
 
@@ -13,21 +14,29 @@ CHUNK = 2000
 _SHAPE = 'each line must be a JSON object such as {"text": "Add CSV export to reports"}'
 
 
-def read_texts(path: Path) -> list[str]:
-    """The texts of a JSON Lines file, in order; blank lines are skipped, a bad line is named."""
+def read_rows(path: Path, shape: str) -> Iterator[tuple[int, Any, str]]:
+    """``(line number, decoded value, line)`` for each non-blank line of a JSON Lines file. A file
+    that cannot be read and a line that is not JSON are named, with ``shape`` as the hint."""
     try:
         raw = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise GitorchError(f"{path} is not UTF-8 text", hint="save the file as UTF-8 JSON Lines") from exc
-    texts: list[str] = []
+    except OSError as exc:
+        raise GitorchError(f"cannot read {path}: {exc.strerror}", hint="pass an existing JSON Lines file") from exc
     for number, line in enumerate(raw.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            yield number, json.loads(line), line
         except json.JSONDecodeError as exc:
             raise GitorchError(f"{path} line {number} is not valid JSON ({exc.msg}): {line[:80]!r}",
-                               hint=_SHAPE) from exc
+                               hint=shape) from exc
+
+
+def read_texts(path: Path) -> list[str]:
+    """The texts of a JSON Lines file, in order; blank lines are skipped, a bad line is named."""
+    texts: list[str] = []
+    for number, row, line in read_rows(path, _SHAPE):
         if not isinstance(row, dict) or "text" not in row:
             raise GitorchError(f"{path} line {number} has no \"text\" field: {line[:80]!r}", hint=_SHAPE)
         text = row["text"]

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import GitorchError
 from . import learned
+from .batch import read_rows
 from .intent import INTENT_TYPES
 
 # Inverse regularisation. It and the features (words and word pairs, identifiers masked, no character
@@ -25,24 +26,16 @@ from .intent import INTENT_TYPES
 C = 3.0
 
 
+_SHAPE = 'each line must be an object like {"text": "...", "label": "debugging"}'
+
+
 def read_labelled(path: Path) -> list[dict]:
     """Rows of ``{"text", "label"}`` from a JSON Lines file; a bad line is named."""
     rows = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise GitorchError(f"cannot read {path}: {exc.strerror}", hint="pass an existing JSON Lines file") from exc
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise GitorchError(f"{path} line {number} is not JSON: {exc.msg}",
-                               hint='each line must be an object like {"text": "...", "label": "debugging"}') from exc
+    for number, row, _line in read_rows(path, _SHAPE):
         if not isinstance(row, dict) or not isinstance(row.get("text"), str) or row.get("label") not in learned.TYPES:
             raise GitorchError(f"{path} line {number} needs a string 'text' and a 'label' in {', '.join(learned.TYPES)}",
-                               hint='each line must be an object like {"text": "...", "label": "debugging"}')
+                               hint=_SHAPE)
         rows.append(row)
     return rows
 
