@@ -34,6 +34,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from ..context import diff_lines
+from . import loopback
 from .loopback import LoopbackServer
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -80,17 +81,7 @@ SPEND_LIMIT_MESSAGE = ("Your credit balance is too low to access the Anthropic A
                        "Please go to Plans & Billing to upgrade or purchase credits.")
 
 
-@dataclass
-class LoggedRequest:
-    """What reached the server: path, headers (lower-case names), JSON body, status answered."""
-
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any]
-    status: int = 0
-    at: float = 0.0
-    usage: dict[str, int] | None = None
-
+class LoggedRequest(loopback.LoggedRequest):
     @property
     def retry_count(self) -> int:
         return int(self.headers.get("x-stainless-retry-count", "0") or 0)

@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+@dataclass
+class LoggedRequest:
+    """What reached a stand-in: path, headers (lower-case names), JSON body, status answered."""
+
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    status: int = 0
+    at: float = 0.0
+    usage: dict[str, int] | None = None
 
 
 class LoopbackServer:

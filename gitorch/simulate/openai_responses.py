@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from . import loopback
 from .anthropic_api import count_tokens
 from .loopback import LoopbackServer
 
@@ -233,13 +234,7 @@ class DemoScenario:
 # -- the server -----------------------------------------------------------------------------------
 
 
-@dataclass
-class LoggedRequest:
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any]
-    status: int = 0
-
+class LoggedRequest(loopback.LoggedRequest):
     @property
     def turn(self) -> Turn:
         return Turn(self.body)
