@@ -27,8 +27,8 @@ from pathlib import Path
 
 from gitorch import config as config_module
 from gitorch.agents.claude import ClaudeArchitect
-from gitorch.context import build_context
 from gitorch.cost import PriceTable
+from gitorch.git.context import build_context
 from gitorch.model import Usage
 from gitorch.simulate.anthropic_api import AnthropicServer, count_tokens
 

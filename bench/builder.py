@@ -24,10 +24,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from gitorch.agents import BuildContext
 from gitorch.agents.browser import BrowserBuilder
 from gitorch.config import Config
-from gitorch.model import Task
+from gitorch.model import BuildContext, Task
 from gitorch.simulate.chatgpt_page import Answer, ChatGPTPage
 
 SOURCE = "".join(f"def handler_{i}(request):\n    return respond(request, {i})\n\n\n" for i in range(60))

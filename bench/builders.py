@@ -31,18 +31,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from gitorch.agents import BuildContext
 from gitorch.agents.browser import BrowserBuilder
 from gitorch.agents.browser import build_prompt as browser_prompt
 from gitorch.agents.codex import CodexBuilder
 from gitorch.config import Config
-from gitorch.demo import make_repository
-from gitorch.model import CHATGPT, CODEX, Artifact, Plan, Run, Task
+from gitorch.model import CHATGPT, CODEX, Artifact, BuildContext, Plan, Run, Task
 from gitorch.simulate import demo_scenario
 from gitorch.simulate import openai_responses as oa
 from gitorch.simulate.anthropic_api import DemoScenario as ArchitectScenario
 from gitorch.simulate.anthropic_api import count_tokens
 from gitorch.simulate.chatgpt_page import Answer, ChatGPTPage
+from gitorch.simulate.demo import make_repository
 from gitorch.store.sqlite import SqliteStore
 
 CODEX_BIN = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "codex"

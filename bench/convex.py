@@ -33,9 +33,10 @@ from pathlib import Path
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
 
+from standins.convex_local import LocalConvex  # noqa: E402
+
 from gitorch.config import ConvexConfig  # noqa: E402
 from gitorch.model import Metric, Usage  # noqa: E402
-from gitorch.simulate.convex_local import LocalConvex  # noqa: E402
 from gitorch.store.convex import ConvexHttp, ConvexMirror, ConvexUnavailable  # noqa: E402
 from gitorch.store.sqlite import SqliteStore  # noqa: E402
 

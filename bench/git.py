@@ -25,7 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from gitorch import gitops, hook
+from gitorch.commands import pre_push as hook
+from gitorch.git import repo as gitops
 
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
        "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com", "GIT_CONFIG_NOSYSTEM": "1"}

@@ -23,10 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gitorch import config as config_module  # noqa: E402
-from gitorch.demo import ScriptedArchitect, StandIns, make_repository  # noqa: E402
-from gitorch.pipeline import Request  # noqa: E402
-from gitorch.runner import assemble  # noqa: E402
+from gitorch.run.assemble import assemble  # noqa: E402
+from gitorch.run.state import RunRequest  # noqa: E402
 from gitorch.simulate import demo_scenario  # noqa: E402
+from gitorch.simulate.demo import ScriptedArchitect, StandIns, make_repository  # noqa: E402
 
 ISSUE = f"{demo_scenario.ISSUE_TITLE}\n\n{demo_scenario.ISSUE_BODY}"
 
@@ -76,7 +76,7 @@ def run_once(*, latency: float, parallelism: int, plan: dict | None = None, answ
                 browser = builders["chatgpt-pro"].browser
                 browser.call(browser._ensure_started)
                 started = time.perf_counter()
-                result = pipeline.start(Request(text=ISSUE, confirmed=True))
+                result = pipeline.start(RunRequest(text=ISSUE, confirmed=True))
                 wall = time.perf_counter() - started
             finally:
                 builders.close()

@@ -10,7 +10,7 @@ import sys
 def hook(argv: list[str] | None = None) -> None:
     """The pre-push hook itself. The installed hook starts Python with -S and calls this: a push
     that holds nothing for gitorch never loads site-packages."""
-    from .hook import main as hook_main
+    from .commands.pre_push import main as hook_main
 
     sys.exit(hook_main(sys.argv[1:] if argv is None else argv, sys.stdin.buffer, os.environ))
 

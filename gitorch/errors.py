@@ -6,6 +6,13 @@ that says how to fix it. ``cli.main`` prints both and exits 1; anything else is 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from .model import BuildResult
+
 
 class GitorchError(Exception):
     """An expected failure: ``message`` says what is wrong, ``hint`` how to fix it."""
@@ -38,3 +45,94 @@ class NotAvailableYet(GitorchError):
     """A command whose capability is not built in this version."""
 
     exit_code = 2
+
+
+AgentReason = Literal[
+    "failed",  # the call failed for a reason of its own (the message says which)
+    "unavailable",  # the agent cannot start here: Chromium or the codex binary missing, profile in use
+    "session_expired",  # the saved login is gone: log in again
+    "challenge",  # a human-verification page a person must pass
+    "page_changed",  # the ChatGPT page no longer matches the selectors
+    "usage_cap",  # the plan's usage cap: the run waits until it resets
+    "spend_limit",  # the Anthropic account's credit or spend limit
+    "rate_limited",  # too many requests: try again after a wait
+    "network",  # the service could not be reached, or the stream broke off
+    "server_error",  # the service failed (5xx)
+    "timeout",  # no complete answer in time
+]
+# Reasons worth another attempt of the same call.
+RETRYABLE_REASONS: frozenset[str] = frozenset({"rate_limited", "network", "server_error", "timeout"})
+
+
+class ServiceError(GitorchError):
+    """A call to an outside service failed. ``retryable`` says whether the same call may work if
+    tried again (the one retry policy, ``gitorch.retry``, asks); ``retry_after_s`` is a wait the
+    service asked for; ``deferred_until`` (ISO time) means the run should pause and come back then
+    rather than hold a runner."""
+
+    def __init__(self, message: str, hint: str | None = None, *, retryable: bool = False,
+                 retry_after_s: float | None = None, deferred_until: str | None = None):
+        super().__init__(message, hint)
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s
+        self.deferred_until = deferred_until
+
+
+class AgentError(ServiceError):
+    """An agent call failed. ``reason`` says why in a word (``AgentReason``), which also decides
+    whether it is worth another attempt; ``artifacts`` names the screenshots and logs kept for a person."""
+
+    def __init__(self, message: str, hint: str | None = None, *, agent: str = "", reason: AgentReason = "failed",
+                 retry_after_s: float | None = None, deferred_until: str | None = None,
+                 artifacts: dict[str, str] | None = None):
+        super().__init__(message, hint, retryable=reason in RETRYABLE_REASONS, retry_after_s=retry_after_s,
+                         deferred_until=deferred_until)
+        self.agent = agent
+        self.reason = reason
+        self.artifacts = artifacts or {}  # name -> path of screenshots, page dumps, logs
+
+
+class UnusableAnswer(GitorchError):
+    """A builder answered, but its answer cannot be turned into safe edits. The message is written
+    for the builder (it is sent back once as it is); ``accepted`` holds the edits of the answer that
+    were fine, so a second answer need only redo the rest; ``result`` is the call that gave the
+    answer (its tokens were spent and are counted), attached by ``answer_of``."""
+
+    def __init__(self, message: str, hint: str | None = None, *, accepted: list[Any] | None = None):
+        super().__init__(message, hint)
+        self.accepted: list[Any] = list(accepted or [])
+        self.result: BuildResult | None = None
+
+
+@contextmanager
+def answer_of(result: BuildResult) -> Iterator[BuildResult]:
+    """Work on a builder's answer: an ``UnusableAnswer`` raised inside carries ``result`` out."""
+    try:
+        yield result
+    except UnusableAnswer as exc:
+        exc.result = exc.result or result
+        raise
+
+
+class GitError(GitorchError):
+    """A repository could not be read or written as asked."""
+
+
+class ConflictError(GitError):
+    """The branch moved under a run and the new commits touch the same lines as the run's artifacts.
+
+    ``paths`` lists the conflicting files; ``hunks`` maps each to the conflict as merge markers
+    (ours = what is on the branch now, theirs = the run's artifact), ready to show a person or
+    send to the architect.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, *, branch: str = "",
+                 paths: list[str] | None = None, hunks: dict[str, str] | None = None):
+        super().__init__(message, hint)
+        self.branch = branch
+        self.paths = paths or []
+        self.hunks = hunks or {}
+
+
+class PushError(GitError):
+    """git refused the push, or gitorch refused to push a branch it does not own."""

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from .agents import AgentError
+from .errors import ServiceError
 
 log = logging.getLogger("gitorch.retry")
 T = TypeVar("T")
@@ -55,7 +55,7 @@ class RetryPolicy:
         beyond the cap becomes a deferral."""
 
         def should_retry(exc: BaseException) -> bool:
-            if not isinstance(exc, AgentError) or not exc.retryable:
+            if not isinstance(exc, ServiceError) or not exc.retryable:
                 return False
             if exc.retry_after_s is not None and exc.retry_after_s > self.max_retry_after_s:
                 exc.deferred_until = exc.deferred_until or (

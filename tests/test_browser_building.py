@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from gitorch import edits
-from gitorch.agents import BuildContext, BuildResult
-from gitorch.agents.browser import BrowserBuilder, RateLimited, SessionExpired
-from gitorch.building import BuildFailed, build_task, builder_order, reask_instructions
+from gitorch.agents.browser import BrowserBuilder
 from gitorch.config import Config, Secrets
-from gitorch.errors import GitorchError
-from gitorch.model import CHATGPT, CLAUDE, CODEX, Task, Usage
+from gitorch.errors import AgentError, GitorchError, answer_of
+from gitorch.git.repository import Repository
+from gitorch.model import CHATGPT, CLAUDE, CODEX, BuildContext, BuildResult, Task, Usage
 from gitorch.retry import RetryPolicy
+from gitorch.run.build import BuildFailed, build_task, builder_order, reask_instructions
+from gitorch.run.ledger import Ledger
 from gitorch.simulate.anthropic_api import AnthropicServer
 from gitorch.simulate.chatgpt_page import ChatGPTPage
 from gitorch.store.sqlite import SqliteStore
@@ -76,6 +77,11 @@ def store(tmp_path):
     db.close()
 
 
+@pytest.fixture
+def ledger(store, config):
+    return Ledger(store, config)
+
+
 def claude_builder(config):
     from gitorch.agents.claude import ClaudeBuilder
 
@@ -101,12 +107,13 @@ def build_metrics(store):
 # -- the browser, with retries and the re-ask -----------------------------------------------------------
 
 
-def test_reask_sends_the_exact_parse_error_and_uses_the_second_answer(config, page, browser_builder, store):
+def test_reask_sends_the_exact_parse_error_and_uses_the_second_answer(config, page, browser_builder, store,
+                                                                        ledger):
     page.enqueue(BAD)
     page.enqueue(GOOD)
-    result = build_task(task(), ctx(), config, {CHATGPT: browser_builder}, policy(), store=store)
+    result = build_task(task(), ctx(), config, {CHATGPT: browser_builder}, policy(), ledger)
 
-    assert result.agent == CHATGPT and not result.fallback and result.extra["reasked"]
+    assert result.agent == CHATGPT and not result.fallback and result.reasked
     assert result.edits[0].replace == "    return 'Hello, ' + name\n"
     first, second = page.prompts
     with pytest.raises(edits.EditError) as err:
@@ -120,11 +127,11 @@ def test_reask_sends_the_exact_parse_error_and_uses_the_second_answer(config, pa
     assert all(m.baseline_cost_usd > 0 for m in rows)  # what Claude would have cost for the same tokens
 
 
-def test_rate_limit_is_retried_after_the_wait_the_page_asks_for(config, page, browser_builder):
+def test_rate_limit_is_retried_after_the_wait_the_page_asks_for(config, page, browser_builder, ledger):
     page.enqueue(fault="rate_limit", retry_after_s=2)
     page.enqueue(GOOD)
     waits: list[float] = []
-    result = build_task(task(), ctx(), config, {CHATGPT: browser_builder}, policy(waits))
+    result = build_task(task(), ctx(), config, {CHATGPT: browser_builder}, policy(waits), ledger)
     assert waits == [2.0] and result.agent == CHATGPT and not result.fallback
 
 
@@ -132,49 +139,49 @@ def test_rate_limit_is_retried_after_the_wait_the_page_asks_for(config, page, br
 
 
 def test_expired_session_falls_back_to_claude_and_is_recorded_as_fallback(config, page, api, browser_builder,
-                                                                          store):
+                                                                          store, ledger):
     page.mode = "login"
     api.enqueue_text(CLAUDE_ANSWER)
     builders = {CHATGPT: browser_builder, CLAUDE: claude_builder(config)}
-    result = build_task(task(), ctx(), config, builders, policy(), store=store)
+    result = build_task(task(), ctx(), config, builders, policy(), ledger)
 
     assert result.agent == CLAUDE and result.fallback
     assert result.edits[0].content == "def greet(name):\n    return f'Hello, {name}'\n"
-    assert "session has expired" in result.extra["failures"][0]["message"]
-    assert Path(result.extra["artifacts"]["chatgpt-pro:screenshot"]).exists()
+    assert "session has expired" in result.failures[0].error
+    assert Path(result.failures[0].artifacts["screenshot"]).exists()
     assert "Say hello properly" in api.message_requests[-1].raw  # Claude got the task itself
     rows = build_metrics(store)
     assert [(m.agent, m.fallback) for m in rows] == [(CLAUDE, True)]
     assert rows[0].cost_usd > 0 and not rows[0].usage.estimated  # Claude's reported, priced tokens
 
 
-def test_second_unusable_answer_falls_back_to_claude(config, page, api, browser_builder):
+def test_second_unusable_answer_falls_back_to_claude(config, page, api, browser_builder, ledger):
     page.enqueue(BAD)
     page.enqueue(BAD)
     api.enqueue_text(CLAUDE_ANSWER)
     builders = {CHATGPT: browser_builder, CLAUDE: claude_builder(config)}
-    result = build_task(task(), ctx(), config, builders, policy())
+    result = build_task(task(), ctx(), config, builders, policy(), ledger)
     assert result.agent == CLAUDE and result.fallback and len(page.prompts) == 2
-    assert "could not be used twice" in result.extra["failures"][0]["message"]
+    assert "could not be used twice" in result.failures[0].error
 
 
-def test_without_fallback_the_failure_keeps_the_screenshots(config, page, browser_builder):
+def test_without_fallback_the_failure_keeps_the_screenshots(config, page, browser_builder, ledger):
     config.agents.allow_claude_fallback = False
     page.mode = "login"
     with pytest.raises(BuildFailed) as err:
-        build_task(task(), ctx(), config, {CHATGPT: browser_builder}, policy())
+        build_task(task(), ctx(), config, {CHATGPT: browser_builder}, policy(), ledger)
     failure = err.value
     assert "t-greet" in failure.message and "chatgpt-pro: the ChatGPT session has expired" in failure.message
-    assert failure.failures[0][0] == CHATGPT
+    assert failure.failures[0].agent == CHATGPT
     shot = failure.artifacts["chatgpt-pro:screenshot"]
     assert Path(shot).exists() and shot in failure.hint
 
 
-def test_usage_cap_without_fallback_defers_to_the_reset_time(config, page, browser_builder):
+def test_usage_cap_without_fallback_defers_to_the_reset_time(config, page, browser_builder, ledger):
     config.agents.fallback = []
     page.enqueue(fault="usage_cap", reset="11:59 PM")
     with pytest.raises(BuildFailed) as err:
-        build_task(task(), ctx(), config, {CHATGPT: browser_builder}, policy())
+        build_task(task(), ctx(), config, {CHATGPT: browser_builder}, policy(), ledger)
     assert err.value.deferred_until and "T23:59:00" in err.value.deferred_until
 
 
@@ -192,51 +199,49 @@ class ScriptedBuilder:
         item = self.answers.pop(0)
         if isinstance(item, Exception):
             raise item
-        result = BuildResult(agent=self.id, model="scripted", edits=[], raw=item, usage=Usage(10, 5),
-                             duration_s=0.01)
-        try:
-            result.edits = edits.parse_answer(item, context.files, self.config.edits, repo_root=context.repo_root)
-        except edits.EditError as exc:
-            exc.build_result = result
-            raise
+        model = self.config.models.build if self.id == CLAUDE else "scripted"  # Claude's calls are priced
+        result = BuildResult(agent=self.id, model=model, edits=[], raw=item, usage=Usage(10, 5), duration_s=0.01)
+        with answer_of(result):
+            result.edits = edits.parse_answer(item, context.files, self.config.edits, repo_root=context.repo_root,
+                                              previous=context.accepted)
         return result
 
     def close(self):
         pass
 
 
-def test_second_answer_need_only_fix_the_failed_block(config):
+def test_second_answer_need_only_fix_the_failed_block(config, ledger):
     new_file = "src/extra.py\n```python\nEXTRA = 1\n```\n"
     builder = ScriptedBuilder(CHATGPT, config, [new_file + "\n" + BAD, GOOD])
-    result = build_task(task(), ctx(), config, {CHATGPT: builder}, policy())
+    result = build_task(task(), ctx(), config, {CHATGPT: builder}, policy(), ledger)
     assert {e.path for e in result.edits} == {"src/extra.py", "src/app.py"}  # the accepted block counts
     assert "Your previous answer to this task could not be used" in builder.contexts[1].instructions
 
 
-def test_retryable_errors_are_retried_three_times_then_fall_back(config):
-    flaky = ScriptedBuilder(CHATGPT, config, [RateLimited("slow down", retry_after_s=1)] * 3)
+def test_retryable_errors_are_retried_three_times_then_fall_back(config, ledger):
+    flaky = ScriptedBuilder(CHATGPT, config, [AgentError("slow down", reason="rate_limited", retry_after_s=1)] * 3)
     claude = ScriptedBuilder(CLAUDE, config, [CLAUDE_ANSWER])
     waits: list[float] = []
-    result = build_task(task(), ctx(), config, {CHATGPT: flaky, CLAUDE: claude}, policy(waits))
+    result = build_task(task(), ctx(), config, {CHATGPT: flaky, CLAUDE: claude}, policy(waits), ledger)
     assert waits == [1, 1] and not flaky.answers  # three attempts, two waits
     assert result.agent == CLAUDE and result.fallback
 
 
-def test_non_retryable_errors_fall_back_at_once(config):
-    broken = ScriptedBuilder(CHATGPT, config, [SessionExpired("logged out"), GOOD])
+def test_non_retryable_errors_fall_back_at_once(config, ledger):
+    broken = ScriptedBuilder(CHATGPT, config, [AgentError("logged out", reason="session_expired"), GOOD])
     claude = ScriptedBuilder(CLAUDE, config, [CLAUDE_ANSWER])
     waits: list[float] = []
-    result = build_task(task(), ctx(), config, {CHATGPT: broken, CLAUDE: claude}, policy(waits))
+    result = build_task(task(), ctx(), config, {CHATGPT: broken, CLAUDE: claude}, policy(waits), ledger)
     assert waits == [] and len(broken.answers) == 1 and result.fallback
 
 
-def test_unsafe_answer_is_refused_then_reasked_against_the_repository(config, repo):
+def test_unsafe_answer_is_refused_then_reasked_against_the_repository(config, repo, ledger):
     workflow = ".github/workflows/ci.yml\n```yaml\non: push\n```\n"
     builder = ScriptedBuilder(CHATGPT, config, [workflow, GOOD])
     context = BuildContext(plan=None, files={"src/app.py": APP}, repo_root=str(repo))
-    result = build_task(task(), context, config, {CHATGPT: builder}, policy())
+    result = build_task(task(), context, config, {CHATGPT: builder}, policy(), ledger, repo=Repository(repo, config))
     assert ".github/workflows" in builder.contexts[1].instructions
-    assert result.extra["contents"] == {"src/app.py": "def greet(name):\n    return 'Hello, ' + name\n"}
+    assert result.contents == {"src/app.py": "def greet(name):\n    return 'Hello, ' + name\n"}
 
 
 def test_builder_order_follows_the_config():
@@ -250,9 +255,9 @@ def test_builder_order_follows_the_config():
     assert builder_order(claude_task, config) == [CLAUDE, CODEX]
 
 
-def test_missing_builder_is_named_in_the_failure(config):
+def test_missing_builder_is_named_in_the_failure(config, ledger):
     with pytest.raises(BuildFailed) as err:
-        build_task(task(), ctx(), config, {}, policy())
+        build_task(task(), ctx(), config, {}, policy(), ledger)
     assert "chatgpt-pro: not available on this runner" in err.value.message
     assert "claude: not available" in err.value.message
 
@@ -266,13 +271,13 @@ class NoKeyBuilders(dict):
         return super().get(agent, default)
 
 
-def test_a_fallback_that_cannot_be_made_is_a_failure_not_a_crash(config):
+def test_a_fallback_that_cannot_be_made_is_a_failure_not_a_crash(config, ledger):
     bad = ScriptedBuilder(CHATGPT, config, [BAD, BAD])
     with pytest.raises(BuildFailed) as err:
-        build_task(task(), ctx(), config, NoKeyBuilders({CHATGPT: bad}), policy())
+        build_task(task(), ctx(), config, NoKeyBuilders({CHATGPT: bad}), policy(), ledger)
     assert "claude: ANTHROPIC_API_KEY is not set" in err.value.message
-    assert [c["agent"] for c in err.value.calls] == [CHATGPT, CHATGPT]  # both answers, for the ledger
-    assert all(c["error"] for c in err.value.calls)
+    assert [c.agent for c in err.value.calls] == [CHATGPT, CHATGPT]  # both answers, for the ledger
+    assert all(c.error for c in err.value.calls)
 
 
 def test_reask_instructions_keep_earlier_instructions():

@@ -9,15 +9,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from expect import agent_error
 
 from gitorch import config as config_module
-from gitorch.agents import AgentError, BuildContext, get_builder
-from gitorch.agents.claude import ClaudeArchitect, ClaudeBuilder, SpendLimitReached, record_call
+from gitorch.agents import get_builder
+from gitorch.agents.claude import ClaudeArchitect, ClaudeBuilder
 from gitorch.cli import cli
-from gitorch.context import build_context
 from gitorch.cost import PriceTable
-from gitorch.errors import GitorchError
-from gitorch.model import Plan, Task, Usage
+from gitorch.errors import AgentError, GitorchError
+from gitorch.git.context import build_context
+from gitorch.model import BuildContext, Plan, Task, Usage
+from gitorch.run.ledger import Ledger
 from gitorch.simulate.anthropic_api import AnthropicServer
 from gitorch.store.sqlite import SqliteStore
 
@@ -251,7 +253,7 @@ def test_stream_cut_on_every_attempt_fails(api, architect, waits):
 
 def test_exhausted_credit_is_not_retried(api, architect):
     api.enqueue_spend_limit().enqueue_tool_use("write_plan", PLAN)
-    with pytest.raises(SpendLimitReached, match="credit balance is too low") as err:
+    with agent_error("spend_limit", match="credit balance is too low") as err:
         architect.plan("x", CONTEXT)
     assert "spend limit" in err.value.hint and not err.value.retryable
     assert len(api.message_requests) == 1
@@ -293,9 +295,10 @@ def test_cache_reads_reach_the_ledger(api, config, architect):
         api.enqueue_tool_use("write_review", _review())
         reviews.append(architect.review(plan.plan, DIFF, ARTIFACTS))
     with SqliteStore(config.db_path) as store:
-        record_call(store, config, plan, step="plan", task_type="planning")
+        ledger = Ledger(store, config)
+        ledger.record_architect(plan, step="plan", task_type="planning")
         for r in reviews:
-            record_call(store, config, r, step="review", task_type="review")
+            ledger.record_architect(r, step="review", task_type="review")
         rows = store.metrics_since(plan.plan.created_at.replace(year=2000))
     assert [m.step for m in rows] == ["plan", "review", "review", "review"]
     assert rows[0].usage.cache_creation_input_tokens > 1000

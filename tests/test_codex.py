@@ -15,28 +15,24 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from expect import agent_error
 
 from gitorch import edits
-from gitorch.agents import BuildContext, get_builder
+from gitorch.agents import get_builder
 from gitorch.agents.codex import (
     CodexBuilder,
-    CodexFailed,
-    CodexNotLoggedIn,
-    CodexRateLimited,
-    CodexServerError,
-    CodexTimeout,
-    CodexUnavailable,
-    CodexUsageLimit,
     Transcript,
     binary_version,
     build_prompt,
     classify,
     codex_check,
 )
-from gitorch.building import build_task
 from gitorch.config import Config, Secrets
-from gitorch.model import CHATGPT, CLAUDE, CODEX, Artifact, Plan, Run, Task
+from gitorch.git.repository import Repository
+from gitorch.model import CHATGPT, CLAUDE, CODEX, Artifact, BuildContext, Plan, Run, Task
 from gitorch.retry import RetryPolicy
+from gitorch.run.build import build_task
+from gitorch.run.ledger import Ledger
 from gitorch.simulate import openai_responses as oa
 from gitorch.simulate.anthropic_api import AnthropicServer
 from gitorch.store.sqlite import SqliteStore
@@ -112,7 +108,7 @@ def test_codex_edits_two_files_in_a_scratch_worktree_and_leaves_the_checkout_alo
 
     assert result.agent == CODEX and result.raw == "Added a discount to total() and a test."
     assert {e.path: e.content for e in result.edits} == {"shop/orders.py": DISCOUNT, "tests/test_discount.py": TEST}
-    assert result.extra["contents"] == {"shop/orders.py": DISCOUNT, "tests/test_discount.py": TEST}
+    assert result.contents == {"shop/orders.py": DISCOUNT, "tests/test_discount.py": TEST}
     # usage from turn.completed: the stand-in's tokens, the repeated part as cache reads
     assert result.usage.input_tokens > 0 and result.usage.cache_read_input_tokens > 0
     assert result.usage.output_tokens > 0 and not result.usage.estimated
@@ -140,7 +136,7 @@ def test_a_deleted_file_becomes_a_deletion(config, shop, api):
     api.scenario = oa.Script(oa.delete_file("shop/legacy.py"), oa.Say("Removed the legacy module."))
     result = CodexBuilder(config).build(task("shop/legacy.py", description="Remove shop/legacy.py."), context(shop))
     assert [(e.path, e.delete) for e in result.edits] == [("shop/legacy.py", True)]
-    assert result.extra["contents"] == {"shop/legacy.py": None}
+    assert result.contents == {"shop/legacy.py": None}
     assert (shop / "shop" / "legacy.py").exists()
 
 
@@ -176,31 +172,31 @@ def test_a_task_where_codex_changes_nothing_is_sent_back(config, shop, api):
 
 def test_rate_limit_is_retryable(config, shop, api):
     api.enqueue_fault(oa.rate_limit(2))
-    with pytest.raises(CodexRateLimited) as caught:
+    with agent_error("rate_limited") as caught:
         CodexBuilder(config).build(task("shop/orders.py"), context(shop))
     assert caught.value.retryable and "429" in caught.value.message
 
 
 def test_server_error_is_retryable(config, shop, api):
     api.enqueue_fault(oa.server_error())
-    with pytest.raises(CodexServerError) as caught:
+    with agent_error("server_error") as caught:
         CodexBuilder(config).build(task("shop/orders.py"), context(shop))
     assert caught.value.retryable
 
 
 def test_usage_limit_defers_the_run_to_the_reset_time(config, shop, api):
     api.enqueue_fault(oa.usage_limit(resets_in_s=2 * 3600))
-    with pytest.raises(CodexUsageLimit) as caught:
+    with agent_error("usage_cap") as caught:
         CodexBuilder(config).build(task("shop/orders.py"), context(shop))
     err = caught.value
-    assert not err.retryable and err.resets_at and err.deferred_until
+    assert not err.retryable and "resets at" in err.hint and err.deferred_until
     wait = datetime.fromisoformat(err.deferred_until) - datetime.now().astimezone()
     assert 1.9 * 3600 < wait.total_seconds() < 2.1 * 3600
 
 
 def test_a_rejected_key_says_how_to_log_in(config, shop, api):
     api.enqueue_fault(oa.unauthorized())
-    with pytest.raises(CodexNotLoggedIn) as caught:
+    with agent_error("session_expired") as caught:
         CodexBuilder(config).build(task("shop/orders.py"), context(shop))
     assert "codex login" in caught.value.hint and "CODEX_API_KEY" in caught.value.hint
 
@@ -210,7 +206,7 @@ def test_a_task_over_the_time_limit_is_stopped_and_cleaned_up(config, shop, api,
     marker = "gitorch-timeout-test-marker"
     started = tmp_path / "started"
     api.scenario = oa.Script(oa.Shell(f"touch {started}; exec -a {marker} sleep 120"), oa.Say("never"))
-    with pytest.raises(CodexTimeout) as caught:
+    with agent_error("timeout") as caught:
         CodexBuilder(config).build(task("shop/orders.py"), context(shop))
     assert caught.value.retryable and "6 s" in caught.value.message
     assert git(shop, "worktree", "list").count("\n") == 1
@@ -220,7 +216,7 @@ def test_a_task_over_the_time_limit_is_stopped_and_cleaned_up(config, shop, api,
 
 def test_a_missing_binary_says_how_to_install_it(config, shop):
     config.codex.binary = "codex-that-is-not-installed"
-    with pytest.raises(CodexUnavailable) as caught:
+    with agent_error("unavailable") as caught:
         CodexBuilder(config).build(task("shop/orders.py"), context(shop))
     assert "@openai/codex@0.169.0" in caught.value.hint
 
@@ -230,11 +226,11 @@ def test_an_old_binary_is_refused(config, tmp_path):
     old.write_text("#!/bin/sh\necho 'codex-cli 0.1.9'\n")
     old.chmod(0o755)
     config.codex.binary = str(old)
-    with pytest.raises(CodexUnavailable, match="0.1.9 is too old"):
+    with agent_error("unavailable", match="0.1.9 is too old"):
         binary_version(config)
 
 
-# -- the fallback policy of gitorch.building ------------------------------------------------------------
+# -- the fallback policy of gitorch.run.build ------------------------------------------------------------
 
 
 def test_codex_rate_limited_once_is_retried_by_the_policy(config, shop, api):
@@ -242,9 +238,11 @@ def test_codex_rate_limited_once_is_retried_by_the_policy(config, shop, api):
     api.scenario = oa.Script(oa.write_file("shop/orders.py", DISCOUNT), oa.Say("Done."))
     policy = RetryPolicy(attempts=3, sleep=lambda s: None)
     builders = {CODEX: CodexBuilder(config)}
-    result = build_task(task("shop/orders.py"), context(shop), config, builders, policy)
+    with SqliteStore(config.db_path) as store:
+        result = build_task(task("shop/orders.py"), context(shop), config, builders, policy, Ledger(store, config),
+                            repo=Repository(shop, config))
     assert result.agent == CODEX and not result.fallback and len(policy.waits) == 1
-    assert result.extra["contents"] == {"shop/orders.py": DISCOUNT}
+    assert result.contents == {"shop/orders.py": DISCOUNT}
 
 
 def test_codex_at_its_usage_limit_falls_back_to_claude(config, shop, api, tmp_path):
@@ -258,10 +256,11 @@ def test_codex_at_its_usage_limit_falls_back_to_claude(config, shop, api, tmp_pa
         store = SqliteStore(tmp_path / "ledger.db")
         builders = {CODEX: CodexBuilder(config), CLAUDE: ClaudeBuilder(config, sleep=lambda s: None)}
         result = build_task(task("shop/orders.py"), context(shop, run_id="run-fb"), config, builders,
-                            RetryPolicy(attempts=2, sleep=lambda s: None), store=store)
+                            RetryPolicy(attempts=2, sleep=lambda s: None), Ledger(store, config),
+                            repo=Repository(shop, config))
     assert result.agent == CLAUDE and result.fallback
-    assert result.extra["failures"][0]["agent"] == CODEX and "usage limit" in result.extra["failures"][0]["message"]
-    assert result.extra["contents"] == {"shop/orders.py": DISCOUNT}
+    assert result.failures[0].agent == CODEX and "usage limit" in result.failures[0].error
+    assert result.contents == {"shop/orders.py": DISCOUNT}
     rows = store.metrics_since(datetime(2000, 1, 1).astimezone())
     assert [(m.agent, m.fallback) for m in rows] == [(CLAUDE, True)]
     store.close()
@@ -349,25 +348,25 @@ def test_the_json_events_become_progress_and_usage():
     assert transcript.warnings == ["Model metadata not found"] and transcript.completed
 
 
-@pytest.mark.parametrize(("message", "kind"), [
-    ("exceeded retry limit, last status: 429 Too Many Requests", CodexRateLimited),
-    ("We’re currently experiencing high demand, which may cause temporary errors.", CodexServerError),
-    ("unexpected status 502 Bad Gateway", CodexServerError),
-    ("unexpected status 401 Unauthorized: Incorrect API key provided", CodexNotLoggedIn),
+@pytest.mark.parametrize(("message", "reason"), [
+    ("exceeded retry limit, last status: 429 Too Many Requests", "rate_limited"),
+    ("We’re currently experiencing high demand, which may cause temporary errors.", "server_error"),
+    ("unexpected status 502 Bad Gateway", "server_error"),
+    ("unexpected status 401 Unauthorized: Incorrect API key provided", "session_expired"),
     ("Your access token could not be refreshed because your refresh token was already used. "
-     "Please log out and sign in again.", CodexNotLoggedIn),
-    ("Not logged in", CodexNotLoggedIn),
-    ("You’ve hit your usage limit. Upgrade to Pro or try again at 7:17 AM.", CodexUsageLimit),
-    ("the model refused", CodexFailed),
+     "Please log out and sign in again.", "session_expired"),
+    ("Not logged in", "session_expired"),
+    ("You’ve hit your usage limit. Upgrade to Pro or try again at 7:17 AM.", "usage_cap"),
+    ("the model refused", "failed"),
 ])
-def test_codex_failures_are_told_apart(message, kind):
-    assert type(classify(message)) is kind
+def test_codex_failures_are_told_apart(message, reason):
+    assert classify(message).reason == reason
 
 
 def test_the_usage_limit_reset_time_is_the_next_occurrence():
     now = datetime(2026, 11, 27, 8, 0).astimezone()
     err = classify("You’ve hit your usage limit. Try again at 7:17 AM.", now=now)
-    assert err.resets_at == "7:17 AM" and err.deferred_until.startswith("2026-11-28T07:17")
+    assert "resets at 7:17 AM" in err.hint and err.deferred_until.startswith("2026-11-28T07:17")
     later = classify("You’ve hit your usage limit. try again at 9:05 PM.", now=now)
     assert later.deferred_until.startswith("2026-11-27T21:05")
 
@@ -398,8 +397,8 @@ def test_doctor_reports_the_version_and_that_nobody_logged_in(tmp_path):
 
 
 def test_the_demo_scenario_builds_a_demo_task_and_its_fix(config, tmp_path):
-    from gitorch.demo import make_repository
     from gitorch.simulate import demo_scenario
+    from gitorch.simulate.demo import make_repository
 
     repo = make_repository(tmp_path / "demo")
     config.repo_root = repo
@@ -416,12 +415,12 @@ def test_the_demo_scenario_builds_a_demo_task_and_its_fix(config, tmp_path):
         first = builder.build(plan.tasks[2], ctx)
         fix = Task(id="fix-1", description="Finish the NotImplementedError in shop/notifications/preferences.py",
                    files=["shop/notifications/preferences.py"], assigned_to=CODEX, task_type="debugging")
-        fixed = builder.build(fix, BuildContext(plan=plan, files=first.extra["contents"], run_id="run-demo",
+        fixed = builder.build(fix, BuildContext(plan=plan, files=first.contents, run_id="run-demo",
                                                 repo_root=str(repo)))
     path = "shop/notifications/preferences.py"
-    assert first.extra["contents"] == {path: demo_scenario.ANSWERS[path]}
+    assert first.contents == {path: demo_scenario.ANSWERS[path]}
     assert [c["tool"] for c in first.extra["mcp_calls"]] == ["get_plan"]
-    assert fixed.extra["contents"] == {path: demo_scenario.FIXES[path]}
+    assert fixed.contents == {path: demo_scenario.FIXES[path]}
 
 
 # -- codex as a choice: the router and the ledger --------------------------------------------------------

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from gitorch import config as config_module
-from gitorch.demo import DEMO_CONFIG, StandIns, git, make_repository
-from gitorch.pipeline import Request
-from gitorch.runner import assemble
+from gitorch.run.assemble import assemble
+from gitorch.run.state import RunRequest
 from gitorch.simulate import demo_scenario
 from gitorch.simulate import openai_responses as oa
+from gitorch.simulate.demo import DEMO_CONFIG, StandIns, git, make_repository
 
 CODEX_BIN = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "codex"
 ISSUE = f"{demo_scenario.ISSUE_TITLE}\n\n{demo_scenario.ISSUE_BODY}"
@@ -28,7 +28,7 @@ def test_the_worked_example_built_by_codex_is_fixed_and_approved(tmp_path):
         cfg = config_module.load(cwd=repo, env=env)
         pipeline, builders = assemble(cfg, repo_path=repo)
         try:
-            result = pipeline.start(Request(text=ISSUE, title=demo_scenario.ISSUE_TITLE, confirmed=True))
+            result = pipeline.start(RunRequest(text=ISSUE, title=demo_scenario.ISSUE_TITLE, confirmed=True))
         finally:
             builders.close()
         prompts = [r.turn.prompt for r in api.requests if r.turn.step == 0]
@@ -40,7 +40,7 @@ def test_the_worked_example_built_by_codex_is_fixed_and_approved(tmp_path):
     assert [r.verdict for r in result.reviews] == ["reject", "approve"]
     assert len(result.commits) == 7  # five tasks and two fixes
     assert "NotImplementedError" not in git(repo, "show", f"{run.branch}:shop/notifications/preferences.py")
-    assert result.verify["exit_code"] == 0
+    assert result.verify.exit_code == 0
     assert not (repo / "shop" / "notifications").exists()  # the person's checkout is untouched
     assert git(repo, "worktree", "list").count("\n") == 1  # every scratch worktree is gone
     # Codex read the plan through the MCP server: its prompts name the run, not the plan

@@ -9,7 +9,7 @@ from pathlib import Path
 import anthropic
 import pytest
 
-from gitorch.context import (
+from gitorch.git.context import (
     TokenEstimate,
     build_context,
     diff_lines,

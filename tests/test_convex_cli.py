@@ -6,11 +6,11 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from standins.convex_local import LocalConvex
 
 from gitorch import config as config_module
 from gitorch.cli import cli
 from gitorch.model import Metric, Usage
-from gitorch.simulate.convex_local import LocalConvex
 from gitorch.store import convex as convex_module
 from gitorch.store.convex import doctor_check
 from gitorch.store.sqlite import SqliteStore

@@ -11,11 +11,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from standins.convex_local import LocalConvex
 
 from gitorch.config import ConvexConfig
 from gitorch.errors import GitorchError
 from gitorch.model import Artifact, Metric, Plan, Review, RoutingDecision, Run, Task, Usage, WorkflowStep
-from gitorch.simulate.convex_local import LocalConvex
 from gitorch.store.convex import (
     LIVE_QUERIES,
     PUSH,

@@ -8,9 +8,9 @@ import pytest
 import requests
 from convex import ConvexClient
 from convex.http_client import ConvexExecutionError, ConvexHttpClient
+from standins.convex_local import LocalConvex
 
 from gitorch.errors import GitorchError
-from gitorch.simulate.convex_local import LocalConvex
 
 
 @pytest.fixture(scope="module")

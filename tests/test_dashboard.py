@@ -420,7 +420,7 @@ def test_run_text_from_an_issue_is_shown_as_text_not_markup(dashboard, open_page
 
 @pytest.fixture(scope="module")
 def convex_server():
-    from gitorch.simulate.convex_local import LocalConvex
+    from standins.convex_local import LocalConvex
 
     with LocalConvex() as convex:
         yield convex

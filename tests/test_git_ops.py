@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gitorch import gitops
-from gitorch.gitops import ConflictError, GitError
+from gitorch.errors import ConflictError, GitError
+from gitorch.git import repo as gitops
 
 
 def git(repo: Path, *args: str) -> str:
@@ -172,18 +172,19 @@ def test_delete_against_edit_is_a_conflict(project: Path):
 
 
 @pytest.mark.parametrize("path, says", [
-    ("/etc/passwd", "not a relative path"),
-    ("../outside.py", "leaves the repository"),
-    ("src/../../x", "leaves the repository"),
-    (".git/hooks/pre-push", "inside .git/"),
-    ("sub/.GIT/config", "inside .git/"),
-    (".git./config", "inside .git/"),  # the same folder on Windows
-    ("GIT~1/config", "inside .git/"),  # its 8.3 short name
-    ("\u200c.git/hooks/pre-commit", "inside .git/"),  # the same folder on macOS
+    ("/etc/passwd", "is absolute"),
+    ("../outside.py", "contains '..'"),
+    ("src/../../x", "contains '..'"),
+    (".git/hooks/pre-push", "inside a .git folder"),
+    ("sub/.GIT/config", "inside a .git folder"),
+    (".git./config", "inside a .git folder"),  # the same folder on Windows
+    ("GIT~1/config", "inside a .git folder"),  # its 8.3 short name
+    ("\u200c.git/hooks/pre-commit", "inside a .git folder"),  # the same folder on macOS
     (".github/workflows/ci.yml", "workflow file"),
-    ("C:/x.py", "not a relative path"),
-    ("a\\b.py", "not a relative path"),
-    ("", "invalid path"),
+    ("C:/x.py", "is absolute"),
+    ("a\\b.py", "not in the form the repository names files"),
+    ("./a.py", "not in the form the repository names files"),
+    ("", "empty file path"),
 ])
 def test_unsafe_paths_are_refused_and_nothing_is_written(project: Path, path: str, says: str):
     with pytest.raises(GitError) as err:

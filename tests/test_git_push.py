@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gitorch import gitops
-from gitorch.gitops import GitError, PushError
+from gitorch.errors import GitError, PushError
+from gitorch.git import repo as gitops
 
 BRANCH = "gitorch/run-1-add-login"
 

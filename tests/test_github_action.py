@@ -11,9 +11,11 @@ from click.testing import CliRunner
 
 from gitorch import config as config_module
 from gitorch.cli import cli
+from gitorch.commands.action import run_action
+from gitorch.commands.table import Outcome
 from gitorch.errors import GitorchError
-from gitorch.github.action import ActionResult, run_action
-from gitorch.model import Metric, Usage
+from gitorch.model import Metric, Run, Usage
+from gitorch.run.state import RunResult
 from gitorch.simulate.github_api import GitHubDouble
 from gitorch.store.sqlite import SqliteStore
 
@@ -150,24 +152,30 @@ def test_broken_config_on_the_default_branch_is_a_clear_error(action, gh, exampl
 def test_the_pipeline_takes_over_at_one_call_site(gh, examples, tmp_path, repo):
     issue = gh.add_issue("Add a flag")
     event = tmp_path / "event.json"
-    event.write_text(json.dumps(comment_event(examples, gh, issue, "/gitorch retry")))
+    event.write_text(json.dumps(comment_event(examples, gh, issue, "/gitorch proceed")))
     env = config_module.ActionEnv(event_name="issue_comment", event_path=str(event), repository=gh.full_name,
                                   step_summary=str(tmp_path / "summary.md"), output=str(tmp_path / "out.txt"))
     cfg = config_module.load(env={"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": gh.base_url})
     seen = []
 
-    def pipeline(ctx):
-        seen.append((ctx.request.command, ctx.request.issue, ctx.provider.repo))
-        usage = Usage(input_tokens=1000, output_tokens=500)
-        ctx.result.pr_number, ctx.result.verdict = 7, "approve"
-        ctx.result.metrics = [Metric("claude", "claude-sonnet-5-5", usage, 0.0105, 0.0105),
-                              Metric("chatgpt-pro", "chatgpt", usage, 0.0, 0.0105)]
-        ctx.result.status = "done"
-        return ctx.result
+    class Recorded:
+        """Stands in for the run pipeline: what the command asked of it, and a finished run."""
+
+        def __init__(self, ctx):
+            self.store = ctx.store
+            seen.append(ctx.github.repo)
+
+        def start(self, request, run_id=None):
+            seen.append((run_id, request.issue_number, request.confirmed))
+            run = Run(id=run_id, text=request.text, status="done", pr_number=7, verdict="approve")
+            usage = Usage(input_tokens=1000, output_tokens=500)
+            self.store.record_metric(Metric("claude", "claude-sonnet-5-5", usage, 0.0105, 0.0105, run_id=run_id))
+            self.store.record_metric(Metric("chatgpt-pro", "chatgpt", usage, 0.0, 0.0105, run_id=run_id))
+            return RunResult(run=run)
 
     with SqliteStore(tmp_path / "state.db") as store:
-        result = run_action(cfg, env, store=store, pipeline=pipeline)
-    assert isinstance(result, ActionResult) and seen == [("retry", issue, gh.full_name)]
+        result = run_action(cfg, env, store=store, pipeline=Recorded)
+    assert isinstance(result, Outcome) and seen == [gh.full_name, (f"run-issue-{issue}", issue, True)]
     outputs = dict(line.split("=", 1) for line in (tmp_path / "out.txt").read_text().splitlines())
     assert outputs == {"pr-number": "7", "verdict": "approve", "cost-usd": "0.0105"}
     summary = (tmp_path / "summary.md").read_text()

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from gitorch.commands.action import ask_for
+from gitorch.commands.table import COMMANDS, read_command
 from gitorch.errors import GitorchError
-from gitorch.github.events import EVENTS, Ignored, Request, parse_command, parse_event, read_payload
+from gitorch.github.events import EVENTS, Event, Ignored, parse_command, parse_event, read_payload
 from gitorch.github.untrusted import clean_text
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "node_modules" / "@octokit" / "webhooks-examples" / "api.github.com" / "index.json"
@@ -36,7 +38,7 @@ def test_every_example_of_the_events_gitorch_reads_parses_without_error(examples
         assert examples[name], name
         for payload in examples[name]:
             result = parse_event(name, copy.deepcopy(payload))
-            assert isinstance(result, Request | Ignored)
+            assert isinstance(result, Event | Ignored)
             seen[name] += 1
     # every action of each type is in the set (e.g. 29 issues and 29 pull_request examples)
     assert seen["issues"] >= 20 and seen["pull_request"] >= 20 and seen["push"] >= 5
@@ -78,7 +80,7 @@ def test_every_example_becomes_a_request_when_it_matches_gitorch(examples):
             if expect is None:
                 assert isinstance(result, Ignored), (name, action, result)
             else:
-                assert isinstance(result, Request), (name, action, result)
+                assert isinstance(result, Event), (name, action, result)
                 assert result.kind == expect
                 assert result.actor.login
                 kinds[expect] += 1
@@ -136,22 +138,22 @@ def test_comment_commands(examples):
     ("  /gitorch STATUS  ", ("status", [], None)),
 ])
 def test_every_command_is_understood(text, expected):
-    assert parse_command(text) == expected
+    assert read_command(*parse_command(text)) == expected
 
 
 def test_bad_commands_become_help_with_the_reason():
-    command, args, error = parse_command("/gitorch override gpt-9")
+    command, args, error = read_command(*parse_command("/gitorch override gpt-9"))
     assert command == "help" and "claude|chatgpt-pro|codex" in error
-    command, args, error = parse_command("/gitorch deploy")
+    command, args, error = read_command(*parse_command("/gitorch deploy"))
     assert command == "help" and "unknown command 'deploy'" in error
-    assert parse_command("/gitorch")[0] == "help"
+    assert read_command(*parse_command("/gitorch")) == ("help", [], None)
 
 
 def test_commands_hidden_from_readers_do_not_count():
     assert parse_command("nothing to see <!-- \n/gitorch proceed\n -->") is None
     assert parse_command("see /gitorch proceed in the docs") is None  # not at a line start
     assert parse_command("/gitorchy proceed") is None
-    assert parse_command("/git\u200borch proceed") == ("proceed", [], None)  # what a reader sees
+    assert parse_command("/git\u200borch proceed") == ("proceed", [])  # what a reader sees
 
 
 def test_comments_on_pull_requests_do_not_say_whose_pr_it_is(examples):
@@ -194,7 +196,7 @@ def test_closed_gitorch_pr_is_an_outcome(examples):
     payload["pull_request"]["head"]["ref"] = "gitorch/run-1"
     request = parse_event("pull_request", payload)
     assert request.kind == "outcome" and request.merged == bool(payload["pull_request"]["merged"])
-    assert not request.costly
+    assert not COMMANDS[ask_for(request).command].costs
 
 
 def test_pushes(examples):
@@ -246,4 +248,4 @@ def test_reading_a_bad_payload_says_what_is_wrong(tmp_path):
 def test_the_workflow_schedule_asks_to_resume_paused_runs_and_costs_nothing_itself():
     request = parse_event("schedule", {"schedule": "17,47 * * * *"})
     assert request.kind == "resume" and request.key == "schedule-17,47 * * * *"
-    assert not request.costly  # the runs it continues were counted when they started
+    assert not COMMANDS[ask_for(request).command].costs  # the runs it continues were counted when they started

@@ -6,12 +6,12 @@ import json
 import subprocess
 
 from gitorch import config as config_module
+from gitorch.commands.table import Outcome, comment_commands
 from gitorch.github import render
-from gitorch.github.action import ActionResult
 from gitorch.github.local import LocalProvider
-from gitorch.github.provider import IssueInfo, markers_in
+from gitorch.github.provider import markers_in
 from gitorch.github.rest import RestProvider
-from gitorch.model import InlineComment, Metric, Plan, RoutingDecision, Task, Usage, WorkflowStep
+from gitorch.model import InlineComment, IssueInfo, Metric, Plan, RoutingDecision, Task, Usage, WorkflowStep
 from gitorch.retry import RetryPolicy
 from gitorch.simulate.github_api import GitHubDouble
 
@@ -33,7 +33,8 @@ def decision(**extra) -> RoutingDecision:
 def test_suggestion_reads_like_the_original_design():
     text = render.suggestion(decision(), stage="planning", plan=Plan("Add JWT auth", [
         Task("t1", "Write the token helpers", files=["auth/jwt.py"]),
-        Task("t2", "Protect the user routes", files=["api/users.py"], assigned_to="claude")]))
+        Task("t2", "Protect the user routes", files=["api/users.py"], assigned_to="claude")]),
+        commands=comment_commands())
     assert markers_in(text) == [("decision", "dec-123")]
     for expected in ("`code_generation` (70%)", "context tokens ~12,000", "**chatgpt-pro** with 82% confidence",
                      "claude 55, chatgpt-pro 80", "$0.12 (saves $0.48 against Claude alone)",
@@ -49,7 +50,7 @@ def test_suggestion_reads_like_the_original_design():
 
 def test_job_summary_has_routing_tasks_cost_and_saving():
     usage = Usage(input_tokens=10_000, output_tokens=2_000)
-    result = ActionResult("done", "PR #4 approved", decision=decision(), pr_number=4, verdict="approve",
+    result = Outcome("done", "PR #4 approved", decision=decision(), pr_number=4, verdict="approve",
                           plan=Plan("p", [Task("t1", "Write it", status="approved")]),
                           metrics=[Metric("claude", "m", usage, 0.06, 0.06), Metric("chatgpt-pro", "c", usage, 0.0, 0.06)])
     text = render.job_summary(result)
@@ -58,7 +59,7 @@ def test_job_summary_has_routing_tasks_cost_and_saving():
     assert "Pull request: #4, verdict **approve**" in text
     assert "| claude | 1 | 12,000 | $0.06 | $0.06 |" in text
     assert "saving $0.06 (50%)" in text
-    assert "No model calls" in render.job_summary(ActionResult("ignored", "x"))
+    assert "No model calls" in render.job_summary(Outcome("ignored", "x"))
 
 
 def test_dry_run_provider_keeps_the_same_promises(tmp_path):
@@ -117,7 +118,7 @@ def test_double_takes_branches_and_diffs_from_real_pushes(tmp_path, repo):
 
 
 def test_both_providers_implement_the_whole_protocol():
-    from gitorch.github.provider import GitHubProvider
+    from gitorch.ports import GitHub as GitHubProvider
 
     wanted = {name for name in vars(GitHubProvider) if not name.startswith("_")} - {"repo"}
     for cls in (RestProvider, LocalProvider):

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gitorch import config as config_module
-from gitorch.github.events import Actor, Request
+from gitorch.commands.table import COMMANDS
+from gitorch.github.events import Actor, Event
 from gitorch.github.permissions import check_trigger, runs_today
 from gitorch.github.rest import RestProvider
 from gitorch.retry import RetryPolicy
@@ -42,8 +43,8 @@ def store(tmp_path):
 
 
 def request(login="alice", *, association=None, type="User", kind="task", command=None, key="issue-1",
-            state="open", locked=False, from_gitorch=False) -> Request:
-    return Request(kind=kind, event="issues", action="labeled", repo="octo-org/sample",
+            state="open", locked=False, from_gitorch=False) -> Event:
+    return Event(kind=kind, event="issues", action="labeled", repo="octo-org/sample",
                    actor=Actor(login, type, association), key=key, issue=1, issue_state=state, issue_locked=locked,
                    command=command, from_gitorch=from_gitorch)
 
@@ -129,8 +130,8 @@ def test_daily_limit_per_person(cfg, provider, store):
     third = check_trigger(request(association="OWNER", key="issue-3"), cfg.github, provider, store)
     assert not third and "limit of 2 runs per day" in third.reason
     # questions that cost nothing are not counted, other people have their own count
-    assert check_trigger(request(association="OWNER", kind="command", command="status", key="c-9"),
-                         cfg.github, provider, store)
+    status = request(association="OWNER", kind="command", command="status", key="c-9")
+    assert check_trigger(status, cfg.github, provider, store, costly=COMMANDS["status"].costs)
     assert check_trigger(request("bob", association="OWNER", key="issue-3"), cfg.github, provider, store)
     assert runs_today(store, "octo-org/sample", "alice") == 2
     tomorrow = datetime.now(UTC) + timedelta(days=1)
@@ -144,7 +145,7 @@ def test_zero_runs_per_day_turns_github_triggers_off(cfg, provider, store):
 
 def test_the_schedule_passes_the_gate_without_a_person():
     config = config_module.load(env={})
-    request = Request(kind="resume", event="schedule", action=None, repo="acme/shop",
+    request = Event(kind="resume", event="schedule", action=None, repo="acme/shop",
                       actor=Actor("schedule", "Schedule"), key="schedule-cron")
     decision = check_trigger(request, config.github, provider=None)
     assert decision.allowed and "schedule" in decision.reason

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from gitorch.cli import cli
-from gitorch.demo import DEMO_CONFIG, StandIns, git, make_repository
 from gitorch.simulate import demo_scenario
+from gitorch.simulate.demo import DEMO_CONFIG, StandIns, git, make_repository
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "node_modules/@octokit/webhooks-examples/api.github.com/index.json"
 TOKEN = "ghs_" + "d" * 36

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gitorch import hook
 from gitorch.errors import GitorchError
+from gitorch.git import hook as installer
 
 LEGACY = """#!/bin/sh
 echo "legacy args: $*" > "{out}/legacy-args"
@@ -55,10 +55,10 @@ def write_legacy(repo: Path, out: Path, code: int = 0) -> Path:
 
 
 def test_install_writes_a_marked_hook_that_calls_this_python(repo: Path):
-    result = hook.install(repo)
+    result = installer.install(repo)
     assert result.action == "installed" and result.path == hooks_dir(repo) / "pre-push"
     text = result.path.read_text()
-    assert f"# ID: {hook.HOOK_ID}" in text
+    assert f"# ID: {installer.HOOK_ID}" in text
     assert f"GITORCH_PYTHON={sys.executable}" in text
     assert "-S -c" in text and '"$GITORCH_PATH" --hook-dir "$HERE" "$@"' in text  # no site-packages when idle
     assert '-m gitorch hook pre-push --hook-dir "$HERE" "$@"' in text  # the fallback
@@ -66,43 +66,43 @@ def test_install_writes_a_marked_hook_that_calls_this_python(repo: Path):
 
 
 def test_reinstall_is_a_no_op(repo: Path):
-    first = hook.install(repo)
+    first = installer.install(repo)
     stamp = first.path.stat().st_mtime_ns
-    again = hook.install(repo)
+    again = installer.install(repo)
     assert again.action == "unchanged" and first.path.stat().st_mtime_ns == stamp
     assert not (hooks_dir(repo) / "pre-push.legacy").exists()
 
 
 def test_install_with_another_python_updates_the_hook(repo: Path):
-    hook.install(repo, python="/opt/other/python")
-    assert hook.install(repo).action == "updated"
+    installer.install(repo, python="/opt/other/python")
+    assert installer.install(repo).action == "updated"
     assert not (hooks_dir(repo) / "pre-push.legacy").exists()  # our own older hook is not "foreign"
 
 
 def test_existing_hook_is_kept_as_legacy_and_uninstall_restores_it(repo: Path, tmp_path: Path):
     original = write_legacy(repo, tmp_path).read_text()
-    result = hook.install(repo)
+    result = installer.install(repo)
     assert result.legacy == hooks_dir(repo) / "pre-push.legacy"
     assert result.legacy.read_text() == original
-    assert hook.uninstall(repo).action == "restored"
+    assert installer.uninstall(repo).action == "restored"
     assert (hooks_dir(repo) / "pre-push").read_text() == original
     assert not (hooks_dir(repo) / "pre-push.legacy").exists()
 
 
 def test_uninstall_without_a_legacy_hook_removes_ours_and_leaves_foreign_hooks(repo: Path, tmp_path: Path):
-    hook.install(repo)
-    assert hook.uninstall(repo).action == "removed"
+    installer.install(repo)
+    assert installer.uninstall(repo).action == "removed"
     assert not (hooks_dir(repo) / "pre-push").exists()
-    assert hook.uninstall(repo).action == "not-installed"
+    assert installer.uninstall(repo).action == "not-installed"
     foreign = write_legacy(repo, tmp_path)
-    assert hook.uninstall(repo).action == "not-installed" and foreign.exists()
+    assert installer.uninstall(repo).action == "not-installed" and foreign.exists()
 
 
 def test_install_refuses_when_it_would_lose_a_hook(repo: Path, tmp_path: Path):
     write_legacy(repo, tmp_path)
     (hooks_dir(repo) / "pre-push.legacy").write_text("#!/bin/sh\nexit 0\n")
     with pytest.raises(GitorchError, match="both exist") as err:
-        hook.install(repo)
+        installer.install(repo)
     assert "merge them" in err.value.hint
 
 
@@ -112,7 +112,7 @@ def test_core_hooks_path_inside_the_repository_is_honoured(repo: Path, remote: P
     legacy = repo / ".githooks" / "pre-push"
     legacy.write_text(LEGACY.format(out=tmp_path, code=0))
     legacy.chmod(0o755)
-    result = hook.install(repo)
+    result = installer.install(repo)
     assert result.path == repo / ".githooks" / "pre-push"
     assert not (hooks_dir(repo) / "pre-push").exists()
     commit(repo, "a.txt", "a\n")
@@ -124,7 +124,7 @@ def test_core_hooks_path_outside_the_repository_is_refused_with_the_fix(repo: Pa
     shared = tmp_path / "shared-hooks"
     git(repo, "config", "core.hooksPath", str(shared))
     with pytest.raises(GitorchError, match="outside this repository") as err:
-        hook.install(repo)
+        installer.install(repo)
     assert "git config --unset core.hooksPath" in err.value.hint
     assert not shared.exists()
 
@@ -132,13 +132,13 @@ def test_core_hooks_path_outside_the_repository_is_refused_with_the_fix(repo: Pa
 def test_worktrees_share_the_hook_of_the_common_git_dir(repo: Path, tmp_path: Path):
     linked = tmp_path / "linked"
     git(repo, "worktree", "add", "-q", str(linked), "-b", "side")
-    result = hook.install(linked)
+    result = installer.install(linked)
     assert result.path == hooks_dir(repo) / "pre-push"
 
 
 def test_install_outside_a_repository_is_explained(tmp_path: Path):
     with pytest.raises(GitorchError, match="not inside a git working tree"):
-        hook.install(tmp_path)
+        installer.install(tmp_path)
 
 
 def test_cli_install_and_uninstall(repo: Path, tmp_path: Path):
@@ -156,7 +156,7 @@ def test_cli_install_and_uninstall(repo: Path, tmp_path: Path):
 
 
 def test_push_holding_nothing_for_gitorch_goes_through_quietly(repo: Path, remote: Path):
-    hook.install(repo)
+    installer.install(repo)
     head = commit(repo, "code.py", "x = 1\n")
     result = push(repo, "main")
     assert result.returncode == 0, result.stderr
@@ -166,7 +166,7 @@ def test_push_holding_nothing_for_gitorch_goes_through_quietly(repo: Path, remot
 
 def test_existing_hook_runs_first_with_the_same_stdin_and_arguments(repo: Path, remote: Path, tmp_path: Path):
     write_legacy(repo, tmp_path)
-    hook.install(repo)
+    installer.install(repo)
     old = git(repo, "rev-parse", "HEAD")
     head = commit(repo, "code.py", "x = 1\n")
     assert push(repo, "main").returncode == 0
@@ -176,7 +176,7 @@ def test_existing_hook_runs_first_with_the_same_stdin_and_arguments(repo: Path, 
 
 def test_failing_legacy_hook_blocks_the_push(repo: Path, remote: Path, tmp_path: Path):
     write_legacy(repo, tmp_path, code=1)
-    hook.install(repo)
+    installer.install(repo)
     before = git(remote, "rev-parse", "main")
     commit(repo, "code.py", "x = 1\n")
     result = push(repo, "main")
@@ -186,7 +186,7 @@ def test_failing_legacy_hook_blocks_the_push(repo: Path, remote: Path, tmp_path:
 
 def test_gitorch_skip_still_runs_the_legacy_hook(repo: Path, remote: Path, tmp_path: Path):
     write_legacy(repo, tmp_path)
-    hook.install(repo)
+    installer.install(repo)
     (repo / ".gitorch.yml").write_text("pre_push:\n  fail_open: false\n")
     commit(repo, "TASK.md", "- [] broken item\n")
     result = push(repo, "main", env={"GITORCH_SKIP": "1"})
@@ -195,7 +195,7 @@ def test_gitorch_skip_still_runs_the_legacy_hook(repo: Path, remote: Path, tmp_p
 
 
 def test_broken_config_fails_open_with_one_warning_line(repo: Path, remote: Path):
-    hook.install(repo)
+    installer.install(repo)
     (repo / ".gitorch.yml").write_text("pre_push:\n  review: sometimes\n")
     head = commit(repo, "TASK.md", "- [ ] add login\n")
     result = push(repo, "main")
@@ -207,7 +207,7 @@ def test_broken_config_fails_open_with_one_warning_line(repo: Path, remote: Path
 
 
 def test_bad_task_file_fails_open_naming_the_line(repo: Path, remote: Path):
-    hook.install(repo)
+    installer.install(repo)
     commit(repo, "TASK.md", "# Tasks\n- [ ] fine\n- [] broken\n")
     result = push(repo, "main")
     assert result.returncode == 0
@@ -216,7 +216,7 @@ def test_bad_task_file_fails_open_naming_the_line(repo: Path, remote: Path):
 
 
 def test_fail_open_false_stops_the_push_and_says_how_to_skip(repo: Path, remote: Path):
-    hook.install(repo)
+    installer.install(repo)
     (repo / ".gitorch.yml").write_text("pre_push:\n  fail_open: false\n")
     before = git(remote, "rev-parse", "main")
     commit(repo, "TASK.md", "- [] broken\n")
@@ -228,7 +228,7 @@ def test_fail_open_false_stops_the_push_and_says_how_to_skip(repo: Path, remote:
 
 def test_deleting_a_branch_holds_nothing(repo: Path, remote: Path):
     git(repo, "push", "-q", "origin", "main:refs/heads/old")
-    hook.install(repo)
+    installer.install(repo)
     (repo / ".gitorch.yml").write_text("pre_push:\n  fail_open: false\n")
     result = push(repo, ":refs/heads/old")
     assert result.returncode == 0 and gitorch_lines(result.stderr) == []
@@ -240,7 +240,7 @@ def test_hook_uses_the_installing_python_whatever_is_first_on_path(repo: Path, r
     for name in ("python", "python3", "gitorch"):
         (fake_bin / name).write_text("#!/bin/sh\necho wrong >&2\nexit 1\n")
         (fake_bin / name).chmod(0o755)
-    hook.install(repo)
+    installer.install(repo)
     commit(repo, "TASK.md", "- [] broken\n")
     git_dir = str(Path(subprocess.run(["which", "git"], capture_output=True, text=True).stdout.strip()).parent)
     result = push(repo, "main", env={"PATH": f"{fake_bin}:{git_dir}:/bin"})
@@ -250,7 +250,7 @@ def test_hook_uses_the_installing_python_whatever_is_first_on_path(repo: Path, r
 
 def test_hook_whose_python_is_gone_lets_the_push_and_the_legacy_hook_run(repo: Path, remote: Path, tmp_path: Path):
     write_legacy(repo, tmp_path)
-    hook.install(repo, python=str(tmp_path / "removed-venv" / "python"))
+    installer.install(repo, python=str(tmp_path / "removed-venv" / "python"))
     commit(repo, "a.txt", "a\n")
     result = push(repo, "main", env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 0
@@ -323,7 +323,7 @@ def review_env(api) -> dict[str, str]:
 
 
 def test_review_block_stops_a_rejected_push_and_prints_the_review(repo: Path, remote: Path, anthropic_api):
-    hook.install(repo)
+    installer.install(repo)
     (repo / ".gitorch.yml").write_text("pre_push:\n  review: block\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "config")
@@ -353,7 +353,7 @@ def test_review_calls_are_recorded_in_the_ledger(repo: Path, remote: Path, anthr
     from gitorch.model import utcnow
     from gitorch.store.sqlite import SqliteStore
 
-    hook.install(repo)
+    installer.install(repo)
     (repo / ".gitorch.yml").write_text("pre_push:\n  review: warn\n")
     commit(repo, "handler.py", "def handle():\n    try: work()\n    except Exception: pass\n")
     anthropic_api.enqueue_tool_use("write_review", _verdict([".gitorch.yml", "handler.py"], approved=False))
@@ -367,7 +367,7 @@ def test_review_calls_are_recorded_in_the_ledger(repo: Path, remote: Path, anthr
 
 
 def test_review_without_a_key_fails_open(repo: Path, remote: Path):
-    hook.install(repo)
+    installer.install(repo)
     (repo / ".gitorch.yml").write_text("pre_push:\n  review: block\n")
     head = commit(repo, "a.py", "a = 1\n")
     result = push(repo, "main")
@@ -390,9 +390,9 @@ def test_idle_path_imports_nothing_heavy(repo: Path, remote: Path):
         return {line.split("|")[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
 
     imported = modules(proc.stderr) - modules(baseline.stderr)  # what the hook added to Python's start-up
-    assert "gitorch.hook" in imported
+    assert "gitorch.commands.pre_push" in imported
     heavy = {"pygit2", "pydantic", "yaml", "anthropic", "click", "rich", "sklearn", "numpy", "playwright",
-             "dataclasses", "gitorch.config", "gitorch.gitops", "gitorch.tasks", "gitorch.cli"}
+             "dataclasses", "gitorch.config", "gitorch.git.repo", "gitorch.taskfile", "gitorch.git.tasks", "gitorch.cli"}
     assert imported & heavy == set()
 
 

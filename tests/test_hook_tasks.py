@@ -9,7 +9,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from gitorch import hook, tasks
+from gitorch import taskfile as tasks
+from gitorch.commands import pre_push
+from gitorch.git import hook as installer
 
 ITEMS = """\
 # Tasks
@@ -46,7 +48,7 @@ def task_file_in(output: str) -> Path:
 
 
 def test_suggest_shows_the_router_and_the_command_to_start(repo: Path, remote: Path):
-    hook.install(repo)
+    installer.install(repo)
     head = commit_items(repo)
     result = push(repo)
     assert result.returncode == 0, result.stderr
@@ -63,7 +65,7 @@ def test_suggest_shows_the_router_and_the_command_to_start(repo: Path, remote: P
 
 
 def test_run_starts_in_the_background_and_says_where_to_follow(repo: Path, remote: Path):
-    hook.install(repo)
+    installer.install(repo)
     commit_items(repo, config="pre_push:\n  tasks: run\n")
     started = time.monotonic()
     result = push(repo)
@@ -81,7 +83,7 @@ def test_run_starts_in_the_background_and_says_where_to_follow(repo: Path, remot
 def test_items_already_pushed_are_not_suggested_again(repo: Path, remote: Path):
     commit_items(repo)
     git(repo, "push", "-q", "origin", "main")
-    hook.install(repo)
+    installer.install(repo)
     commit_items(repo, ITEMS.replace("- [ ] Add a /login", "- [x] Add a /login") + "- [ ] Add a logout endpoint\n")
     result = push(repo)
     assert "this push adds 1 TASK.md item:" in result.stderr and "Add a logout endpoint" in result.stderr
@@ -109,7 +111,7 @@ def run_hook(repo: Path, typed: str, remote_sha: str) -> tuple[int, str, Termina
     err = io.StringIO()
     tty = Terminal(typed)
     env = {k: v for k, v in os.environ.items()}
-    code = hook.run_pre_push(["origin", "url"], f"refs/heads/main {head} refs/heads/main {remote_sha}\n".encode(),
+    code = pre_push.run_pre_push(["origin", "url"], f"refs/heads/main {head} refs/heads/main {remote_sha}\n".encode(),
                              env, cwd=repo, err=err, tty=tty)
     return code, err.getvalue(), tty
 

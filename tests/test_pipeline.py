@@ -17,13 +17,13 @@ from rich.console import Console
 from gitorch import config as config_module
 from gitorch import stats
 from gitorch.cli import cli
-from gitorch.demo import DEMO_CONFIG, StandIns, git, make_repository
 from gitorch.errors import GitorchError
 from gitorch.model import utcnow
-from gitorch.pipeline import Request
-from gitorch.runner import assemble
+from gitorch.run.assemble import assemble
+from gitorch.run.state import RunRequest
 from gitorch.simulate import demo_scenario
 from gitorch.simulate.chatgpt_page import Answer
+from gitorch.simulate.demo import DEMO_CONFIG, StandIns, git, make_repository
 
 ISSUE = f"{demo_scenario.ISSUE_TITLE}\n\n{demo_scenario.ISSUE_BODY}"
 
@@ -57,7 +57,7 @@ def test_the_worked_example_plans_builds_rejects_two_fixes_them_and_approves(wor
     before = git(repo, "status", "--porcelain")
     pipeline, builders, cfg = _pipeline(repo, env)
     try:
-        result = pipeline.start(Request(text=ISSUE, title=demo_scenario.ISSUE_TITLE, confirmed=True))
+        result = pipeline.start(RunRequest(text=ISSUE, title=demo_scenario.ISSUE_TITLE, confirmed=True))
     finally:
         builders.close()
 
@@ -75,8 +75,8 @@ def test_the_worked_example_plans_builds_rejects_two_fixes_them_and_approves(wor
     assert git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
     assert not (repo / "shop" / "notifications").exists()
     # The repository's own tests ran on the result, in a scratch worktree.
-    assert result.verify["exit_code"] == 0
-    assert "3 passed" in result.verify["tail"] or "5 passed" in result.verify["tail"]
+    assert result.verify.exit_code == 0
+    assert "3 passed" in result.verify.tail or "5 passed" in result.verify.tail
     fixed = git(repo, "show", f"{run.branch}:shop/notifications/preferences.py")
     assert "NotImplementedError" not in fixed
     # Every call left a ledger row; the builder's work cost nothing at the margin.
@@ -99,7 +99,7 @@ def test_running_a_finished_run_again_does_nothing_twice(workspace, standins):
     repo, env = workspace
     pipeline, builders, cfg = _pipeline(repo, env)
     try:
-        first = pipeline.start(Request(text=ISSUE, confirmed=True))
+        first = pipeline.start(RunRequest(text=ISSUE, confirmed=True))
         prompts = len(standins.page.prompts)
         requests = len(standins.api.requests)
         again = pipeline.resume(first.run.id)
@@ -116,7 +116,7 @@ def test_a_question_ends_as_an_answer_without_a_branch(workspace, standins):
                                 "answer": "Orders ship through shop.orders.ship; nothing needs to change."}
     try:
         pipeline, builders, cfg = _pipeline(repo, env)
-        result = pipeline.start(Request(text="How do orders get shipped?", confirmed=True))
+        result = pipeline.start(RunRequest(text="How do orders get shipped?", confirmed=True))
     finally:
         standins.architect._plan = demo_scenario.PLAN
     assert result.run.status == "answered"
@@ -129,11 +129,11 @@ def test_low_confidence_waits_for_a_person_then_resumes(workspace, standins):
     env = {**env, "AUTO_ROUTING_ENABLED": "false"}
     pipeline, builders, cfg = _pipeline(repo, env)
     try:
-        waiting = pipeline.start(Request(text=ISSUE))
+        waiting = pipeline.start(RunRequest(text=ISSUE))
         assert waiting.run.status == "awaiting_confirmation"
         assert "/gitorch proceed" in waiting.message
         assert standins.page.prompts == []  # nothing was built
-        done = pipeline.resume(waiting.run.id, Request(text="", agent="chatgpt-pro"))
+        done = pipeline.resume(waiting.run.id, RunRequest(text="", agent="chatgpt-pro"))
     finally:
         builders.close()
     assert done.run.status == "done"
@@ -145,7 +145,7 @@ def test_the_budget_pauses_a_run_and_it_resumes_when_raised(workspace, standins)
     repo, env = workspace
     pipeline, builders, cfg = _pipeline(repo, {**env, "MONTHLY_BUDGET_USD": "0.0001"})
     try:
-        paused = pipeline.start(Request(text=ISSUE, confirmed=True))
+        paused = pipeline.start(RunRequest(text=ISSUE, confirmed=True))
     finally:
         builders.close()
     assert paused.run.status == "paused"
@@ -176,7 +176,7 @@ def test_a_failed_build_keeps_what_was_done_and_says_how_to_resume(workspace, st
     pipeline.parts.sleep = lambda s: None  # the retry policy's waits, not the test's
     try:
         with pytest.raises(GitorchError) as err:
-            pipeline.start(Request(text=ISSUE, confirmed=True))
+            pipeline.start(RunRequest(text=ISSUE, confirmed=True))
     finally:
         builders.close()
     assert "gitorch run --resume" in err.value.message
@@ -206,7 +206,7 @@ def test_a_usage_cap_pauses_the_run_until_it_resets_and_resume_due_goes_on(works
     standins.page.respond(lambda prompt: Answer(fault="usage_cap", reset="4:12 PM"))
     pipeline, builders, cfg = _pipeline(repo, env)
     try:
-        result = pipeline.start(Request(text=ISSUE, confirmed=True))
+        result = pipeline.start(RunRequest(text=ISSUE, confirmed=True))
     finally:
         builders.close()
     assert result.run.status == "paused"
@@ -238,7 +238,8 @@ def test_a_usage_cap_pauses_the_run_until_it_resets_and_resume_due_goes_on(works
 def test_a_run_is_mirrored_to_convex_without_waiting_on_it(workspace):
     """With CONVEX_URL set the run's records reach the team's deployment (the local Convex server
     running the project's own functions); SQLite stays the source of truth."""
-    from gitorch.simulate.convex_local import LocalConvex
+    from standins.convex_local import LocalConvex
+
     from gitorch.store.convex import ConvexHttp
 
     repo, env = workspace
@@ -246,7 +247,7 @@ def test_a_run_is_mirrored_to_convex_without_waiting_on_it(workspace):
         pipeline, builders, cfg = _pipeline(repo, {**env, "CONVEX_URL": convex.url,
                                                    "CONVEX_ADMIN_KEY": convex.admin_key})
         try:
-            result = pipeline.start(Request(text=ISSUE, confirmed=True))
+            result = pipeline.start(RunRequest(text=ISSUE, confirmed=True))
         finally:
             builders.close()  # stops the background drain and sends what is left
         client = ConvexHttp(convex.url, convex.admin_key, timeout_s=10)
@@ -264,7 +265,7 @@ def test_a_run_is_mirrored_to_convex_without_waiting_on_it(workspace):
 def test_a_conflict_with_someone_elses_push_gets_a_resolution_a_person_approves(workspace, standins):
     """Someone commits their own mailer.py to the run's branch while the builder writes one: the commit
     conflicts, Claude proposes a merged file, the run waits; after approval it commits and goes on."""
-    from gitorch import gitops
+    from gitorch.git import repo as gitops
     from gitorch.store.sqlite import SqliteStore
 
     repo, env = workspace
@@ -289,10 +290,10 @@ def test_a_conflict_with_someone_elses_push_gets_a_resolution_a_person_approves(
     standins.page.respond(answer)
     pipeline, builders, cfg = _pipeline(repo, env)
     try:
-        waiting = pipeline.start(Request(text=ISSUE, confirmed=True))
+        waiting = pipeline.start(RunRequest(text=ISSUE, confirmed=True))
         assert waiting.run.status == "awaiting_resolution"
         assert "Claude proposes this resolution" in waiting.message and "configure SMTP first" in waiting.message
-        done = pipeline.resume(waiting.run.id, Request(text="", confirmed=True))
+        done = pipeline.resume(waiting.run.id, RunRequest(text="", confirmed=True))
     finally:
         builders.close()
     assert done.run.status == "done"
@@ -313,7 +314,7 @@ def test_the_repositorys_tests_run_without_gitorchs_credentials(workspace, monke
     (repo / ".gitorch.yml").write_text(yaml.safe_dump({"verify": {"command": check, "timeout_s": 120}}))
     pipeline, builders, cfg = _pipeline(repo, env)
     try:
-        result = pipeline.start(Request(text=ISSUE, confirmed=True))
+        result = pipeline.start(RunRequest(text=ISSUE, confirmed=True))
     finally:
         builders.close()
-    assert result.verify["exit_code"] == 0, result.verify["tail"]
+    assert result.verify.exit_code == 0, result.verify.tail

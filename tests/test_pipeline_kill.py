@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from gitorch.demo import ScriptedArchitect, StandIns, git, make_repository
 from gitorch.simulate import demo_scenario
+from gitorch.simulate.demo import ScriptedArchitect, StandIns, git, make_repository
 from gitorch.store.sqlite import SqliteStore
 
 PLAN = {"summary": "A template and the preferences check.", "tasks": [

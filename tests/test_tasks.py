@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from gitorch import hook, tasks
-from gitorch.tasks import TaskFileError
+from gitorch import taskfile as tasks
+from gitorch.git import push
+from gitorch.git.tasks import work_between, work_in_push
+from gitorch.taskfile import TaskFileError
 
 EXAMPLE = """\
 # Tasks
@@ -61,14 +63,14 @@ def test_example_parses_into_items():
     assert items[1].details == ""
 
 
-def test_item_becomes_a_plan_task():
+def test_item_becomes_a_task_for_the_run():
     login, tests_item = tasks.parse(EXAMPLE).items[:2]
-    task = tests_item.to_task()
-    assert task.id == "tests-for-the-login-endpoint"
-    assert task.assigned_to == "chatgpt-pro" and task.depends_on == ["login"]
-    assert "Use the existing session helper." in login.to_task().description
+    spec = tests_item.spec()
+    assert spec.id == "tests-for-the-login-endpoint"
+    assert spec.agent == "chatgpt-pro" and spec.depends_on == ["login"]
+    assert "Use the existing session helper." in login.spec().description
     assert "(TASK.md section: Login)" in login.description()
-    assert tasks.parse("- [ ] plain").items[0].to_task(default_agent="codex").assigned_to == "codex"
+    assert tasks.parse("- [ ] plain").items[0].spec().agent is None
 
 
 def test_chatgpt_alias_and_and_separated_dependencies():
@@ -164,10 +166,10 @@ def test_render_round_trips():
 def test_work_between_commits(repo: Path):
     first = commit_task_file(repo, "- [ ] one (#one)\n")
     second = commit_task_file(repo, "- [x] one (#one)\n- [ ] two after #one\n")
-    assert [i.text for i in tasks.work_between(repo, first, second)] == ["two"]
-    assert [i.text for i in tasks.work_between(repo, None, first)] == ["one"]
+    assert [i.text for i in work_between(repo, first, second)] == ["two"]
+    assert [i.text for i in work_between(repo, None, first)] == ["one"]
     gone = commit_task_file(repo, None, "no more tasks")
-    assert tasks.work_between(repo, second, gone) == []
+    assert work_between(repo, second, gone) == []
 
 
 @pytest.fixture
@@ -188,9 +190,9 @@ def ref_line(repo: Path, local: str, remote_sha: str, remote_ref: str = "refs/he
 def test_push_of_an_update_starts_at_the_remote_tip(pushed: Path):
     old = git(pushed, "rev-parse", "origin/main")
     commit_task_file(pushed, "- [ ] add login\n")
-    ranges = hook.push_ranges(pushed, "origin", [ref_line(pushed, "main", old)])
+    ranges = push.push_ranges(pushed, "origin", [ref_line(pushed, "main", old)])
     assert [(r.base, r.task_file_changed) for r in ranges] == [(old, True)]
-    assert [i.text for i in tasks.work_in_push(pushed, ranges)] == ["add login"]
+    assert [i.text for i in work_in_push(pushed, ranges)] == ["add login"]
 
 
 def test_push_without_task_changes_holds_nothing(pushed: Path):
@@ -198,9 +200,9 @@ def test_push_without_task_changes_holds_nothing(pushed: Path):
     (pushed / "code.py").write_text("x = 1\n")
     git(pushed, "add", "-A")
     git(pushed, "commit", "-qm", "code")
-    ranges = hook.push_ranges(pushed, "origin", [ref_line(pushed, "main", old)])
+    ranges = push.push_ranges(pushed, "origin", [ref_line(pushed, "main", old)])
     assert len(ranges) == 1 and not ranges[0].task_file_changed
-    assert tasks.work_in_push(pushed, ranges) == []
+    assert work_in_push(pushed, ranges) == []
 
 
 def test_new_branch_starts_at_the_first_commit_no_remote_has(pushed: Path):
@@ -213,19 +215,19 @@ def test_new_branch_starts_at_the_first_commit_no_remote_has(pushed: Path):
     git(pushed, "add", "-A")
     git(pushed, "commit", "-qm", "more")
 
-    ranges = hook.push_ranges(pushed, "origin", [ref_line(pushed, "feature", "0" * 40, "refs/heads/feature")])
+    ranges = push.push_ranges(pushed, "origin", [ref_line(pushed, "feature", "0" * 40, "refs/heads/feature")])
 
     assert [(r.base, r.task_file_changed) for r in ranges] == [(base, True)]
-    assert [i.text for i in tasks.work_in_push(pushed, ranges)] == ["new on the branch"]
+    assert [i.text for i in work_in_push(pushed, ranges)] == ["new on the branch"]
 
 
 def test_first_push_of_a_whole_repository_reads_every_open_item(repo: Path, tmp_path: Path):
     commit_task_file(repo, "- [ ] first\n- [x] done\n")
     git(repo, "init", "-q", "--bare", str(tmp_path / "empty.git"))
     git(repo, "remote", "add", "origin", str(tmp_path / "empty.git"))
-    ranges = hook.push_ranges(repo, "origin", [ref_line(repo, "main", "0" * 40)])
+    ranges = push.push_ranges(repo, "origin", [ref_line(repo, "main", "0" * 40)])
     assert ranges[0].base is None and ranges[0].task_file_changed
-    assert [i.text for i in tasks.work_in_push(repo, ranges)] == ["first"]
+    assert [i.text for i in work_in_push(repo, ranges)] == ["first"]
 
 
 def test_force_push_counts_only_what_the_remote_gains(pushed: Path):
@@ -235,18 +237,18 @@ def test_force_push_counts_only_what_the_remote_gains(pushed: Path):
     git(pushed, "reset", "-q", "--hard", "HEAD~1")
     commit_task_file(pushed, "- [ ] pushed before\n- [ ] after the rewrite\n", "rewritten")
 
-    ranges = hook.push_ranges(pushed, "origin", [ref_line(pushed, "main", old)])
+    ranges = push.push_ranges(pushed, "origin", [ref_line(pushed, "main", old)])
 
     assert ranges[0].base == old
-    assert [i.text for i in tasks.work_in_push(pushed, ranges)] == ["after the rewrite"]
+    assert [i.text for i in work_in_push(pushed, ranges)] == ["after the rewrite"]
 
 
 def test_force_push_over_a_tip_this_clone_never_saw(pushed: Path):
     commit_task_file(pushed, "- [ ] local work\n")
     unknown = "1234567890" * 4
-    ranges = hook.push_ranges(pushed, "origin", [ref_line(pushed, "main", unknown)])
+    ranges = push.push_ranges(pushed, "origin", [ref_line(pushed, "main", unknown)])
     assert ranges[0].base == git(pushed, "rev-parse", "origin/main")
-    assert [i.text for i in tasks.work_in_push(pushed, ranges)] == ["local work"]
+    assert [i.text for i in work_in_push(pushed, ranges)] == ["local work"]
 
 
 def test_deleted_refs_tags_and_pushed_commits_are_skipped(pushed: Path):
@@ -255,22 +257,22 @@ def test_deleted_refs_tags_and_pushed_commits_are_skipped(pushed: Path):
     lines = [("(delete)", "0" * 40, "refs/heads/old", head),
              ("refs/tags/v1", head, "refs/tags/v1", "0" * 40),
              ("refs/heads/main", head, "refs/heads/copy", "0" * 40)]  # nothing new: all on the remote
-    assert hook.push_ranges(pushed, "origin", lines) == []
+    assert push.push_ranges(pushed, "origin", lines) == []
 
 
 def test_same_item_on_two_refs_is_work_once(pushed: Path):
     old = git(pushed, "rev-parse", "origin/main")
     commit_task_file(pushed, "- [ ] shared\n")
     git(pushed, "branch", "copy")
-    ranges = hook.push_ranges(pushed, "origin", [ref_line(pushed, "main", old),
+    ranges = push.push_ranges(pushed, "origin", [ref_line(pushed, "main", old),
                                                   ref_line(pushed, "copy", "0" * 40, "refs/heads/copy")])
     assert len(ranges) == 2
-    assert [i.text for i in tasks.work_in_push(pushed, ranges)] == ["shared"]
+    assert [i.text for i in work_in_push(pushed, ranges)] == ["shared"]
 
 
 def test_malformed_ref_lines_are_explained():
     with pytest.raises(Exception, match="pre-push input line 2"):
-        hook.parse_ref_lines("refs/heads/a " + "1" * 40 + " refs/heads/a " + "0" * 40 + "\nnonsense\n")
+        push.parse_ref_lines("refs/heads/a " + "1" * 40 + " refs/heads/a " + "0" * 40 + "\nnonsense\n")
 
 
 def test_pre_commit_framework_environment(pushed: Path):
@@ -278,26 +280,27 @@ def test_pre_commit_framework_environment(pushed: Path):
     head = commit_task_file(pushed, "- [ ] via pre-commit\n")
     env = {"PRE_COMMIT_FROM_REF": old, "PRE_COMMIT_TO_REF": head, "PRE_COMMIT_LOCAL_BRANCH": "refs/heads/main",
            "PRE_COMMIT_REMOTE_BRANCH": "refs/heads/main"}
-    ranges = hook.range_from_pre_commit(pushed, env)
+    ranges = push.range_from_pre_commit(pushed, env)
     assert [(r.base, r.head, r.task_file_changed) for r in ranges] == [(old, head, True)]
-    whole = hook.range_from_pre_commit(pushed, {"PRE_COMMIT_LOCAL_BRANCH": "refs/heads/main"})
+    whole = push.range_from_pre_commit(pushed, {"PRE_COMMIT_LOCAL_BRANCH": "refs/heads/main"})
     assert whole[0].base is None and whole[0].head == head
 
 
 def test_items_are_ticked_off_on_the_result_branch(repo: Path):
-    from gitorch import gitops
+    from gitorch.git import repo as gitops
 
     base = commit_task_file(repo, "- [ ] add login (#login)\n- [ ] add logout\n")
     (repo / "TASK.md").write_text("- [ ] add login (#login)\n- [ ] add logout\n- [ ] uncommitted edit\n")
-    items = tasks.work_between(repo, None, base)[:1]
-    artifact = tasks.ticked_artifact(repo, base, items)
-    assert artifact == {"TASK.md": "- [x] add login (#login)\n- [ ] add logout\n"}
+    items = work_between(repo, None, base)[:1]
+    ticked = tasks.tick(gitops.read_file(repo, base, "TASK.md"), items)  # as committed, not as on disk
+    assert ticked == "- [x] add login (#login)\n- [ ] add logout\n"
     result = gitops.commit_artifacts(repo, branch="gitorch/run-1-login", parent=base,
-                                     artifacts={"login.py": "ok\n", **artifact}, description="add login",
+                                     artifacts={"login.py": "ok\n", "TASK.md": ticked}, description="add login",
                                      run_id="run-1", task_id="login", agent="claude")
     assert git(repo, "show", f"{result.commit}:TASK.md").startswith("- [x] add login")
     assert "uncommitted edit" in (repo / "TASK.md").read_text()  # the working tree is the person's
-    assert tasks.ticked_artifact(repo, result.commit, items) == {}  # ticked already: nothing more
+    again = gitops.read_file(repo, result.commit, "TASK.md")
+    assert tasks.tick(again, items) == again  # ticked already: nothing more
 
 
 def test_render_drops_dependencies_on_items_left_out():

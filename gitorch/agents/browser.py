@@ -30,10 +30,10 @@ from typing import Any, TypeVar
 import yaml
 
 from ..config import Config
-from ..errors import GitorchError
-from ..model import CHATGPT, Task, Usage
+from ..errors import AgentError, GitorchError, answer_of
+from ..model import CHATGPT, BuildContext, BuildResult, Task, Usage
 from ..redact import redact
-from . import AgentError, BuildContext, BuildResult, RetryableAgentError, register_builder
+from . import register_builder
 
 T = TypeVar("T")
 
@@ -45,49 +45,6 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
 POLL_S = 0.1
 READY_CAP_S = 30.0  # longest wait for the page (or a new turn) to show up before a selector counts as missing
 NOTICES = ("login_wall", "challenge", "usage_cap", "rate_limit", "network_error")
-
-
-# -- errors ---------------------------------------------------------------------------------------
-
-
-class SessionExpired(AgentError):
-    """The page shows a login wall: the saved session is gone."""
-
-
-class UsageCapReached(AgentError):
-    """The plan's usage cap is reached; ``resets_at`` is the time the page shows, if any."""
-
-    def __init__(self, message: str, hint: str | None = None, *, resets_at: str | None = None, **kw: Any):
-        super().__init__(message, hint, **kw)
-        self.resets_at = resets_at
-
-
-class RateLimited(RetryableAgentError):
-    """Too many requests: counts as an HTTP 429, retried after ``retry_after_s``."""
-
-
-class ChallengeRequired(AgentError):
-    """A verification challenge ("verify you are human") that a person must pass."""
-
-
-class NetworkError(RetryableAgentError):
-    """The page could not be loaded or the answer's stream broke off."""
-
-
-class SelectorMissing(AgentError):
-    """A selector of the profile no longer matches: the page's layout changed."""
-
-    def __init__(self, message: str, hint: str | None = None, *, selector: str = "", **kw: Any):
-        super().__init__(message, hint, **kw)
-        self.selector = selector
-
-
-class AnswerTimeout(RetryableAgentError):
-    """No complete answer within ``browser.timeout_s``."""
-
-
-class BrowserUnavailable(AgentError):
-    """Chromium could not be started (missing, or the profile is in use)."""
 
 
 # -- the selectors profile ------------------------------------------------------------------------
@@ -209,7 +166,7 @@ class Browser:
     # -- plumbing --------------------------------------------------------------------------------
     def call(self, make: Callable[[], Awaitable[T]], timeout_s: float | None = None) -> T:
         if self._closed:
-            raise BrowserUnavailable("the browser builder was closed", agent=CHATGPT)
+            raise AgentError("the browser builder was closed", agent=CHATGPT, reason="unavailable")
 
         async def run() -> T:
             return await make()
@@ -219,8 +176,8 @@ class Browser:
             return future.result(timeout=timeout_s)
         except concurrent.futures.TimeoutError:
             future.cancel()
-            raise AnswerTimeout(f"the browser did not answer within {timeout_s:g} s", agent=CHATGPT,
-                                hint="raise browser.timeout_s, or check that Chromium is not stuck") from None
+            raise AgentError(f"the browser did not answer within {timeout_s:g} s", agent=CHATGPT,
+                                hint="raise browser.timeout_s, or check that Chromium is not stuck", reason="timeout") from None
 
     async def _ensure_started(self) -> None:
         async with self._start_lock:
@@ -233,8 +190,8 @@ class Browser:
             profile.mkdir(parents=True, exist_ok=True)
             exe = Path(self.settings.executable)
             if not exe.exists():
-                raise BrowserUnavailable(f"Chromium not found at {exe}", agent=CHATGPT,
-                                         hint="install it (apt-get install chromium) or set browser.executable")
+                raise AgentError(f"Chromium not found at {exe}", agent=CHATGPT,
+                                         hint="install it (apt-get install chromium) or set browser.executable", reason="unavailable")
             if self._playwright is None:
                 self._playwright = await async_playwright().start()
             try:
@@ -334,11 +291,10 @@ class Browser:
             await ready.first.wait_for(state="visible", timeout=_ms(min(READY_CAP_S, deadline - time.monotonic())))
         except PlaywrightError:
             await self._raise_notice(page)
-            raise SelectorMissing(
+            raise AgentError(
                 f"the ChatGPT page has no composer: selector composer = {sel['composer']!r} matches nothing",
                 hint="the page's layout changed; set browser.selectors.composer in .gitorch.yml "
-                     "(see the screenshot) and run 'gitorch doctor'",
-                selector="composer", agent=CHATGPT) from None
+                     "(see the screenshot) and run 'gitorch doctor'", agent=CHATGPT, reason="page_changed") from None
         await self._raise_notice(page)
 
     async def _notice(self, page: Any) -> tuple[str, str] | None:
@@ -367,26 +323,25 @@ class Browser:
         kind, text = found
         text = " ".join(text.split())[:300]
         if kind == "login_wall":
-            raise SessionExpired(
+            raise AgentError(
                 "the ChatGPT session has expired: the page shows a login wall",
                 hint="run 'gitorch browser login' on this machine (or copy a logged-in profile into "
-                     f"{self.settings.session_dir})", agent=CHATGPT)
+                     f"{self.settings.session_dir})", agent=CHATGPT, reason="session_expired")
         if kind == "challenge":
-            raise ChallengeRequired(
+            raise AgentError(
                 f"ChatGPT asks for a verification challenge: {text}",
                 hint="run 'gitorch browser login' and pass the check by hand; then the session works again",
-                agent=CHATGPT)
+                agent=CHATGPT, reason="challenge")
         if kind == "usage_cap":
             shown, iso = _reset_time(text)
-            raise UsageCapReached(
+            raise AgentError(
                 f"the ChatGPT plan's usage cap is reached: {text}",
-                hint=f"wait until {shown}" if shown else "wait for the cap to reset, or let Claude build",
-                resets_at=shown, deferred_until=iso, agent=CHATGPT)
+                hint=f"wait until {shown}" if shown else "wait for the cap to reset, or let Claude build", deferred_until=iso, agent=CHATGPT, reason="usage_cap")
         if kind == "rate_limit":
-            raise RateLimited(f"ChatGPT is rate limiting: {text}", retry_after_s=_retry_after(text),
-                              hint="send fewer tasks at once (browser.pages)", agent=CHATGPT)
-        raise NetworkError(f"the ChatGPT page reports an error: {text}",
-                           hint="check the runner's connection; the task is retried", agent=CHATGPT)
+            raise AgentError(f"ChatGPT is rate limiting: {text}", retry_after_s=_retry_after(text),
+                              hint="send fewer tasks at once (browser.pages)", agent=CHATGPT, reason="rate_limited")
+        raise AgentError(f"the ChatGPT page reports an error: {text}",
+                           hint="check the runner's connection; the task is retried", agent=CHATGPT, reason="network")
 
     async def _converse(self, page: Any, prompt: str) -> str:
         sel = self.selectors
@@ -403,10 +358,9 @@ class Browser:
             await send.wait_for(state="visible", timeout=_ms(min(10.0, deadline - time.monotonic())))
         except Exception:
             await self._raise_notice(page)
-            raise SelectorMissing(
+            raise AgentError(
                 f"no send button: selector send_button = {sel['send_button']!r} matches nothing",
-                hint="the page's layout changed; set browser.selectors.send_button in .gitorch.yml",
-                selector="send_button", agent=CHATGPT) from None
+                hint="the page's layout changed; set browser.selectors.send_button in .gitorch.yml", agent=CHATGPT, reason="page_changed") from None
         await send.click()
         return await self._await_answer(page, before, deadline)
 
@@ -423,9 +377,9 @@ class Browser:
             now = time.monotonic()
             if now > deadline:
                 await _click_quietly(stop)
-                raise AnswerTimeout(
+                raise AgentError(
                     f"no complete answer from ChatGPT within {self.settings.timeout_s:g} s",
-                    hint="raise browser.timeout_s for long tasks, or split the task", agent=CHATGPT)
+                    hint="raise browser.timeout_s for long tasks, or split the task", agent=CHATGPT, reason="timeout")
             await self._raise_notice(page)
             streaming = await stop.is_visible()
             seen_stop = seen_stop or streaming
@@ -440,11 +394,10 @@ class Browser:
                 elif (not streaming and html.strip() and now - stable_since >= self.settings.settle_s):
                     return html_to_markdown(html)
             elif not seen_stop and now - sent > min(READY_CAP_S, self.settings.timeout_s):
-                raise SelectorMissing(
+                raise AgentError(
                     "after sending, neither the stop button nor a new assistant turn appeared: selector "
                     f"assistant_turn = {sel['assistant_turn']!r}, stop_button = {sel['stop_button']!r}",
-                    hint="the page's layout changed; set browser.selectors.assistant_turn / stop_button",
-                    selector="assistant_turn", agent=CHATGPT)
+                    hint="the page's layout changed; set browser.selectors.assistant_turn / stop_button", agent=CHATGPT, reason="page_changed")
             await asyncio.sleep(POLL_S)
 
     async def _save_artifacts(self, page: Any, run_id: str | None, label: str, kind: str) -> dict[str, str]:
@@ -493,25 +446,25 @@ async def _click_quietly(locator: Any) -> None:
 def _playwright_error(exc: Exception) -> AgentError:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if "net::" in text or "NS_ERROR" in text:
-        return NetworkError(f"the ChatGPT page could not be loaded: {text}", agent=CHATGPT,
-                            hint="check the runner's connection and browser.url")
-    return NetworkError(f"the browser failed: {text}", agent=CHATGPT, hint="the task is retried")
+        return AgentError(f"the ChatGPT page could not be loaded: {text}", agent=CHATGPT,
+                            hint="check the runner's connection and browser.url", reason="network")
+    return AgentError(f"the browser failed: {text}", agent=CHATGPT, hint="the task is retried", reason="network")
 
 
-def _launch_error(exc: Exception, profile: Path, headless: bool) -> BrowserUnavailable:
+def _launch_error(exc: Exception, profile: Path, headless: bool) -> AgentError:
     text = str(exc)
     if not headless and ("XServer" in text or "DISPLAY" in text or "X server" in text):
-        return BrowserUnavailable(
+        return AgentError(
             "cannot open a visible browser: this machine has no display",
             hint="run it under a virtual display ('xvfb-run gitorch browser login', then use a VNC viewer), "
                  "or log in on a machine with a screen and copy its profile folder to "
-                 f"{profile} (CHATGPT_SESSION_DIR) on the runner", agent=CHATGPT)
+                 f"{profile} (CHATGPT_SESSION_DIR) on the runner", agent=CHATGPT, reason="unavailable")
     if "ProcessSingleton" in text or "SingletonLock" in text or ("profile" in text.lower() and "in use" in text):
-        return BrowserUnavailable(f"the browser profile {profile} is in use by another Chromium",
-                                  hint="close that browser (or another gitorch run) and try again", agent=CHATGPT)
+        return AgentError(f"the browser profile {profile} is in use by another Chromium",
+                                  hint="close that browser (or another gitorch run) and try again", agent=CHATGPT, reason="unavailable")
     first = text.splitlines()[0] if text else type(exc).__name__
-    return BrowserUnavailable(f"Chromium did not start: {first}", agent=CHATGPT,
-                              hint="check browser.executable and that the profile folder is writable")
+    return AgentError(f"Chromium did not start: {first}", agent=CHATGPT,
+                              hint="check browser.executable and that the profile folder is writable", reason="unavailable")
 
 
 # -- the builder -----------------------------------------------------------------------------------
@@ -555,11 +508,11 @@ class BrowserBuilder:
     def build(self, task: Task, context: BuildContext) -> BuildResult:
         """Ask for the task in a new chat; parse the answer into edits.
 
-        Raises an ``AgentError`` subclass when the page fails, or ``edits.EditError`` when the answer
-        cannot be used; that error carries the call as ``build_result`` so its tokens are still counted.
+        Raises ``AgentError`` when the page fails, or ``UnusableAnswer`` when the answer cannot be
+        used; that error carries the call, so its tokens are still counted.
         """
         from .. import edits
-        from ..context import TokenEstimate
+        from ..git.context import TokenEstimate
 
         prompt = redact(build_prompt(task, context, self.config), self.config.secrets.values())
         started = time.monotonic()
@@ -568,11 +521,9 @@ class BrowserBuilder:
         usage = Usage(input_tokens=estimate(prompt), output_tokens=estimate(raw), estimated=True)
         result = BuildResult(agent=CHATGPT, model=MODEL, edits=[], raw=raw, usage=usage,
                              duration_s=time.monotonic() - started)
-        try:
-            result.edits = edits.parse_answer(raw, context.files, self.config.edits, repo_root=context.repo_root)
-        except edits.EditError as exc:
-            exc.build_result = result
-            raise
+        with answer_of(result):
+            result.edits = edits.parse_answer(raw, context.files, self.config.edits, repo_root=context.repo_root,
+                                              previous=context.accepted)
         return result
 
     def close(self) -> None:
@@ -646,10 +597,12 @@ async def _check(browser: Browser) -> tuple[bool, list[str]]:
     async with browser.page() as page:
         try:
             await browser._open_chat(page, time.monotonic() + min(READY_CAP_S, browser.settings.timeout_s))
-        except SessionExpired:
-            return False, []
-        except SelectorMissing:
-            return True, ["composer"]
+        except AgentError as exc:
+            if exc.reason == "session_expired":
+                return False, []
+            if exc.reason == "page_changed":
+                return True, ["composer"]
+            raise
         missing = []
         if not await page.locator(sel["new_chat"]).count():
             missing.append("new_chat")

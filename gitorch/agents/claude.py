@@ -32,12 +32,26 @@ import anthropic
 import httpx2
 from anthropic import Middleware
 
-from ..context import diff_lines, env_secrets
-from ..errors import GitorchError
-from ..model import AGENTS, CLAUDE, TASK_TYPES, InlineComment, Plan, Review, Task, Usage, Verdict
+from ..errors import AgentError, GitorchError, answer_of
+from ..git.context import diff_lines, env_secrets
+from ..model import (
+    AGENTS,
+    CLAUDE,
+    TASK_TYPES,
+    BuildContext,
+    BuildResult,
+    InlineComment,
+    Plan,
+    PlanResult,
+    Review,
+    ReviewResult,
+    Task,
+    Usage,
+    Verdict,
+)
 from ..redact import Redactor
 from ..retry import backoff_s
-from . import AgentError, BuildContext, BuildResult, PlanResult, ReviewResult, register_builder
+from . import register_builder
 
 log = logging.getLogger("gitorch.claude")
 
@@ -46,10 +60,6 @@ KEY_HINT = ("export ANTHROPIC_API_KEY=sk-ant-... (CLAUDE_API_KEY works too); "
             "`gitorch demo` runs without a key against the local stand-in")
 _CREDIT_WORDS = ("credit balance", "spend limit", "spending limit", "usage limit", "billing", "quota")
 _EPHEMERAL = {"type": "ephemeral"}
-
-
-class SpendLimitReached(AgentError):
-    """The account's credit or spend limit is exhausted: waiting or retrying will not help."""
 
 
 # -- the client -----------------------------------------------------------------------------------
@@ -82,10 +92,10 @@ class RetryGate(Middleware):
         http = response.http_response
         text = http.read().decode("utf-8", errors="replace")
         if status == 429 and any(word in text.lower() for word in _CREDIT_WORDS):
-            raise SpendLimitReached(
+            raise AgentError(
                 f"the Anthropic account cannot spend more: {_error_message(text)}",
                 hint="add credit or raise the spend limit in the Anthropic console, then resume the run",
-                agent=CLAUDE)
+                agent=CLAUDE, reason="spend_limit")
         after = _retry_after_s(http.headers)
         if after is not None and after > self.max_retry_after_s:
             until = (self.clock() + timedelta(seconds=after)).isoformat(timespec="seconds")
@@ -597,26 +607,6 @@ class ClaudeArchitect:
                 + "\nReview every artifact above. Answer by calling write_review once.")
 
 
-def budget_gate(store: Any, config: Any, model: str, input_tokens: int, run_id: str | None = None) -> list[str]:
-    """Check a call of about ``input_tokens`` against the budget before making it (raises
-    ``BudgetExceeded`` when it would pass a limit); returns the alerts to show."""
-    from ..cost import PriceTable, check_budget
-
-    estimate = PriceTable.from_config(config).estimate(model, input_tokens, config.anthropic.max_output_tokens // 4)
-    return check_budget(store, config, estimate, run_id)
-
-
-def record_call(store: Any, config: Any, result: PlanResult | ReviewResult, *, step: str,
-                task_type: str | None = None, run_id: str | None = None) -> Any:
-    """The ledger row of a plan or review (usage with cache fields, duration, cost)."""
-    from ..cost import metric_for
-
-    metric = metric_for(config, agent=CLAUDE, model=result.model, usage=result.usage, duration_s=result.duration_s,
-                        task_type=task_type, run_id=run_id, step=step)
-    store.record_metric(metric)
-    return metric
-
-
 # -- Claude as a builder ----------------------------------------------------------------------------
 
 
@@ -654,11 +644,9 @@ class ClaudeBuilder:
         raw = "".join(b.text for b in message.content if b.type == "text")
         result = BuildResult(agent=CLAUDE, model=model, edits=[], raw=raw, usage=usage_of(message),
                              duration_s=time.monotonic() - started)
-        try:
-            result.edits = edits.parse_answer(raw, context.files, self.config.edits, repo_root=context.repo_root)
-        except edits.EditError as exc:
-            exc.build_result = result  # the tokens were spent: the caller records them
-            raise
+        with answer_of(result):  # an unusable answer carries the call: its tokens were spent
+            result.edits = edits.parse_answer(raw, context.files, self.config.edits, repo_root=context.repo_root,
+                                              previous=context.accepted)
         return result
 
     def close(self) -> None:

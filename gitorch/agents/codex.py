@@ -41,10 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config
-from ..errors import GitorchError
-from ..model import CODEX, Edit, Task, Usage
+from ..errors import AgentError, GitorchError, answer_of
+from ..model import CODEX, BuildContext, BuildResult, Check, Edit, Task, Usage
 from ..redact import redact
-from . import AgentError, BuildContext, BuildResult, RetryableAgentError, register_builder
+from . import register_builder
 
 log = logging.getLogger("gitorch.codex")
 
@@ -61,68 +61,32 @@ PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LC_ALL", "LC_
 KILL_GRACE_S = 5.0
 
 
-# -- errors ---------------------------------------------------------------------------------------
-
-
-class CodexUnavailable(AgentError):
-    """The ``codex`` binary is missing, does not run, or is too old."""
-
-
-class CodexNotLoggedIn(AgentError):
-    """No login, a rejected key, or a ChatGPT token that could not be refreshed."""
-
-
-class CodexUsageLimit(AgentError):
-    """The plan's usage limit is reached; ``resets_at`` as Codex shows it, ``deferred_until`` in ISO."""
-
-    def __init__(self, message: str, hint: str | None = None, *, resets_at: str | None = None, **kw: Any):
-        super().__init__(message, hint, **kw)
-        self.resets_at = resets_at
-
-
-class CodexRateLimited(RetryableAgentError):
-    """Too many requests (HTTP 429): retried after a wait."""
-
-
-class CodexServerError(RetryableAgentError):
-    """The model service failed (5xx, overload, a broken stream): retried."""
-
-
-class CodexTimeout(RetryableAgentError):
-    """Codex did not finish within ``codex.timeout_s``; it was stopped."""
-
-
-class CodexFailed(AgentError):
-    """Codex ended without finishing the task, for a reason not listed above."""
-
-
 def classify(message: str, now: datetime | None = None) -> AgentError:
     """The error for a ``turn.failed`` / ``error`` message from Codex."""
     text = " ".join(message.split())
     low = text.lower()
     if "usage limit" in low or "usage_limit" in low:
         shown, iso = _reset_time(text, now)
-        return CodexUsageLimit(
+        return AgentError(
             f"the ChatGPT plan's Codex usage limit is reached: {text}",
             hint=(f"it resets at {shown}; the run is deferred until then" if shown else
-                  "wait for the limit to reset, or let another builder take the task (agents.fallback)"),
-            resets_at=shown, deferred_until=iso, agent=CODEX)
+                  "wait for the limit to reset, or let another builder take the task (agents.fallback)"), deferred_until=iso, agent=CODEX, reason="usage_cap")
     if ("401" in low or "unauthorized" in low or "not logged in" in low or "refresh token" in low
             or "sign in again" in low or "log in again" in low or "invalid_api_key" in low
             or "incorrect api key" in low or "authentication" in low):
-        return CodexNotLoggedIn(
+        return AgentError(
             f"Codex is not logged in, or its login could not be refreshed: {text}",
             hint="run 'codex login' on this machine (ChatGPT plan), or set CODEX_API_KEY; on a runner keep "
-                 "CODEX_HOME (codex.home) with its auth.json between jobs, one copy per runner", agent=CODEX)
+                 "CODEX_HOME (codex.home) with its auth.json between jobs, one copy per runner", agent=CODEX, reason="session_expired")
     if "429" in low or "rate limit" in low or "too many requests" in low:
-        return CodexRateLimited(f"Codex is rate limited: {text}", retry_after_s=_retry_after(text),
-                                hint="send fewer tasks at once (pipeline.parallelism)", agent=CODEX)
+        return AgentError(f"Codex is rate limited: {text}", retry_after_s=_retry_after(text),
+                                hint="send fewer tasks at once (pipeline.parallelism)", agent=CODEX, reason="rate_limited")
     if (re.search(r"\b5\d\d\b", low) or "high demand" in low or "overloaded" in low or "server error" in low
             or "stream disconnected" in low or "connection" in low or "timed out" in low):
-        return CodexServerError(f"the model service failed: {text}", agent=CODEX,
-                                hint="the task is retried; check the service's status if it keeps failing")
-    return CodexFailed(f"Codex failed: {text}", agent=CODEX,
-                       hint="see the Codex log above; 'codex exec' in the repository shows the same")
+        return AgentError(f"the model service failed: {text}", agent=CODEX,
+                                hint="the task is retried; check the service's status if it keeps failing", reason="server_error")
+    return AgentError(f"Codex failed: {text}", agent=CODEX,
+                       hint="see the Codex log above; 'codex exec' in the repository shows the same", reason="failed")
 
 
 def _retry_after(text: str) -> float | None:
@@ -174,21 +138,21 @@ def binary_version(config: Config) -> str:
     install = "npm install -g @openai/codex@0.169.0 (or set codex.binary to its path)"
     exe = shutil.which(config.codex.binary)
     if exe is None:
-        raise CodexUnavailable(f"the Codex CLI '{config.codex.binary}' was not found", hint=install, agent=CODEX)
+        raise AgentError(f"the Codex CLI '{config.codex.binary}' was not found", hint=install, agent=CODEX, reason="unavailable")
     try:
         out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30,
                              stdin=subprocess.DEVNULL, env=_base_env(None))
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise CodexUnavailable(f"'{exe} --version' did not run: {exc}", hint=install, agent=CODEX) from exc
+        raise AgentError(f"'{exe} --version' did not run: {exc}", hint=install, agent=CODEX, reason="unavailable") from exc
     version = _parse_version(out.stdout + out.stderr)
     if out.returncode != 0 or version is None:
         text = (out.stdout + out.stderr).strip().splitlines()
-        raise CodexUnavailable(f"'{exe} --version' is not the Codex CLI: {text[-1] if text else out.returncode}",
-                               hint=install, agent=CODEX)
+        raise AgentError(f"'{exe} --version' is not the Codex CLI: {text[-1] if text else out.returncode}",
+                               hint=install, agent=CODEX, reason="unavailable")
     if version < MIN_VERSION:
-        raise CodexUnavailable(
+        raise AgentError(
             f"Codex CLI {'.'.join(map(str, version))} is too old; gitorch needs {'.'.join(map(str, MIN_VERSION))} "
-            "or newer (its --json events and sandbox options)", hint=install, agent=CODEX)
+            "or newer (its --json events and sandbox options)", hint=install, agent=CODEX, reason="unavailable")
     return ".".join(map(str, version))
 
 
@@ -226,12 +190,11 @@ def default_home(config: Config) -> Path | None:
 
 def codex_check(config: Config) -> Any:
     """For `gitorch doctor`: the binary, its version and the login."""
-    from ..doctor import Check
 
     used = config.agents.builder == CODEX or CODEX in config.agents.fallback
     try:
         version = binary_version(config)
-    except CodexUnavailable as exc:
+    except AgentError as exc:  # unavailable: binary_version raises nothing else
         return Check("codex", "fail" if used else "ok",
                      exc.message if used else f"not used ({exc.message})", exc.hint or "" if used else "")
     if config.codex.base_url:
@@ -570,8 +533,8 @@ class CodexBuilder:
     def build(self, task: Task, context: BuildContext) -> BuildResult:
         """Run Codex on ``task`` in a scratch worktree; its changes become the edits.
 
-        Raises a ``CodexError``-style ``AgentError`` when Codex fails, or ``edits.EditError`` (with
-        ``build_result`` for the ledger) when its changes cannot be used."""
+        Raises ``AgentError`` when Codex fails, or ``UnusableAnswer`` (carrying the call, for the
+        ledger) when its changes cannot be used."""
         from .. import edits
 
         self.version()
@@ -598,19 +561,14 @@ class CodexBuilder:
                                  extra={"prompt": prompt, "prompt_chars": len(prompt), "thread_id": transcript.thread_id,
                                         "commands": transcript.commands, "mcp_calls": transcript.tool_calls,
                                         "warnings": transcript.warnings, "codex_version": self._version})
-            try:
+            with answer_of(result):
                 result.edits = collect_edits(tree, self.config.edits.max_file_bytes)
                 current = {e.path: _current(tree, base, e.path, context.files) for e in result.edits}
                 current = {p: c for p, c in current.items() if c is not None}
-                result.extra["contents"] = edits.apply_edits(result.edits, current, repo_root, self.config.edits)
-            except edits.EditError as exc:
-                exc.build_result = result
-                raise
-        if not result.edits:
-            err = edits.EditError(
-                "You changed no file. Make the changes this task asks for in the working directory.")
-            err.build_result = result
-            raise err
+                result.contents = edits.apply_edits(result.edits, current, repo_root, self.config.edits)
+                if not result.edits:
+                    raise edits.EditError(
+                        "You changed no file. Make the changes this task asks for in the working directory.")
         return result
 
     def _worktrees(self) -> Path:
@@ -628,8 +586,8 @@ class CodexBuilder:
                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
                                         start_new_session=True)
             except OSError as exc:
-                raise CodexUnavailable(f"Codex could not be started: {exc}", agent=CODEX,
-                                       hint="check codex.binary ('gitorch doctor')") from exc
+                raise AgentError(f"Codex could not be started: {exc}", agent=CODEX,
+                                       hint="check codex.binary ('gitorch doctor')", reason="unavailable") from exc
             reader = threading.Thread(target=self._read, args=(proc, transcript, task.id), daemon=True)
             reader.start()
             timeout = self.config.codex.timeout_s
@@ -639,8 +597,8 @@ class CodexBuilder:
                 _stop(proc)
                 _stop_leftovers(worktree)
                 reader.join(timeout=5)
-                raise CodexTimeout(f"Codex did not finish task {task.id} within {timeout:g} s", agent=CODEX,
-                                   hint="raise codex.timeout_s for long tasks, or split the task") from None
+                raise AgentError(f"Codex did not finish task {task.id} within {timeout:g} s", agent=CODEX,
+                                   hint="raise codex.timeout_s for long tasks, or split the task", reason="timeout") from None
             _stop_leftovers(worktree)  # a server the model started in the background does not outlive the task
             reader.join(timeout=10)
             stderr.seek(0)

@@ -13,67 +13,50 @@ from datetime import datetime
 from typing import Any
 
 from .. import stats
-from ..model import utcnow
+from ..model import JournalEntry, StepKind, utcnow
 from ..redact import redact
 
 DAYS = 30
 RUNS_SHOWN = 25
 DECISIONS_SHOWN = 15
-# A run in one of these is over; any other status means it is still going (or waits on a person).
-FINISHED = ("done", "answered", "cancelled", "failed")
-
-_ROUND_KEY = re.compile(r"^(?P<kind>[a-z_]+):r(?P<round>\d+)(?::(?P<task>.+))?$")
-_LABELS = {
-    "request": "request", "start": "branch", "route": "route", "confirm": "confirm", "plan": "plan",
-    "plan_approved": "plan approved", "answer": "answer", "pr": "pull request", "finish": "finish",
-    "build": "build", "commit": "commit", "push": "push", "verify": "verify", "review": "review",
-    "post_review": "post review",
-}
-
 
 def _text(value: Any, secrets: list[str], limit: int = 160) -> str:
     text = redact(str(value or ""), secrets).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _seconds(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
-        return None
-    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 1)
-
-
-def step(entry: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
-    """One journal entry as the timeline shows it: label, round, task, state, duration, summary."""
-    key = entry["key"]
-    match = _ROUND_KEY.match(key)
-    kind, round_no, task = (match["kind"], int(match["round"]), match["task"]) if match else (key, 0, None)
-    label = _LABELS.get(kind, kind.replace("_", " "))
-    if task:
-        label = f"{label} {task}"
-    result = entry.get("result") or {}
-    data = entry.get("data") or {}
-    summary = result.get("summary") if isinstance(result, dict) else None
-    if not summary and isinstance(data, dict):
-        summary = data.get("detail")
+def step(entry: JournalEntry, secrets: list[str], round_no: int) -> dict[str, Any]:
+    """One journal step as the timeline shows it: label, round, task, state, duration, summary."""
+    summary = (entry.result or {}).get("summary") or entry.data.get("detail")
     return {
-        "key": key, "kind": kind, "label": label, "round": round_no, "task": task,
-        "fix": round_no > 1, "state": "done" if entry["status"] == "finished" else "running",
-        "attempts": entry.get("attempts", 1), "started_at": entry.get("started_at"),
-        "finished_at": entry.get("finished_at"),
-        "seconds": _seconds(entry.get("started_at"), entry.get("finished_at")),
-        "summary": _text(summary, secrets),
+        "key": str(entry.key), "kind": str(entry.key.kind), "label": entry.key.label, "round": round_no,
+        "task": entry.key.task, "fix": round_no > 1, "state": "done" if entry.finished else "running",
+        "attempts": entry.attempts, "started_at": entry.started_at.isoformat() if entry.started_at else None,
+        "finished_at": entry.finished_at.isoformat() if entry.finished_at else None,
+        "seconds": entry.seconds, "summary": _text(summary, secrets),
     }
 
 
 def timeline(store: Any, run: Any, secrets: list[str]) -> list[dict[str, Any]]:
-    """The run's steps in the order they started ("request" is bookkeeping and left out)."""
-    return [step(e, secrets) for e in store.journal(run.id) if e["key"] != "request"]
+    """The run's steps in the order they started ("request" is bookkeeping and left out). A step of
+    no round that happens inside one (the pull request, opened after the first push) is shown in it."""
+    steps, current = [], 0
+    for row in store.journal(run.id):
+        entry = JournalEntry.from_row(row)
+        if entry.key.kind is StepKind.REQUEST:
+            continue
+        if entry.key.round is not None:
+            current = entry.key.round
+        elif entry.key.kind is not StepKind.PR:
+            current = 0
+        steps.append(step(entry, secrets, current))
+    return steps
 
 
 def active_run(runs: list[Any]) -> tuple[Any | None, bool]:
     """The newest run still going, else the newest run; and whether it is still going."""
     for run in runs:
-        if run.status not in FINISHED:
+        if not run.status.finished:  # still going, or waiting on a person
             return run, True
     return (runs[0], False) if runs else (None, False)
 

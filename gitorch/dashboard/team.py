@@ -12,8 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import stats
-from ..model import Artifact, Metric, RoutingDecision, Run, Usage, WorkflowStep
-from ..store.sqlite import parse_iso
+from ..model import Artifact, Metric, RoutingDecision, Run, Usage, WorkflowStep, parse_iso
 
 RECORDS_QUERY = "dashboard:records"
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import GitorchError
-from ..model import AGENTS
+from ..git.command import TASK_FILE, ZERO_SHA
 from .provider import is_gitorch_text
 from .untrusted import clean_text
 
@@ -35,21 +35,6 @@ Kind = Literal["task", "command", "rework", "outcome", "task_md", "dispatch", "r
 EVENTS: tuple[str, ...] = ("issues", "issue_comment", "pull_request_review_comment", "pull_request_review",
                            "pull_request", "push", "workflow_dispatch")
 COMMAND_PREFIX = "/gitorch"
-# Every /gitorch command: what it does (the help text and the docs come from here).
-COMMANDS: dict[str, str] = {
-    "proceed": "go ahead with the suggested agent (when gitorch asked first)",
-    "override": "use another agent: /gitorch override claude|chatgpt-pro|codex",
-    "explain": "show why gitorch suggested this agent",
-    "plan": "plan, post the plan as a checklist and wait: untick or edit tasks, then proceed",
-    "review": "review the pull request again",
-    "retry": "run the failed step again",
-    "cancel": "stop the run",
-    "status": "show where the run is",
-}
-# Commands that spend money count against the per-person daily limit.
-COSTLY_COMMANDS = frozenset({"proceed", "override", "plan", "review", "retry"})
-TASK_FILE = "TASK.md"
-ZERO_SHA = "0" * 40
 
 
 @dataclass
@@ -60,8 +45,8 @@ class Actor:
 
 
 @dataclass
-class Request:
-    """What gitorch was asked to do, from one event."""
+class Event:
+    """What one GitHub event asks of gitorch (which command that is, the table decides)."""
 
     kind: Kind
     event: str
@@ -77,9 +62,8 @@ class Request:
     gitorch_pr: bool | None = None  # None: the payload does not say (a comment on some PR)
     issue_state: str | None = None
     issue_locked: bool = False
-    command: str | None = None
+    command: str | None = None  # the word after /gitorch, lower case ("" for /gitorch alone)
     args: list[str] = field(default_factory=list)
-    error: str | None = None  # a /gitorch command that could not be understood
     comment_id: int | None = None
     path: str | None = None
     line: int | None = None
@@ -92,14 +76,6 @@ class Request:
     task_files: list[str] = field(default_factory=list)
     from_gitorch: bool = False  # the text carries gitorch's own marker
 
-    @property
-    def costly(self) -> bool:
-        """Whether this request may spend tokens (counted against the daily limit)."""
-        if self.kind in ("outcome", "resume"):  # a resumed run was counted when it started
-            return False
-        if self.kind == "command":
-            return self.command in COSTLY_COMMANDS
-        return True
 
 
 @dataclass
@@ -146,8 +122,9 @@ def _labels(issue: dict[str, Any]) -> list[str]:
     return [str(lb.get("name")) if isinstance(lb, dict) else str(lb) for lb in issue.get("labels") or []]
 
 
-def parse_command(text: str) -> tuple[str, list[str], str | None] | None:
-    """The first ``/gitorch ...`` line of ``text`` as (command, args, error); None when there is none."""
+def parse_command(text: str) -> tuple[str, list[str]] | None:
+    """The first ``/gitorch ...`` line of ``text`` as (word, args), the word in lower case ("" for
+    ``/gitorch`` alone); None when there is none."""
     for line in clean_text(text).splitlines():
         line = line.strip()
         if not (line == COMMAND_PREFIX or line.startswith(COMMAND_PREFIX + " ")):
@@ -156,26 +133,18 @@ def parse_command(text: str) -> tuple[str, list[str], str | None] | None:
             words = shlex.split(line[len(COMMAND_PREFIX):])
         except ValueError:
             words = line[len(COMMAND_PREFIX):].split()
-        if not words:
-            return "help", [], None
-        command, args = words[0].lower(), words[1:]
-        if command not in COMMANDS:
-            return "help", [command], f"unknown command '{command}'; known: {', '.join(COMMANDS)}"
-        if command == "override":
-            if len(args) != 1 or args[0] not in AGENTS:
-                return "help", args, f"override needs one agent: {'|'.join(AGENTS)}"
-        return command, args, None
+        return (words[0].lower(), words[1:]) if words else ("", [])
     return None
 
 
 def parse_event(name: str, payload: dict[str, Any], *, trigger_label: str = "gitorch",
-                branch_prefix: str = "gitorch/") -> Request | Ignored:
-    """``payload`` of event ``name`` as a ``Request``, or ``Ignored`` with the reason."""
+                branch_prefix: str = "gitorch/") -> Event | Ignored:
+    """``payload`` of event ``name`` as an ``Event``, or ``Ignored`` with the reason."""
     action = payload.get("action") if isinstance(payload.get("action"), str) else None
     repo = str(_dict(payload.get("repository")).get("full_name") or "")
     sender = payload.get("sender")
     if name == "schedule":  # the workflow's cron (an Actions event, not a webhook): continue paused runs
-        return Request(kind="resume", event=name, action=None, repo=repo, actor=Actor("schedule", "Schedule"),
+        return Event(kind="resume", event=name, action=None, repo=repo, actor=Actor("schedule", "Schedule"),
                        key=f"schedule-{payload.get('schedule') or 'cron'}")
     if name not in EVENTS:
         return Ignored(name, action, "not an event gitorch acts on")
@@ -190,7 +159,7 @@ def parse_event(name: str, payload: dict[str, Any], *, trigger_label: str = "git
     return _dispatch(payload, repo, sender)
 
 
-def _issues(payload: dict[str, Any], action: str | None, repo: str, sender: Any, trigger: str) -> Request | Ignored:
+def _issues(payload: dict[str, Any], action: str | None, repo: str, sender: Any, trigger: str) -> Event | Ignored:
     issue = _dict(payload.get("issue"))
     number = issue.get("number")
     if action == "labeled":
@@ -211,13 +180,13 @@ def _issues(payload: dict[str, Any], action: str | None, repo: str, sender: Any,
     raw_body = str(issue.get("body") or "")
     title = clean_text(str(issue.get("title") or ""), limit=300)
     body = clean_text(raw_body)
-    return Request(kind="task", event="issues", action=action, repo=repo, actor=actor, key=f"issue-{number}",
+    return Event(kind="task", event="issues", action=action, repo=repo, actor=actor, key=f"issue-{number}",
                    title=title, text=f"{title}\n\n{body}".strip(), issue=number,
                    issue_state=str(issue.get("state") or "open"), issue_locked=bool(issue.get("locked")),
                    from_gitorch=is_gitorch_text(raw_body))
 
 
-def _issue_comment(payload: dict[str, Any], action: str | None, repo: str, sender: Any) -> Request | Ignored:
+def _issue_comment(payload: dict[str, Any], action: str | None, repo: str, sender: Any) -> Event | Ignored:
     if action != "created":
         return Ignored("issue_comment", action, "only new comments are read")
     comment = _dict(payload.get("comment"))
@@ -226,23 +195,23 @@ def _issue_comment(payload: dict[str, Any], action: str | None, repo: str, sende
     parsed = parse_command(raw)
     if parsed is None:
         return Ignored("issue_comment", action, "no /gitorch command in the comment")
-    command, args, error = parsed
+    command, args = parsed
     number = issue.get("number")
     if not isinstance(number, int):
         return Ignored("issue_comment", action, "the payload names no issue")
     on_pull = bool(issue.get("pull_request"))
     commenter = comment.get("user") or sender
-    return Request(kind="command", event="issue_comment", action=action, repo=repo,
+    return Event(kind="command", event="issue_comment", action=action, repo=repo,
                    actor=_actor(commenter, comment.get("author_association")), key=f"comment-{comment.get('id')}",
                    title=clean_text(str(issue.get("title") or ""), limit=300), text=clean_text(raw), issue=number,
                    pr=number if on_pull else None, on_pull=on_pull, gitorch_pr=None if on_pull else False,
                    issue_state=str(issue.get("state") or "open"), issue_locked=bool(issue.get("locked")),
-                   command=command, args=args, error=error, comment_id=comment.get("id"),
+                   command=command, args=args, comment_id=comment.get("id"),
                    from_gitorch=is_gitorch_text(raw))
 
 
 def _pull_request(name: str, payload: dict[str, Any], action: str | None, repo: str, sender: Any,
-                  prefix: str) -> Request | Ignored:
+                  prefix: str) -> Event | Ignored:
     pull = _dict(payload.get("pull_request"))
     head = _dict(pull.get("head"))
     head_ref = str(head.get("ref") or "")
@@ -259,7 +228,7 @@ def _pull_request(name: str, payload: dict[str, Any], action: str | None, repo: 
     if name == "pull_request":
         if action != "closed":
             return Ignored(name, action, "only a closed gitorch pull request teaches the router")
-        return Request(kind="outcome", actor=_actor(sender), key=f"pr-{number}-closed", merged=bool(pull.get("merged")),
+        return Event(kind="outcome", actor=_actor(sender), key=f"pr-{number}-closed", merged=bool(pull.get("merged")),
                        **common)
     if name == "pull_request_review_comment":
         if action != "created":
@@ -267,7 +236,7 @@ def _pull_request(name: str, payload: dict[str, Any], action: str | None, repo: 
         comment = _dict(payload.get("comment"))
         raw = str(comment.get("body") or "")
         line = comment.get("line") if isinstance(comment.get("line"), int) else comment.get("original_line")
-        return Request(kind="rework", actor=_actor(comment.get("user") or sender, comment.get("author_association")),
+        return Event(kind="rework", actor=_actor(comment.get("user") or sender, comment.get("author_association")),
                        key=f"review-comment-{comment.get('id')}", text=clean_text(raw), comment_id=comment.get("id"),
                        path=comment.get("path"), line=line if isinstance(line, int) else None,
                        from_gitorch=is_gitorch_text(raw), **common)
@@ -275,11 +244,11 @@ def _pull_request(name: str, payload: dict[str, Any], action: str | None, repo: 
     if action != "submitted" or str(review.get("state") or "").lower() != "changes_requested":
         return Ignored(name, action, "only a submitted review that requests changes asks for rework")
     raw = str(review.get("body") or "")
-    return Request(kind="rework", actor=_actor(review.get("user") or sender, review.get("author_association")),
+    return Event(kind="rework", actor=_actor(review.get("user") or sender, review.get("author_association")),
                    key=f"review-{review.get('id')}", text=clean_text(raw), from_gitorch=is_gitorch_text(raw), **common)
 
 
-def _push(payload: dict[str, Any], repo: str, sender: Any, prefix: str) -> Request | Ignored:
+def _push(payload: dict[str, Any], repo: str, sender: Any, prefix: str) -> Event | Ignored:
     ref = str(payload.get("ref") or "")
     if not ref.startswith("refs/heads/"):
         return Ignored("push", None, f"{ref or 'the ref'} is not a branch")
@@ -297,16 +266,16 @@ def _push(payload: dict[str, Any], repo: str, sender: Any, prefix: str) -> Reque
                     changed.append(str(path))
     if not changed:
         return Ignored("push", None, f"no {TASK_FILE} changed")
-    return Request(kind="task_md", event="push", action=None, repo=repo, actor=_actor(sender),
+    return Event(kind="task_md", event="push", action=None, repo=repo, actor=_actor(sender),
                    key=f"push-{payload.get('after')}", ref=ref, before=payload.get("before"), after=payload.get("after"),
                    task_files=changed, head_sha=payload.get("after"))
 
 
-def _dispatch(payload: dict[str, Any], repo: str, sender: Any) -> Request | Ignored:
+def _dispatch(payload: dict[str, Any], repo: str, sender: Any) -> Event | Ignored:
     inputs = _dict(payload.get("inputs"))
     task = clean_text(str(inputs.get("task") or ""))
     if not task:
         return Ignored("workflow_dispatch", None, "no 'task' input")
-    return Request(kind="dispatch", event="workflow_dispatch", action=None, repo=repo, actor=_actor(sender),
+    return Event(kind="dispatch", event="workflow_dispatch", action=None, repo=repo, actor=_actor(sender),
                    key="dispatch-" + hashlib.sha1(task.encode()).hexdigest()[:12], title=task.splitlines()[0][:120], text=task,
                    ref=str(payload.get("ref") or ""))

@@ -16,16 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GitorchError
-from ..model import InlineComment
+from ..model import CommentInfo, InlineComment, IssueInfo, PullInfo, ReviewPosted
 from ..redact import redact
 from .provider import (
     REVIEW_CONTEXT,
     STAGE_LABEL_PREFIX,
     STAGES,
-    CommentInfo,
-    IssueInfo,
-    PullInfo,
-    ReviewPosted,
     limit_body,
     marker,
     stage_label,

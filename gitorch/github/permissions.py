@@ -23,8 +23,8 @@ from typing import Any
 
 from ..errors import GitorchError
 from ..model import utcnow
-from .events import Request
-from .provider import GitHubProvider
+from ..ports import GitHub
+from .events import Event
 
 log = logging.getLogger("gitorch.github")
 
@@ -50,34 +50,35 @@ def runs_today(store: Any, repo: str, login: str, now: datetime | None = None) -
     return len(store.journal(_trigger_run_id(repo, login, now or utcnow())))
 
 
-def check_trigger(request: Request, github_config: Any, provider: GitHubProvider | None, store: Any = None,
-                  now: datetime | None = None) -> GateDecision:
-    """Whether ``request`` may run; records it against the person's daily limit when it may."""
-    decision = _decide(request, github_config, provider)
-    if decision.allowed and request.costly and store is not None:
-        decision = _count(request, github_config, store, now or utcnow(), decision)
+def check_trigger(event: Event, github_config: Any, provider: GitHub | None, store: Any = None, *,
+                  costly: bool = True, now: datetime | None = None) -> GateDecision:
+    """Whether ``event`` may make gitorch act; when it may and ``costly`` (it may spend money), it
+    is counted against the person's daily limit."""
+    decision = _decide(event, github_config, provider)
+    if decision.allowed and costly and store is not None:
+        decision = _count(event, github_config, store, now or utcnow(), decision)
     if not decision.allowed:
-        log.info("refused %s from %s: %s", request.key, request.actor.login or "someone", decision.reason)
+        log.info("refused %s from %s: %s", event.key, event.actor.login or "someone", decision.reason)
     return decision
 
 
-def _decide(request: Request, cfg: Any, provider: GitHubProvider | None) -> GateDecision:
-    actor = request.actor
-    if request.kind == "resume":
+def _decide(event: Event, cfg: Any, provider: GitHub | None) -> GateDecision:
+    actor = event.actor
+    if event.kind == "resume":
         # Only the repository's own workflow file (on the default branch) can schedule it, and it
         # continues nothing but runs that passed this gate when they started.
         return GateDecision(True, "the workflow's schedule continues paused runs whose wait is over")
-    if request.from_gitorch:
+    if event.from_gitorch:
         return GateDecision(False, "the text is gitorch's own (it carries gitorch's marker)")
     if not actor.login:
         return GateDecision(False, "the event names nobody who caused it")
     allowed_bot = actor.login in cfg.allowed_bots
     if actor.type == "Bot" and not allowed_bot:
         return GateDecision(False, f"{actor.login} is a bot and not in github.allowed_bots")
-    if request.issue_state == "closed" and request.kind != "outcome":
-        return GateDecision(False, f"#{request.issue} is closed")
-    if request.issue_locked:
-        return GateDecision(False, f"#{request.issue} is locked")
+    if event.issue_state == "closed" and event.kind != "outcome":
+        return GateDecision(False, f"#{event.issue} is closed")
+    if event.issue_locked:
+        return GateDecision(False, f"#{event.issue} is locked")
     if allowed_bot and actor.type == "Bot":
         return GateDecision(True, f"{actor.login} is an allowed bot")
     if actor.association is not None:
@@ -96,14 +97,14 @@ def _decide(request: Request, cfg: Any, provider: GitHubProvider | None) -> Gate
     return GateDecision(False, f"{actor.login} has {permission} permission; write or admin is needed", lookup=True)
 
 
-def _count(request: Request, cfg: Any, store: Any, now: datetime, decision: GateDecision) -> GateDecision:
-    run_id = _trigger_run_id(request.repo, request.actor.login, now)
+def _count(event: Event, cfg: Any, store: Any, now: datetime, decision: GateDecision) -> GateDecision:
+    run_id = _trigger_run_id(event.repo, event.actor.login, now)
     seen = {entry.get("key") for entry in store.journal(run_id)}
-    if request.key in seen:  # the same event delivered again: counted once
+    if event.key in seen:  # the same event delivered again: counted once
         return decision
     if len(seen) >= cfg.runs_per_person_per_day:
-        return GateDecision(False, f"{request.actor.login} reached the limit of {cfg.runs_per_person_per_day} "
+        return GateDecision(False, f"{event.actor.login} reached the limit of {cfg.runs_per_person_per_day} "
                                    "runs per day (github.runs_per_person_per_day)", decision.lookup)
-    store.journal_finish(run_id, request.key, {"kind": request.kind, "event": request.event,
+    store.journal_finish(run_id, event.key, {"kind": event.kind, "event": event.event,
                                                "at": now.isoformat(timespec="seconds")})
     return decision

@@ -7,10 +7,10 @@ agent with its confidence and scores, the workflow, estimated cost and saving ag
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from ..model import Metric, Plan, RoutingDecision
-from .events import COMMANDS
 from .provider import marker
 
 
@@ -23,7 +23,7 @@ def _usd(value: float | None) -> str:
 
 
 def suggestion(decision: RoutingDecision, *, stage: str | None = None, plan: Plan | None = None,
-               explain: bool = False, note: str = "") -> str:
+               explain: bool = False, note: str = "", commands: Sequence[str] = ()) -> str:
     """The one comment on the issue: suggestion, then the plan when there is one."""
     est = decision.estimates or {}
     lines = [
@@ -64,13 +64,8 @@ def suggestion(decision: RoutingDecision, *, stage: str | None = None, plan: Pla
                          f"| {task.assigned_to} | {files} |")
     if note:
         lines += ["", note]
-    lines += ["", "<sub>Commands: " + " · ".join(f"`/gitorch {c}`" for c in COMMANDS) + "</sub>"]
-    return "\n".join(lines)
-
-
-def help_text(error: str | None) -> str:
-    lines = [f"gitorch did not understand that: {error}." if error else "gitorch commands:", ""]
-    lines += [f"- `/gitorch {name}`: {what}" for name, what in COMMANDS.items()]
+    if commands:
+        lines += ["", "<sub>Commands: " + " · ".join(f"`/gitorch {c}`" for c in commands) + "</sub>"]
     return "\n".join(lines)
 
 

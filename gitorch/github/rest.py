@@ -15,19 +15,14 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..agents import AgentError
-from ..errors import GitorchError
-from ..model import InlineComment
+from ..errors import GitorchError, ServiceError
+from ..model import CommentInfo, InlineComment, IssueInfo, PullInfo, ReviewPosted
 from ..redact import redact
 from ..retry import RetryPolicy
 from .provider import (
     REVIEW_CONTEXT,
     STAGE_LABEL_PREFIX,
     STAGES,
-    CommentInfo,
-    IssueInfo,
-    PullInfo,
-    ReviewPosted,
     commentable_lines,
     limit_body,
     marker,
@@ -51,16 +46,15 @@ PERMISSIONS = {
 TRUSTED_AUTHORS = ("OWNER", "MEMBER", "COLLABORATOR")
 
 
-class GitHubError(AgentError):
+class GitHubError(ServiceError):
     """A GitHub API call failed. ``retryable`` is set per failure (rate limits always; 5xx and
     time-outs only for calls that are safe to repeat); ``maybe_done`` marks a create whose outcome
     is unknown (5xx or time-out after sending), so the caller looks before sending it again."""
 
     def __init__(self, message: str, hint: str | None = None, *, status: int | None = None,
                  retryable: bool = False, retry_after_s: float | None = None, maybe_done: bool = False):
-        super().__init__(message, hint, agent="github", retry_after_s=retry_after_s)
+        super().__init__(message, hint, retryable=retryable, retry_after_s=retry_after_s)
         self.status = status
-        self.retryable = retryable
         self.maybe_done = maybe_done
 
 

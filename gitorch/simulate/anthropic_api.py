@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from ..context import diff_lines
+from ..git.context import diff_lines
 from . import loopback
 from .loopback import LoopbackServer
 

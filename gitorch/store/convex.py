@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import GitorchError
+from ..model import Check
 from ..retry import backoff_s
 
 log = logging.getLogger("gitorch.convex")
@@ -563,7 +564,6 @@ class LiveReader:
 def doctor_check(config: Any, store: Any | None = None):
     """`gitorch doctor`: CONVEX_URL answers, the deployed functions are the ones this package
     expects, and a key to write with is set."""
-    from ..doctor import Check
 
     url = config.convex.url
     if not url:

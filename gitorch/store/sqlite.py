@@ -26,7 +26,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +39,13 @@ from ..model import (
     Review,
     RoutingDecision,
     Run,
+    StepKey,
     Task,
     Usage,
     Verdict,
     WorkflowStep,
+    iso,
+    parse_iso,
     utcnow,
 )
 from ..redact import redact
@@ -50,22 +53,6 @@ from ..redact import redact
 BUSY_TIMEOUT_S = 30.0
 
 # -- time and JSON ------------------------------------------------------------------------------
-
-
-def iso(value: datetime | None) -> str | None:
-    """A datetime as ISO UTC text; naive datetimes are taken to be UTC."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def parse_iso(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
@@ -817,11 +804,11 @@ class SqliteStore:
 
     # -- the journal -----------------------------------------------------------------------------
 
-    def journal_begin(self, run_id: str, key: str, data: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    def journal_begin(self, run_id: str, key: str | StepKey, data: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """Record that step ``key`` of ``run_id`` starts. Returns its result when it finished
         before (the caller must then not act again); None means: go ahead. A step that started
         but never finished (the process died) counts one more attempt."""
-        now = iso(utcnow())
+        key, now = str(key), iso(utcnow())
         with self._write() as db:
             row = db.execute("SELECT * FROM journal WHERE run_id = ? AND key = ?", (run_id, key)).fetchone()
             if row is not None and row["status"] == "finished":
@@ -841,9 +828,9 @@ class SqliteStore:
             self._enqueue(db, "journal", f"{run_id}:{key}", entry)
         return None
 
-    def journal_finish(self, run_id: str, key: str, result: dict[str, Any]) -> None:
+    def journal_finish(self, run_id: str, key: str | StepKey, result: dict[str, Any]) -> None:
         """Record the step's result. Finishing a step twice keeps the first result."""
-        now = iso(utcnow())
+        key, now = str(key), iso(utcnow())
         with self._write() as db:
             row = db.execute("SELECT status FROM journal WHERE run_id = ? AND key = ?", (run_id, key)).fetchone()
             if row is not None and row["status"] == "finished":
@@ -863,11 +850,11 @@ class SqliteStore:
                                               (run_id, key)).fetchone())
             self._enqueue(db, "journal", f"{run_id}:{key}", entry)
 
-    def journal_result(self, run_id: str, key: str) -> dict[str, Any] | None:
+    def journal_result(self, run_id: str, key: str | StepKey) -> dict[str, Any] | None:
         """The result of step ``key`` if it finished, else None."""
         with self._read() as db:
             row = db.execute("SELECT result FROM journal WHERE run_id = ? AND key = ? AND status = 'finished'",
-                             (run_id, key)).fetchone()
+                             (run_id, str(key))).fetchone()
         if row is None:
             return None
         result = _loads(row["result"])

@@ -1,4 +1,4 @@
-"""TASK.md: work written down as a Markdown checklist, and which of it a range of commits asks for.
+"""TASK.md: work written down as a Markdown checklist.
 
 The format (documented with an example in docs/git.md)::
 
@@ -15,23 +15,19 @@ The format (documented with an example in docs/git.md)::
 * fenced code blocks are ignored, so examples in the file never become work.
 
 Only items that a push adds, edits or reopens become work: ticking one off, moving it or adding an
-id to it does not. How a push is read (new branches, force pushes, deletions) is in hook.py.
+id to it does not. Which items a push or a range of commits asks for is ``gitorch.git.tasks``.
 """
 
 from __future__ import annotations
 
 import difflib
-import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from .errors import GitorchError
-from .gitcli import TASK_FILE, run_git
-
-if TYPE_CHECKING:
-    from .hook import PushedRange
+from .git.command import TASK_FILE
+from .model import TaskSpec
 
 AGENT_HINTS: dict[str, str] = {"claude": "claude", "chatgpt-pro": "chatgpt-pro", "chatgpt": "chatgpt-pro",
                                "codex": "codex"}
@@ -96,12 +92,10 @@ class TaskItem:
             parts.append(f"(TASK.md section: {self.section})")
         return "\n\n".join(parts)
 
-    def to_task(self, default_agent: str = "chatgpt-pro"):
-        """As a plan task, for the pipeline."""
-        from .model import Task
-
-        return Task(id=self.task_id, description=self.description(), assigned_to=self.agent or default_agent,
-                    depends_on=list(self.after))
+    def spec(self) -> TaskSpec:
+        """The item as a task a run is asked to do."""
+        return TaskSpec(id=self.task_id, description=self.description(), agent=self.agent,
+                        depends_on=list(self.after))
 
 
 @dataclass
@@ -303,17 +297,6 @@ def tick(text: str, items: Iterable[TaskItem]) -> str:
     return "".join(lines)
 
 
-def ticked_artifact(repo_root: str | os.PathLike[str], rev: str, items: Iterable[TaskItem],
-                    path: str = TASK_FILE, env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The artifact that ticks ``items`` off in TASK.md as it is at ``rev`` (the tip of the run's
-    branch), to commit with the run's last task; empty when there is nothing to tick."""
-    text = read_at(repo_root, rev, path, env)
-    if text is None:
-        return {}
-    ticked = tick(text, items)
-    return {path: ticked} if ticked != text else {}
-
-
 def render(items: Iterable[TaskItem], title: str = "Tasks") -> str:
     """A TASK.md holding just ``items`` (e.g. those a push asked for, with the agents chosen).
     Dependencies on items left out (done already, or not part of this run) are dropped."""
@@ -337,41 +320,6 @@ def render(items: Iterable[TaskItem], title: str = "Tasks") -> str:
         out.append(f"- [{'x' if item.checked else ' '}] " + " ".join(marks))
         out.extend(f"  {line}" if line else "" for line in item.details.splitlines())
     return "\n".join(out) + "\n"
-
-
-# -- ranges of commits ------------------------------------------------------------------------------
-
-
-def read_at(repo_root: str | os.PathLike[str], rev: str, path: str = TASK_FILE,
-            env: Mapping[str, str] | None = None) -> str | None:
-    """A file's text at ``rev`` (None when it is not there)."""
-    proc = run_git(repo_root, ["cat-file", "-p", f"{rev}:{path}"], env=env, check=False)
-    return proc.stdout if proc.returncode == 0 else None
-
-
-def work_between(repo_root: str | os.PathLike[str], base: str | None, head: str, path: str = TASK_FILE,
-                 env: Mapping[str, str] | None = None) -> list[TaskItem]:
-    """Items that commits ``base..head`` added or changed in TASK.md (all open items when base is None)."""
-    new = read_at(repo_root, head, path, env)
-    if new is None:
-        return []
-    old = read_at(repo_root, base, path, env) if base else None
-    return changed_items(old, new, f"{path} at {head[:12]}")
-
-
-def work_in_push(repo_root: str | os.PathLike[str], ranges: list[PushedRange],
-                 env: Mapping[str, str] | None = None) -> list[TaskItem]:
-    """TASK.md items the pushed ranges ask for, each once (by id or text) even when several refs carry it."""
-    seen: set[str] = set()
-    work: list[TaskItem] = []
-    for r in ranges:
-        if not r.task_file_changed:
-            continue
-        for item in work_between(repo_root, r.base, r.head, env=env):
-            if item.key not in seen:
-                seen.add(item.key)
-                work.append(item)
-    return work
 
 
 def with_agent(item: TaskItem, agent: str) -> TaskItem:

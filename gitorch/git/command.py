@@ -11,20 +11,19 @@ import os
 import subprocess
 from collections.abc import Mapping
 
-from .errors import GitorchError
+from ..errors import GitError
 
 ZERO_SHA = "0" * 40
 SKIP_ENV = "GITORCH_SKIP"  # set to 1: gitorch's pre-push hook steps aside (other hooks still run)
 TASK_FILE = "TASK.md"
+HOOK_NAME = "pre-push"
+LEGACY_SUFFIX = ".legacy"  # the hook that was there before gitorch's, run first
+RUNNING_ENV = "GITORCH_HOOK_RUNNING"  # set for the legacy hook, so a gitorch hook inside it stays quiet
 _KEEP = frozenset({
     "GIT_EXEC_PATH", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSL_CAINFO", "GIT_SSL_NO_VERIFY", "GIT_CONFIG_NOSYSTEM",
     "GIT_TERMINAL_PROMPT", "GIT_ASKPASS", "GIT_HTTP_PROXY_AUTHMETHOD", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
     "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_COUNT",
 })
-
-
-class GitError(GitorchError):
-    """A repository could not be read or written as asked."""
 
 
 def no_git_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -43,7 +42,7 @@ def run_git(repo_path: str | os.PathLike[str], args: list[str], *, env: Mapping[
     proc = subprocess.run(["git", "-C", str(repo_path), *args], capture_output=True, text=True,
                           env=no_git_env(env), stdin=subprocess.DEVNULL)
     if check and proc.returncode != 0:
-        from .redact import redact
+        from ..redact import redact
 
         output = redact((proc.stderr or proc.stdout).strip(), secrets or [])
         raise GitError(f"git {args[0]} failed: {output}",

@@ -8,12 +8,20 @@ from rich.console import Console
 from rich.status import Status
 from rich.table import Table
 
-from .model import RoutingDecision
-from .pipeline import RunResult
+from ..model import RoutingDecision, StepKey, StepKind
+from ..run.state import RunResult
 
 _ICONS = {"done": "[green]✓[/]", "alert": "[yellow]![/]", "fail": "[red]✗[/]"}
-# Steps that wait on an agent get a spinner while they run.
-_SLOW = ("plan", "build:", "review:", "verify:", "push:", "pr")
+# Steps that wait on an agent or the network get a spinner while they run.
+_SLOW = frozenset({StepKind.PLAN, StepKind.BUILD, StepKind.REVIEW, StepKind.VERIFY, StepKind.PUSH, StepKind.PR,
+                   StepKind.RESOLVE})
+
+
+def step_line(key: StepKey | str) -> str:
+    """A step as the terminal names it: "r1 build t2", "plan", "budget"."""
+    if isinstance(key, str):
+        return key
+    return (f"r{key.round} " if key.round else "") + key.label
 
 
 class RichProgress:
@@ -23,16 +31,16 @@ class RichProgress:
         self.console = console
         self._status: Status | None = None
 
-    def step(self, key: str, status: str, detail: str = "") -> None:
+    def step(self, key: StepKey | str, status: str, detail: str = "") -> None:
         if status == "start":
             self._stop()
-            if key.startswith(_SLOW):
-                self._status = self.console.status(f"{key} [dim]{detail}[/]", spinner="dots")
+            if isinstance(key, StepKey) and key.kind in _SLOW:
+                self._status = self.console.status(f"{step_line(key)} [dim]{detail}[/]", spinner="dots")
                 self._status.start()
             return
         self._stop()
         icon = _ICONS.get(status, "·")
-        self.console.print(f" {icon} [bold]{key}[/] [dim]{detail}[/]")
+        self.console.print(f" {icon} [bold]{step_line(key)}[/] [dim]{detail}[/]")
 
     def _stop(self) -> None:
         if self._status is not None:
@@ -92,7 +100,7 @@ def summary_lines(result: RunResult) -> list[str]:
     if result.run.pr_number:
         lines.append(f"pull request: #{result.run.pr_number}")
     if result.verify:
-        lines.append(f"verify: `{result.verify['command']}` exited {result.verify['exit_code']}")
+        lines.append(f"verify: `{result.verify.command}` exited {result.verify.exit_code}")
     lines.extend(f"budget: {a}" for a in result.alerts)
     if result.answer:
         lines.append(f"answer:\n{result.answer}")
@@ -114,5 +122,5 @@ def result_json(result: RunResult) -> dict[str, Any]:
         "commits": result.commits, "cost_usd": round(result.cost_usd, 6),
         "baseline_cost_usd": round(result.baseline_cost_usd, 6),
         "saving_usd": round(result.baseline_cost_usd - result.cost_usd, 6),
-        "verify": result.verify, "alerts": result.alerts, "answer": result.answer, "message": result.message,
+        "verify": asdict(result.verify) if result.verify else None, "alerts": result.alerts, "answer": result.answer, "message": result.message,
     }

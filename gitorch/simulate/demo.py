@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .simulate import demo_scenario
-from .simulate.anthropic_api import AnthropicServer, DemoScenario, Reply
+from . import demo_scenario
+from .anthropic_api import AnthropicServer, DemoScenario, Reply
 
 DEMO_KEY = "sk-ant-local-stand-in-key-not-a-secret"
 
@@ -96,7 +96,7 @@ class StandIns:
     _stack: ExitStack = field(default_factory=ExitStack)
 
     def __enter__(self) -> StandIns:
-        from .simulate.chatgpt_page import ChatGPTPage
+        from .chatgpt_page import ChatGPTPage
 
         self.api = self._stack.enter_context(AnthropicServer(scenario=self.architect))
         delay = max(self.builder_latency_s, 0.02)
@@ -104,12 +104,12 @@ class StandIns:
                                                           chunk_chars=400))
         self.page.respond(self.builder_answer)
         if self.codex:
-            from .simulate import openai_responses
+            from . import openai_responses
 
             self.responses = self._stack.enter_context(openai_responses.ResponsesServer(
                 openai_responses.DemoScenario(), latency_s=self.builder_latency_s))
         if self.github:
-            from .simulate.github_api import GitHubDouble
+            from .github_api import GitHubDouble
 
             self.hub = self._stack.enter_context(GitHubDouble(owner="demo", repo="shop",
                                                               git_dir=self.github_git_dir))
@@ -135,7 +135,7 @@ def codex_binary() -> str:
     """The Codex CLI: on PATH, or the pinned one the project's npm packages installed."""
     import shutil
 
-    from .errors import GitorchError
+    from ..errors import GitorchError
 
     found = shutil.which("codex")
     local = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "codex"
@@ -156,13 +156,12 @@ def run_demo(console: Any, builder: str = "chatgpt-pro") -> dict[str, Any]:
     from rich.panel import Panel
     from rich.table import Table
 
-    from . import config as config_module
-    from .display import RichProgress, run_table
-    from .github import render
-    from .github.rest import RestProvider
-    from .pipeline import Request
-    from .routing.panel import render as render_decision
-    from .runner import assemble
+    from .. import config as config_module
+    from ..cli.display import RichProgress, run_table
+    from ..commands.table import Ask, Context, dispatch
+    from ..github.rest import RestProvider
+    from ..routing.panel import render as render_decision
+    from ..store import open_store
 
     started = time.monotonic()
     console.print(Panel(
@@ -184,18 +183,15 @@ def run_demo(console: Any, builder: str = "chatgpt-pro") -> dict[str, Any]:
             cfg.codex.binary = binary
         console.print(f"\n[bold]Issue #{issue}[/] on {hub.full_name}: {demo_scenario.ISSUE_TITLE}\n"
                       f"[dim]{demo_scenario.ISSUE_BODY}[/]\n")
-        provider = RestProvider(cfg, hub.full_name)
-        pipeline, builders = assemble(cfg, repo_path=repo, github=provider, progress=RichProgress(console))
-        pipeline.parts.render_comment = render.suggestion
-        decision = pipeline.parts.router.route(f"{demo_scenario.ISSUE_TITLE}\n\n{demo_scenario.ISSUE_BODY}")
-        console.print(render_decision(decision))
-        console.print("[dim]A maintainer answers /gitorch proceed.[/]\n")
-        try:
-            result = pipeline.start(Request(
-                text=f"{demo_scenario.ISSUE_TITLE}\n\n{demo_scenario.ISSUE_BODY}", title=demo_scenario.ISSUE_TITLE,
-                trigger="issue", issue_number=issue, decision_id=decision.id, confirmed=True))
-        finally:
-            builders.close()
+        store = open_store(cfg)
+        text = f"{demo_scenario.ISSUE_TITLE}\n\n{demo_scenario.ISSUE_BODY}"
+        with Context(cfg, store, repo, github=RestProvider(cfg, hub.full_name),
+                     progress=RichProgress(console)) as ctx:
+            decision = ctx.router.route(text)
+            console.print(render_decision(decision))
+            console.print("[dim]A maintainer answers /gitorch proceed.[/]\n")
+            result = dispatch(ctx, Ask("task", text=text, title=demo_scenario.ISSUE_TITLE, issue=issue,
+                                       decision_id=decision.id, confirmed=True)).run
 
         console.print()
         console.print(run_table(result))
@@ -215,7 +211,7 @@ def run_demo(console: Any, builder: str = "chatgpt-pro") -> dict[str, Any]:
         cost = Table(title="Cost against Claude alone")
         for column in ("agent", "calls", "tokens", "cost", "Claude-only cost"):
             cost.add_column(column, justify="right" if column != "agent" else "left")
-        metrics = [m for m in pipeline.store.metrics_since(result.run.created_at) if m.run_id == result.run.id]
+        metrics = store.metrics_since(result.run.created_at, run_id=result.run.id)
         for agent in sorted({m.agent for m in metrics}):
             rows = [m for m in metrics if m.agent == agent]
             cost.add_row(agent, str(len(rows)), f"{sum(m.usage.total_tokens for m in rows):,}",
@@ -230,8 +226,8 @@ def run_demo(console: Any, builder: str = "chatgpt-pro") -> dict[str, Any]:
                       f"status gitorch/review = {statuses[-1] if statuses else '-'}; issue labels: "
                       f"{', '.join(hub.issue_labels(issue))}.")
         if result.verify:
-            console.print(f"The repository's tests on the result: `{result.verify['command']}` exited "
-                          f"{result.verify['exit_code']}.")
+            console.print(f"The repository's tests on the result: `{result.verify.command}` exited "
+                          f"{result.verify.exit_code}.")
         elapsed = time.monotonic() - started
         console.print(f"\nThe repository is at [bold]{repo}[/] (look at it: git -C {repo} log {branch}); "
                       f"done in {elapsed:.0f}s.")

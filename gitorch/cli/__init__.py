@@ -15,11 +15,11 @@ from typing import Any
 
 import click
 
-from .errors import GitorchError, NotAvailableYet
+from ..errors import GitorchError
 
 
 def _load_config(ctx: click.Context | None = None):
-    from . import config
+    from .. import config
 
     return config.load()
 
@@ -32,13 +32,6 @@ def _console():
 
 def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
-
-
-def _not_yet(what: str, issue: str) -> None:
-    raise NotAvailableYet(
-        f"{what} is not available in this version of gitorch yet.",
-        hint=f"it arrives with {issue}; see the README for what works today",
-    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,10 +54,10 @@ def cli() -> None:
 @click.option("--no-record", is_flag=True, help="Do not store the decision (for dry looks).")
 def route(text: str | None, batch_file: Path | None, as_json: bool, no_record: bool) -> None:
     """Suggest a task type and an agent for TEXT, with confidence, cost and saving."""
-    from .routing import Router, repo_key
-    from .routing.batch import route_file
-    from .routing.panel import render
-    from .store import open_store
+    from ..routing import Router, repo_key
+    from ..routing.batch import route_file
+    from ..routing.panel import render
+    from ..store import open_store
 
     if (text is None) == (batch_file is None):
         raise GitorchError("give either TEXT or --batch FILE.jsonl (one of them)",
@@ -99,8 +92,8 @@ def route(text: str | None, batch_file: Path | None, as_json: bool, no_record: b
 def feedback(decision_id: str, override_agent: str | None, override_task_type: str | None,
              outcome: str | None, as_json: bool) -> None:
     """Teach the router what happened to DECISION_ID."""
-    from .routing import Router
-    from .store import open_store
+    from ..routing import Router
+    from ..store import open_store
 
     config = _load_config()
     store = open_store(config)
@@ -129,8 +122,8 @@ def feedback(decision_id: str, override_agent: str | None, override_task_type: s
 @click.option("--days", type=click.IntRange(min=1), default=30, show_default=True)
 def stats(as_json: bool, days: int) -> None:
     """Tokens and cost per agent, saving against Claude alone, routing accuracy, budget."""
-    from . import stats as ledger_stats
-    from .store import open_store
+    from .. import stats as ledger_stats
+    from ..store import open_store
 
     config = _load_config()
     store = open_store(config)
@@ -147,6 +140,27 @@ def stats(as_json: bool, days: int) -> None:
 # -- the run and its steps ----------------------------------------------------------------------
 
 
+def _read_text(path: Path) -> str:
+    """A text file the person named, as UTF-8, with an error that says where it is not."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise GitorchError(f"{path} is not UTF-8 text: byte {exc.start} (line {line}) cannot be read",
+                           hint="save the file as UTF-8 (most editors: 'Save with encoding')") from None
+
+
+def _context(cfg: Any, **kw: Any):
+    """The commands' context for this repository, on this machine (no GitHub)."""
+    from ..commands.table import Context
+    from ..store import open_store
+
+    if cfg.repo_root is None:
+        raise GitorchError("not inside a git repository", hint="cd into the repository gitorch should work on")
+    return Context(cfg, open_store(cfg), cfg.repo_root, **kw)
+
+
 @cli.command()
 @click.argument("text", required=False)
 @click.option("--task-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -158,42 +172,32 @@ def stats(as_json: bool, days: int) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def run(text, task_file, agent, yes, resume_id, resume_due, as_json) -> None:
     """Plan, build, commit and review TEXT (or TASK.md items) in this repository."""
-    from . import config as config_module
+    from ..commands.table import Ask, dispatch
     from .display import RichProgress, confirm_in_terminal, result_json, run_table, summary_lines
-    from .pipeline import Request
-    from .runner import assemble
 
-    cfg = config_module.load()
-    if cfg.repo_root is None:
-        raise GitorchError("not inside a git repository", hint="cd into the repository gitorch should work on")
+    cfg = _load_config()
     if resume_due:
         return _resume_due(cfg, as_json)
     if not (text or task_file or resume_id):
         raise click.UsageError("give the task as TEXT, or --task-file TASK.md, or --resume RUN_ID (or --resume-due)")
-    request = Request(text=text or "", trigger="cli", agent=agent, confirmed=yes)
-    if task_file is not None:
-        from .tasks import parse
+    ask = Ask("proceed" if resume_id else "task", text=text or "", run_id=resume_id, agent=agent, confirmed=yes)
+    if task_file is not None and not resume_id:
+        from ..git.command import TASK_FILE
+        from ..taskfile import parse
 
-        items = parse(task_file.read_text(encoding="utf-8"), source=str(task_file)).open_items
+        items = parse(_read_text(task_file), source=str(task_file)).open_items
         if not items:
             raise GitorchError(f"{task_file} has no unchecked '- [ ]' items", hint="add an item, or pass TEXT")
-        request.trigger = "task_md"
-        request.text = text or "\n".join(f"- {i.text}" for i in items)
-        request.tasks = [{"id": i.task_id, "description": i.description(), "agent": i.agent,
-                          "depends_on": list(i.after)} for i in items]
+        ask.text = text or "\n".join(f"- {i.text}" for i in items)
+        ask.tasks, ask.task_file = [i.spec() for i in items], TASK_FILE
     console = _console()
     confirm = None
     if not (yes or agent or as_json) and sys.stdin.isatty():
-        from .routing.panel import render as render_decision
+        from ..routing.panel import render as render_decision
 
         confirm = confirm_in_terminal(console, render_decision)
-    pipeline, builders = assemble(cfg, repo_path=cfg.repo_root, progress=None if as_json else RichProgress(console),
-                                  confirm=confirm)
-    try:
-        result = pipeline.resume(resume_id, request if (yes or agent) else None) if resume_id \
-            else pipeline.start(request)
-    finally:
-        builders.close()
+    with _context(cfg, progress=None if as_json else RichProgress(console), confirm=confirm) as ctx:
+        result = dispatch(ctx, ask).run
     if as_json:
         _print_json(result_json(result))
     else:
@@ -201,21 +205,18 @@ def run(text, task_file, agent, yes, resume_id, resume_due, as_json) -> None:
             console.print(run_table(result))
         for line in summary_lines(result):
             console.print(line)
-    if result.run.status in ("failed", "paused", "awaiting_confirmation", "awaiting_plan_approval"):
+    if result.run.status.waiting or result.run.status == "failed":
         sys.exit(1)
 
 
 def _resume_due(cfg: Any, as_json: bool) -> None:
     """`gitorch run --resume-due`: for cron on a machine that runs gitorch from the command line or
     the pre-push hook (runs started on GitHub are resumed by the workflow's schedule)."""
+    from ..commands.table import Ask, dispatch
     from .display import result_json
-    from .runner import assemble
 
-    pipeline, builders = assemble(cfg, repo_path=cfg.repo_root)
-    try:
-        outcomes = pipeline.resume_due(from_github=False)
-    finally:
-        builders.close()
+    with _context(cfg) as ctx:
+        outcomes = dispatch(ctx, Ask("resume")).resumed
     if as_json:
         _print_json([{"error": o.message} if isinstance(o, GitorchError) else result_json(o) for o in outcomes])
     else:
@@ -233,39 +234,28 @@ def _resume_due(cfg: Any, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def plan(text: str, as_json: bool) -> None:
     """Ask Claude for a plan for TEXT."""
-    from .agents.claude import ClaudeArchitect, budget_gate, record_call
-    from .context import build_context
-    from .model import to_dict
-    from .redact import Redactor, install_log_redaction
-    from .store import open_store
+    from ..commands.table import Ask, dispatch
+    from ..cost import PriceTable
+    from ..model import to_dict
+    from ..redact import Redactor, install_log_redaction
 
-    if not text.strip():
-        raise GitorchError("the plan needs a task, and TEXT is empty", hint='gitorch plan "add a --verbose flag"')
     config = _load_config()
     install_log_redaction(Redactor(config.secrets.values()))
-    architect = ClaudeArchitect(config)
-    context = build_context(config.repo_root or Path.cwd(), text, budget=config.anthropic.plan_context_tokens,
-                            secrets=config.secrets.values(), count=architect.count_tokens)
-    store = open_store(config)
-    try:
-        alerts = budget_gate(store, config, config.models.plan, context.tokens)
-        result = architect.plan(text, context.text)
-        store.save_plan(result.plan)
-        metric = record_call(store, config, result, step="plan", task_type="planning")
-    finally:
-        store.close()
-    p = result.plan
+    with _context(config) as ctx:
+        outcome = dispatch(ctx, Ask("plan", text=text))
+    result, context, p = outcome.call, outcome.context, outcome.plan
+    cost_usd = PriceTable.from_config(config).usd(result.model, result.usage)
     if as_json:
         _print_json({"plan_id": p.id, "summary": p.summary, "tasks": [to_dict(t) for t in p.tasks],
-                     "model": result.model, "usage": to_dict(result.usage), "cost_usd": round(metric.cost_usd, 6),
+                     "model": result.model, "usage": to_dict(result.usage), "cost_usd": round(cost_usd, 6),
                      "context": {"tokens": context.tokens, "budget": context.budget, "files": context.files_total,
                                  "included": context.files_included, "map": context.map_detail},
-                     "alerts": alerts})
+                     "alerts": outcome.alerts})
         return
     from rich.table import Table
 
     console = _console()
-    for alert in alerts:
+    for alert in outcome.alerts:
         console.print(f"[yellow]budget:[/] {alert}")
     table = Table(title=f"plan {p.id}: {p.summary}", title_justify="left")
     for column in ("task", "description", "files", "agent", "after", "lines", "type"):
@@ -276,63 +266,45 @@ def plan(text: str, as_json: bool) -> None:
     console.print(table)
     u = result.usage
     console.print(f"[dim]{result.model}: {u.total_input_tokens} tokens in ({u.cache_read_input_tokens} from cache), "
-                  f"{u.output_tokens} out, ${metric.cost_usd:.4f}; context {context.tokens}/{context.budget} "
+                  f"{u.output_tokens} out, ${cost_usd:.4f}; context {context.tokens}/{context.budget} "
                   f"tokens from {context.files_total} files[/]")
 
 
 @cli.command()
 @click.option("--range", "rev_range", help="A..B: review the commits in this range.")
-@click.option("--pr", type=int, help="Review pull request N.")
+@click.option("--pr", type=int, help="Review pull request N (fetched from the remote).")
 @click.option("--json", "as_json", is_flag=True)
 def review(rev_range: str | None, pr: int | None, as_json: bool) -> None:
     """Ask Claude to review a range of commits or a pull request. Exits 1 when the verdict is reject."""
-    if pr is not None:
-        raise NotAvailableYet("gitorch review --pr needs GitHub mode, which this version does not have yet",
-                              hint="review the branch locally instead: gitorch review --range main..HEAD")
-    if not rev_range:
-        raise GitorchError("say what to review", hint="gitorch review --range main..HEAD")
-    from .agents.claude import ClaudeArchitect, budget_gate, record_call
-    from .context import build_context
-    from .gitops import range_diff
-    from .model import to_dict
-    from .redact import Redactor, install_log_redaction
-    from .store import open_store
+    from ..commands.table import Ask, dispatch
+    from ..cost import PriceTable
+    from ..model import to_dict
+    from ..redact import Redactor, install_log_redaction
 
+    if not (rev_range or pr):
+        raise GitorchError("say what to review", hint="gitorch review --range main..HEAD, or --pr N")
     config = _load_config()
     install_log_redaction(Redactor(config.secrets.values()))
-    if config.repo_root is None:
-        raise GitorchError("not inside a git repository", hint="cd into the repository whose commits to review")
-    change = range_diff(config.repo_root, rev_range)
-    if not change.files:
-        raise GitorchError(f"{rev_range} changes no text file, so there is nothing to review",
-                           hint="check the range with: git log --oneline " + rev_range)
-    architect = ClaudeArchitect(config)
-    context = build_context(config.repo_root, " ".join(change.files) + "\n" + change.diff[:4000], rev=change.head,
-                            budget=config.anthropic.plan_context_tokens, secrets=config.secrets.values(),
-                            count=architect.count_tokens)
-    store = open_store(config)
-    try:
-        alerts = budget_gate(store, config, config.models.review, context.tokens + len(change.diff) // 3)
-        result = architect.review(None, change.diff, change.files, repo_context=context.text)
-        metric = record_call(store, config, result, step="review", task_type="review")
-    finally:
-        store.close()
-    r = result.review
+    with _context(config) as ctx:
+        outcome = dispatch(ctx, Ask("review", rev_range=rev_range, pr=pr))
+    result, r = outcome.call, outcome.review
+    shown = rev_range or f"#{pr}"
+    cost_usd = PriceTable.from_config(config).usd(result.model, result.usage)
     if as_json:
-        _print_json({"verdict": r.verdict, "summary": r.summary, "range": rev_range,
+        _print_json({"verdict": r.verdict, "summary": r.summary, "range": shown,
                      "artifacts": [{"path": v.path, "status": "approved" if v.approved else "rejected",
                                     "notes": v.notes} for v in r.artifacts],
                      "comments": [to_dict(c) for c in r.comments], "fix_tasks": [to_dict(t) for t in r.fix_tasks],
-                     "model": result.model, "usage": to_dict(result.usage), "cost_usd": round(metric.cost_usd, 6),
-                     "alerts": alerts})
+                     "model": result.model, "usage": to_dict(result.usage), "cost_usd": round(cost_usd, 6),
+                     "alerts": outcome.alerts})
     else:
         from rich.table import Table
 
         console = _console()
-        for alert in alerts:
+        for alert in outcome.alerts:
             console.print(f"[yellow]budget:[/] {alert}")
         mark = "[green]approve[/]" if r.verdict == "approve" else "[red]reject[/]"
-        console.print(f"{rev_range}: {mark}  {r.summary}")
+        console.print(f"{shown}: {mark}  {r.summary}")
         table = Table(show_header=True)
         for column in ("file", "status", "notes"):
             table.add_column(column)
@@ -344,7 +316,7 @@ def review(rev_range: str | None, pr: int | None, as_json: bool) -> None:
         for t in r.fix_tasks:
             console.print(f"  fix {t.id}: {t.description} ({', '.join(t.files)})")
         console.print(f"[dim]{result.model}: {result.usage.total_input_tokens} tokens in, "
-                      f"{result.usage.output_tokens} out, ${metric.cost_usd:.4f}[/]")
+                      f"{result.usage.output_tokens} out, ${cost_usd:.4f}[/]")
     if r.verdict != "approve":
         sys.exit(1)
 
@@ -362,8 +334,8 @@ def action(config_path: str, trigger_label: str | None, builder: str | None, dry
     """Entry point of the GitHub Action (reads GITHUB_EVENT_NAME and GITHUB_EVENT_PATH)."""
     import logging
 
-    from . import config as config_module
-    from .github.action import run_action
+    from .. import config as config_module
+    from ..commands.action import run_action
 
     logging.basicConfig(level=logging.INFO, format="gitorch: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise in the job log
@@ -371,18 +343,15 @@ def action(config_path: str, trigger_label: str | None, builder: str | None, dry
     env = config_module.action_env()
     provider = None
     if dry_run is not None:
-        from .github.local import LocalProvider
+        from ..github.local import LocalProvider
 
         provider = LocalProvider(dry_run, env.repository or "local/repo", repo_root=cfg.repo_root,
                                  secrets=cfg.secrets.values())
     if cfg.repo_root is None:
         raise GitorchError("gitorch action runs in a checkout of the repository",
                            hint="add 'actions/checkout' before the gitorch step (see the example workflow)")
-    from .runner import action_pipeline
-
     result = run_action(cfg, env, provider=provider, config_path=config_path,
-                        overrides={"trigger_label": trigger_label, "builder": builder},
-                        pipeline=action_pipeline(cfg.repo_root))
+                        overrides={"trigger_label": trigger_label, "builder": builder})
     if as_json:
         _print_json({"status": result.status, "message": result.message, "pr_number": result.pr_number,
                      "verdict": result.verdict, "cost_usd": round(result.cost_usd, 6),
@@ -406,7 +375,7 @@ def hook_pre_push(remote: str | None, url: str | None, hook_dir: Path | None) ->
     """Run by the pre-push hook with git's ref lines on stdin."""
     import os
 
-    from .hook import main as hook_main
+    from ..commands.pre_push import main as hook_main
 
     argv = [*(["--hook-dir", str(hook_dir)] if hook_dir else []), *(a for a in (remote, url) if a is not None)]
     sys.exit(hook_main(argv, sys.stdin.buffer, os.environ))
@@ -420,7 +389,7 @@ def hooks() -> None:
 @hooks.command("install")
 def hooks_install() -> None:
     """Install the pre-push hook, keeping an existing one working."""
-    from .hook import install
+    from ..git.hook import install
 
     result = install(Path.cwd())
     messages = {"installed": "installed", "updated": "updated", "unchanged": "already installed, nothing to do"}
@@ -432,7 +401,7 @@ def hooks_install() -> None:
 @hooks.command("uninstall")
 def hooks_uninstall() -> None:
     """Remove the pre-push hook and put back the one it replaced."""
-    from .hook import uninstall
+    from ..git.hook import uninstall
 
     result = uninstall(Path.cwd())
     messages = {"removed": "removed", "restored": "removed; your previous hook is back in place",
@@ -448,7 +417,7 @@ def browser() -> None:
 @browser.command("login")
 def browser_login() -> None:
     """Open a visible browser once to log in to ChatGPT and keep the session."""
-    from .agents.browser import login
+    from ..agents.browser import login
 
     config = _load_config()
     profile = Path(config.browser.session_dir).expanduser()
@@ -465,9 +434,9 @@ def browser_login() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def sync(status: bool, retry_parked: bool, as_json: bool) -> None:
     """Push the outbox to Convex."""
-    from .redact import redact
-    from .store import open_store
-    from .store.convex import ConvexMirror, outbox_status
+    from ..redact import redact
+    from ..store import open_store
+    from ..store.convex import ConvexMirror, outbox_status
 
     cfg = _load_config()
     store = open_store(cfg)
@@ -534,8 +503,8 @@ def dashboard(port: int, open_browser: bool, store_kind: str | None, host: str, 
     It listens on 127.0.0.1 only, unless --host names another address; then a --token is required
     and every request must carry it.
     """
-    from .dashboard.app import DashboardServer, check_binding
-    from .dashboard.sources import LocalSource, TeamSource
+    from ..dashboard.app import DashboardServer, check_binding
+    from ..dashboard.sources import LocalSource, TeamSource
 
     check_binding(host, token)
     cfg = _load_config()
@@ -564,7 +533,7 @@ def mcp() -> None:
 
     Add it to Claude Code with `claude mcp add gitorch -- gitorch mcp`, or to Codex with
     `codex mcp add gitorch -- gitorch mcp` (see docs/mcp.md)."""
-    from .mcp_server import serve
+    from ..mcp_server import serve
 
     serve(_load_config())
 
@@ -574,7 +543,7 @@ def mcp() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a summary object instead of the story.")
 def demo(builder: str, as_json: bool) -> None:
     """The whole loop on a throwaway repository against local stand-ins; needs no keys."""
-    from .demo import run_demo
+    from ..simulate.demo import run_demo
 
     console = _console()
     if as_json:
@@ -596,8 +565,8 @@ def init(print_only: bool, force: bool) -> None:
     """Write a commented .gitorch.yml and an example workflow, and install the pre-push hook."""
     from importlib import resources
 
-    from . import config
-    from .hook import install
+    from .. import config
+    from ..git.hook import install
 
     text = config.default_yaml()
     if print_only:
@@ -625,7 +594,7 @@ def init(print_only: bool, force: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def doctor(as_json: bool) -> None:
     """Check config, keys, store and tools; say what to fix."""
-    from .doctor import run_checks
+    from ..commands.doctor import run_checks
 
     checks = run_checks()
     if as_json:
@@ -676,8 +645,8 @@ def _write_crash_log() -> Path:
     import platform
     import tempfile
 
-    from . import __version__
-    from .redact import redact
+    from .. import __version__
+    from ..redact import redact
 
     path = Path(tempfile.gettempdir()) / "gitorch-crash.log"
     body = (

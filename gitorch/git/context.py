@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .redact import Redactor, env_values
+from ..redact import Redactor, env_values
 
 SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache",
                        ".pytest_cache", ".ruff_cache", "dist", "build", ".eggs", ".idea", ".next", "target"})
@@ -83,7 +83,7 @@ def read_tree(root: Path, rev: str | None = None) -> dict[str, str | None]:
     (binary, too big, lock file, secret file). ``rev`` reads a commit (pygit2) instead of the
     working tree."""
     if rev is not None:
-        from . import gitops
+        from . import repo as gitops
 
         files: dict[str, str | None] = {}
         for path in gitops.list_files(root, rev):
@@ -144,7 +144,7 @@ def secret_values(root: Path, paths: Iterable[str], rev: str | None = None) -> l
         if not (name == ".env" or name.startswith(".env.") or name.endswith(".env")):
             continue
         if rev is not None:
-            from . import gitops
+            from . import repo as gitops
 
             text = gitops.read_file(root, rev, path)
         else:

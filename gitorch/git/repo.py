@@ -18,14 +18,15 @@ import threading
 import time
 from collections.abc import Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pygit2
 
-from .edits import is_git_dir, is_workflow_path
-from .gitcli import SKIP_ENV, ZERO_SHA, GitError, no_git_env, run_git
-from .redact import redact
+from ..edits import is_workflow_path, paths
+from ..errors import ConflictError, GitError, PushError
+from ..model import CommitResult, PushResult, RangeDiff
+from ..redact import redact
+from .command import SKIP_ENV, ZERO_SHA, no_git_env, run_git
 
 RUN_TRAILER = "Gitorch-Run"
 TASK_TRAILER = "Gitorch-Task"
@@ -35,62 +36,6 @@ _BLOB_EXE = pygit2.GIT_FILEMODE_BLOB_EXECUTABLE
 _TREE = pygit2.GIT_FILEMODE_TREE
 # How far back idempotence looks for gitorch's own commit of a task on a branch.
 _HISTORY_LIMIT = 500
-
-
-class ConflictError(GitError):
-    """The branch moved under a run and the new commits touch the same lines as the run's artifacts.
-
-    ``paths`` lists the conflicting files; ``hunks`` maps each to the conflict as merge markers
-    (ours = what is on the branch now, theirs = the run's artifact), ready to show a person or
-    send to the architect.
-    """
-
-    def __init__(self, message: str, hint: str | None = None, *, branch: str = "",
-                 paths: list[str] | None = None, hunks: dict[str, str] | None = None):
-        super().__init__(message, hint)
-        self.branch = branch
-        self.paths = paths or []
-        self.hunks = hunks or {}
-
-
-class PushError(GitError):
-    """git refused the push, or gitorch refused to push a branch it does not own."""
-
-
-@dataclass
-class RangeDiff:
-    """A branch against its base: ``base`` and ``head`` are full commit ids, ``diff`` the unified diff
-    (renames detected), ``files`` the new content of every changed path (None: deleted or renamed
-    away). Binary files appear in the diff and in ``binary`` but not in ``files``."""
-
-    base: str
-    head: str
-    diff: str
-    files: dict[str, str | None]
-    renames: dict[str, str] = field(default_factory=dict)  # old path -> new path
-    binary: list[str] = field(default_factory=list)
-
-
-@dataclass
-class CommitResult:
-    """What ``commit_artifacts`` did. ``created`` is false when the artifacts were there already;
-    ``rebased`` true when the branch had moved and the commit was replayed onto its new tip."""
-
-    branch: str
-    commit: str
-    parent: str
-    created: bool
-    rebased: bool = False
-    changed: list[str] = field(default_factory=list)
-
-
-@dataclass
-class PushResult:
-    branch: str
-    remote: str
-    commit: str
-    forced: bool = False
-    up_to_date: bool = False
 
 
 # -- opening and resolving --------------------------------------------------------------------------
@@ -262,22 +207,19 @@ def branch_name(prefix: str, run_id: str, title: str) -> str:
 
 
 def check_path(path: str, allow_workflow_files: bool = False) -> str:
-    """``path`` as a clean repository path, or a GitError saying why it may not be written."""
-    if not isinstance(path, str) or not path or "\0" in path:
-        raise GitError(f"invalid path {path!r}", hint="artifact paths are relative file paths such as 'src/app.py'")
-    if path.startswith("/") or "\\" in path or re.match(r"^[A-Za-z]:", path):
-        raise GitError(f"'{path}' is not a relative path inside the repository",
+    """``path`` if the one path policy (``gitorch.edits.paths``) lets builder output write it as it
+    is, else a GitError saying why: the commit is the last line of defence, so it takes only paths
+    already in the form the policy gives (``a/b.py``, never ``a\\b.py`` or ``./a/b.py``)."""
+    try:
+        clean = paths.check(path, allow_workflow_files=allow_workflow_files)
+    except paths.PathRefused as exc:
+        hint = ("set edits.allow_workflow_files: true in .gitorch.yml to allow them" if is_workflow_path(str(path))
+                else "gitorch writes only files inside the repository, never into .git/")
+        raise GitError(exc.reason, hint=hint) from None
+    if clean != path:
+        raise GitError(f"The path {path!r} is not in the form the repository names files ('{clean}').",
                        hint="artifact paths are relative to the repository root, with '/' separators")
-    parts = path.split("/")
-    if any(p in ("", ".", "..") for p in parts):
-        raise GitError(f"'{path}' leaves the repository or is not normalised",
-                       hint="write the path without '.', '..' or empty parts")
-    if any(is_git_dir(p) for p in parts):
-        raise GitError(f"'{path}' is inside .git/", hint="gitorch never writes git's own files")
-    if not allow_workflow_files and is_workflow_path(path):
-        raise GitError(f"'{path}' is a workflow file or local action and workflow changes are not allowed",
-                       hint="set edits.allow_workflow_files: true in .gitorch.yml to allow them")
-    return str(PurePosixPath(path))
+    return clean
 
 
 def _nest(changes: Mapping[str, bytes | None]) -> dict[str, object]:
@@ -598,6 +540,28 @@ def fetch_branch(repo_path: str | os.PathLike[str], branch: str, remote: str = "
         new_tip = _replay(repo, list(walker), repo[remote_id].peel(pygit2.Commit), branch)
         local.set_target(new_tip, f"gitorch: replayed onto {remote}/{branch}")
     return str(remote_id)
+
+
+def fetch_pull(repo_path: str | os.PathLike[str], number: int, remote: str = "origin", *,
+               token: str | None = None, env: Mapping[str, str] | None = None) -> str:
+    """Fetch pull request ``number`` (its head, ``refs/pull/N/head``, and the remote's default branch)
+    into ``refs/remotes/<remote>/pull/N`` and return the range a review of it reads:
+    ``<remote>/HEAD...<remote>/pull/N``."""
+    secrets = [token] if token else []
+    head = f"refs/remotes/{remote}/pull/{number}"
+    proc = run_git(repo_path, ["fetch", "--quiet", "--no-tags", remote, f"+refs/pull/{number}/head:{head}"],
+                   env=_push_env(token, env), secrets=secrets, check=False)
+    if proc.returncode != 0:
+        raise GitError(f"pull request #{number} could not be fetched from {remote}: "
+                       f"{redact((proc.stderr or proc.stdout).strip(), secrets)}",
+                       hint=f"check the number, and that '{remote}' is the repository the pull request is on")
+    run_git(repo_path, ["remote", "set-head", remote, "--auto"], env=_push_env(token, env), secrets=secrets,
+            check=False)
+    base = f"refs/remotes/{remote}/HEAD"
+    if run_git(repo_path, ["rev-parse", "--verify", "-q", base], check=False).returncode != 0:
+        raise GitError(f"the default branch of {remote} is not known here",
+                       hint=f"run 'git remote set-head {remote} --auto'")
+    return f"{base}...{head}"
 
 
 def _replay(repo: pygit2.Repository, commits: list[pygit2.Commit], onto: pygit2.Commit, branch: str) -> pygit2.Oid:

@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import GitorchError
-
-
-@dataclass
-class Check:
-    name: str
-    status: str  # ok, warn, fail
-    detail: str
-    fix: str = ""
+from ..errors import GitorchError
+from ..model import Check
 
 
 def _config_check() -> tuple[Check, object | None]:
-    from . import config
+    from .. import config
 
     try:
         cfg = config.load()
@@ -34,7 +26,7 @@ def _config_check() -> tuple[Check, object | None]:
 
 
 def _store_check(cfg) -> Check:
-    from .store import open_store
+    from ..store import open_store
 
     try:
         store = open_store(cfg)
@@ -53,7 +45,7 @@ def _anthropic_check(cfg) -> Check:
 
 
 def _models_check(cfg) -> Check:
-    from .cost import PriceTable, deprecation_warnings
+    from ..cost import PriceTable, deprecation_warnings
 
     try:
         warnings = deprecation_warnings(cfg)
@@ -81,7 +73,7 @@ def _session_check(cfg) -> Check:
     if not Path(cfg.browser.session_dir).expanduser().exists():
         return Check("chatgpt session", "warn", f"no browser profile at {cfg.browser.session_dir}",
                      "run 'gitorch browser login' once on a machine with a screen (see docs/browser.md)")
-    from .agents.browser import check_session
+    from ..agents.browser import check_session
 
     try:
         logged_in, missing = check_session(cfg)
@@ -99,13 +91,13 @@ def _session_check(cfg) -> Check:
 def _codex_check(cfg) -> Check:
     if cfg.agents.builder != "codex" and "codex" not in cfg.agents.fallback:
         return Check("codex", "ok", "the Codex builder is not used")
-    from .agents.codex import codex_check
+    from ..agents.codex import codex_check
 
     return codex_check(cfg)
 
 
 def _convex_check(cfg) -> Check:
-    from .store.convex import doctor_check
+    from ..store.convex import doctor_check
 
     return doctor_check(cfg)
 

@@ -24,7 +24,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..errors import GitorchError
+from gitorch.errors import GitorchError
 
 SERVER = Path(__file__).with_name("convex_server.mjs")
 MODES = ("normal", "refuse", "hang", "error", "slow")

@@ -1,0 +1,314 @@
+"""The protocols the run sees. Adapters (``agents/``, ``git/``, ``github/``, ``store/``,
+``routing/``) implement them; the run (``gitorch.run``) and the commands know nothing else of them.
+
+Plain data crosses these ports as the types of ``gitorch.model``; an adapter's own types stay inside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from .model import (
+    Artifact,
+    BuildContext,
+    BuildResult,
+    CommentInfo,
+    CommitResult,
+    Edit,
+    InlineComment,
+    IssueInfo,
+    Metric,
+    Plan,
+    PlanResult,
+    PullInfo,
+    PushResult,
+    RangeDiff,
+    Review,
+    ReviewPosted,
+    ReviewResult,
+    RoutingDecision,
+    Run,
+    StepKey,
+    Task,
+    Verification,
+)
+
+# -- agents ----------------------------------------------------------------------------------------
+
+
+class Builder(Protocol):
+    """Turns a task into edits. Raises ``AgentError`` when the call fails and ``UnusableAnswer``
+    (carrying the call, whose tokens were spent) when its answer cannot be used."""
+
+    id: str
+
+    def build(self, task: Task, context: BuildContext) -> BuildResult: ...
+
+    def close(self) -> None: ...
+
+
+class Architect(Protocol):
+    """Claude as the architect: plans a task, reviews a change."""
+
+    id: str
+
+    def plan(self, task: str, repo_context: str) -> PlanResult: ...
+
+    def review(self, plan: Plan | None, diff: str, artifacts: dict[str, str | None], *,
+               repo_context: str | None = None) -> ReviewResult:
+        """Without ``repo_context``, the repository as the last plan read it (one prompt cache)."""
+        ...
+
+    def count_tokens(self, text: str, model: str | None = None) -> int: ...
+
+
+class Router(Protocol):
+    """Suggests the task type and the agent for a text, and learns from what happened."""
+
+    def route(self, text: str, *, record: bool = True) -> RoutingDecision: ...
+
+    def feedback(self, decision_id: str, *, override_agent: str | None = None,
+                 override_task_type: str | None = None, agent_used: str | None = None,
+                 outcome: str | None = None) -> RoutingDecision: ...
+
+
+# -- the repository ----------------------------------------------------------------------------------
+
+
+class GitRepo(Protocol):
+    """The repository a run works on: read at a commit, commit artifacts to a branch without a
+    checkout, push and fetch run branches, check edits against the tree, run the test command."""
+
+    path: Any  # the working tree's root (a Path)
+    key: str  # owner/name from the origin remote (else the folder's name)
+
+    def resolve(self, rev: str) -> str: ...
+
+    def branch_for(self, run_id: str, title: str) -> str:
+        """The run's branch name (prefix from the configuration)."""
+        ...
+
+    def branch_tip(self, branch: str) -> str | None: ...
+
+    def read_files(self, rev: str, paths: list[str]) -> dict[str, str | None]: ...
+
+    def read_file(self, rev: str, path: str) -> str | None: ...
+
+    def diff(self, since: str, head: str) -> RangeDiff: ...
+
+    def commit(self, *, branch: str, parent: str, artifacts: Mapping[str, str | None], description: str,
+               run_id: str, task_id: str, agent: str) -> CommitResult:
+        """Raises ``ConflictError`` when the branch moved and the change conflicts."""
+        ...
+
+    def fetch_branch(self, branch: str) -> None: ...
+
+    def push_branch(self, branch: str) -> PushResult: ...
+
+    def apply_edits(self, edits: list[Edit], files: Mapping[str, str]) -> dict[str, str | None]:
+        """The new contents the edits give, checked against the repository's tree (paths, symlinks,
+        sizes); raises ``UnusableAnswer`` when they cannot be applied."""
+        ...
+
+    def context(self, task: str, commit: str) -> str:
+        """What the architect reads of the repository for ``task``, under the plan's token budget."""
+        ...
+
+    def verify(self, commit: str, command: str, timeout_s: float) -> Verification:
+        """Run the repository's test command on ``commit`` in a scratch tree (never the person's),
+        with an environment that holds no credential."""
+        ...
+
+
+# -- GitHub ------------------------------------------------------------------------------------------
+
+
+class GitHub(Protocol):
+    """One repository on GitHub, as the run and the commands use it. Everything gitorch writes
+    carries a hidden marker, so it is found again and edited, never posted twice."""
+
+    repo: str  # owner/name
+
+    def default_branch(self) -> str: ...
+
+    def get_issue(self, number: int) -> IssueInfo: ...
+
+    def get_pull(self, number: int) -> PullInfo: ...
+
+    def permission(self, login: str) -> str:
+        """admin, maintain, write, triage, read or none."""
+        ...
+
+    def read_config_from_default_branch(self, path: str = ".gitorch.yml") -> str | None:
+        """The config file's text on the default branch (never a PR head); None when absent."""
+        ...
+
+    def find_comment(self, issue: int, key: str) -> CommentInfo | None:
+        """gitorch's comment on ``issue`` marked ``key``, if there is one."""
+        ...
+
+    def post_or_update_comment(self, issue: int, key: str, body: str) -> CommentInfo:
+        """The one comment on ``issue`` marked ``key``: edited if it exists, else created."""
+        ...
+
+    def open_or_update_pr(self, branch: str, base: str, title: str, body: str, issue: int | None) -> PullInfo:
+        """The open PR from ``branch``: updated if it exists, else opened (linking ``issue``)."""
+        ...
+
+    def post_review(self, pr: int, head_sha: str, verdict: str, summary: str,
+                    comments: list[InlineComment]) -> ReviewPosted:
+        """Claude's review on ``head_sha``, at most one per head commit, plus the status."""
+        ...
+
+    def last_reviewed_sha(self, pr: int) -> str | None:
+        """The head commit gitorch reviewed last, so a new round reviews only what came after."""
+        ...
+
+    def set_status(self, sha: str, state: str, description: str, context: str = "gitorch/review",
+                   target_url: str | None = None) -> None: ...
+
+    def set_run_label(self, issue: int, stage: str) -> None:
+        """Show where a run is: the one ``gitorch:<stage>`` label, the others removed."""
+        ...
+
+    def reply_to_review_comment(self, pr: int, comment_id: int, key: str, body: str) -> CommentInfo:
+        """Answer in the thread of a review comment (once per ``key``)."""
+        ...
+
+
+# -- the store, by aggregate -------------------------------------------------------------------------
+
+
+class Journal(Protocol):
+    """One row per step of a run, written before and after its side effect."""
+
+    def journal_begin(self, run_id: str, key: str | StepKey, data: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Record that step ``key`` starts. Returns the finished result if it already finished."""
+        ...
+
+    def journal_finish(self, run_id: str, key: str | StepKey, result: dict[str, Any]) -> None: ...
+
+    def journal_result(self, run_id: str, key: str | StepKey) -> dict[str, Any] | None:
+        """The result of step ``key`` if it finished, else None."""
+        ...
+
+    def journal(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's rows in the order they started: {"key", "status", "attempts", "data", "result",
+        "started_at", "finished_at"}. ``JournalEntry.from_row`` reads a run's step from one."""
+        ...
+
+
+class Ledger(Protocol):
+    """Every model call's row, the spending it adds up to and the budget's events."""
+
+    def record_metric(self, metric: Metric) -> None: ...
+
+    def metrics_since(self, since: datetime, until: datetime | None = None,
+                      run_id: str | None = None) -> list[Metric]:
+        """Oldest first."""
+        ...
+
+    def spent_usd(self, since: datetime | None = None, run_id: str | None = None,
+                  until: datetime | None = None) -> float: ...
+
+    def record_budget_event(self, kind: str, scope: str, message: str, run_id: str | None = None,
+                            period: str | None = None) -> bool:
+        """``kind`` is "alert" or "paused"; with ``period`` the event is recorded once (False if it
+        was there already)."""
+        ...
+
+    def budget_events(self, since: datetime | None = None, kind: str | None = None) -> list[dict[str, Any]]: ...
+
+
+class Outbox(Protocol):
+    """What waits to be sent to Convex. A row: {"id", "table", "key", "version", "runner",
+    "payload", "created_at", "attempts", "last_error"}; a newer version of a record replaces its
+    unsent row. A row Convex refuses ``park_after`` times is parked until unparked."""
+
+    def outbox_pending(self, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    def outbox_count(self) -> int: ...
+
+    def outbox_mark_sent(self, ids: list[int]) -> None: ...
+
+    def outbox_mark_failed(self, ids: list[int], error: str) -> None: ...
+
+    def outbox_mark_refused(self, ids: list[int], error: str, park_after: int) -> int: ...
+
+    def outbox_parked(self, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    def outbox_parked_count(self) -> int: ...
+
+    def outbox_unpark(self) -> int: ...
+
+
+class Records(Protocol):
+    """Runs, plans, artifacts, reviews and routing decisions."""
+
+    def save_run(self, run: Run) -> None: ...
+
+    def get_run(self, run_id: str) -> Run | None: ...
+
+    def runs_due(self, now: datetime) -> list[Run]:
+        """Paused runs whose ``resume_after`` is at or before ``now``, the longest waiting first."""
+        ...
+
+    def list_runs(self, limit: int = 50) -> list[Run]: ...
+
+    def save_plan(self, plan: Plan) -> None: ...
+
+    def get_plan(self, plan_id: str) -> Plan | None: ...
+
+    def latest_plan(self, run_id: str) -> Plan | None: ...
+
+    def save_artifact(self, artifact: Artifact) -> None: ...
+
+    def artifacts(self, run_id: str, review_status: str | None = None) -> list[Artifact]: ...
+
+    def save_review(self, run_id: str, review: Review) -> None: ...
+
+    def reviews(self, run_id: str) -> list[Review]: ...
+
+    def record_decision(self, decision: RoutingDecision) -> None: ...
+
+    def record_decisions(self, decisions: list[RoutingDecision]) -> None: ...
+
+    def get_decision(self, decision_id: str) -> RoutingDecision | None: ...
+
+    def record_feedback(self, decision_id: str, *, override_agent: str | None = None,
+                        override_task_type: str | None = None, agent_used: str | None = None,
+                        outcome: str | None = None) -> RoutingDecision: ...
+
+    def recent_decisions(self, repo: str | None = None, limit: int = 50) -> list[RoutingDecision]: ...
+
+    def decisions_since(self, since: datetime, until: datetime | None = None) -> list[RoutingDecision]: ...
+
+    def decision_counts(self, since: datetime, until: datetime | None = None) -> dict[str, int]: ...
+
+    def load_router_state(self, repo: str) -> bytes | None: ...
+
+    def save_router_state(self, repo: str, state: bytes) -> None: ...
+
+
+class Store(Journal, Ledger, Outbox, Records, Protocol):
+    """Everything gitorch keeps: SQLite on the machine (``store.sqlite``), mirrored to Convex."""
+
+    def close(self) -> None: ...
+
+
+# -- what the person sees ----------------------------------------------------------------------------
+
+
+class Progress(Protocol):
+    """Told about each step as it starts and ends (the terminal's spinner, the session's lines)."""
+
+    def step(self, key: StepKey | str, status: str, detail: str = "") -> None: ...
+
+
+class Silent:
+    """A Progress that shows nothing."""
+
+    def step(self, key: StepKey | str, status: str, detail: str = "") -> None:
+        pass
