@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from ..agents.codex import KEY_ENV, PROVIDER_ID, STAND_IN_KEY, provider_args
 from . import loopback
 from .anthropic_api import count_tokens
 from .loopback import LoopbackServer
@@ -43,9 +44,7 @@ from .loopback import LoopbackServer
 # A model id with plain function tools. (Codex gives its newest default model a JavaScript "code
 # mode" tool instead; the stand-in speaks the plain tools, so tests and the demo name this one.)
 MODEL = "gpt-5-codex"
-PROVIDER_ID = "gitorch"
-KEY_ENV = "GITORCH_CODEX_KEY"  # the env var the provider reads its key from
-DUMMY_KEY = "sk-local-stand-in-key-not-a-secret"
+DUMMY_KEY = STAND_IN_KEY  # the key gitorch gives Codex for a codex.base_url without CODEX_API_KEY
 
 
 # -- what the model does --------------------------------------------------------------------------
@@ -316,19 +315,6 @@ class ResponsesServer(LoopbackServer):
         return {"input_tokens": tokens, "input_tokens_details": {"cached_tokens": cached},
                 "output_tokens": out, "output_tokens_details": {"reasoning_tokens": 0},
                 "total_tokens": tokens + out}
-
-
-def provider_args(base_url: str, *, provider: str = PROVIDER_ID, key_env: str = KEY_ENV) -> list[str]:
-    """``-c`` options declaring a Responses API provider at ``base_url`` and selecting it.
-
-    Retries are left to gitorch's one retry policy (``request_max_retries=0``)."""
-    def opt(key: str, value: Any) -> list[str]:
-        return ["-c", f"{key}={json.dumps(value)}"]
-
-    p = f"model_providers.{provider}"
-    return [*opt("model_provider", provider), *opt(f"{p}.name", provider), *opt(f"{p}.base_url", base_url),
-            *opt(f"{p}.wire_api", "responses"), *opt(f"{p}.env_key", key_env),
-            *opt(f"{p}.request_max_retries", 0), *opt(f"{p}.stream_max_retries", 0)]
 
 
 class _Handler(BaseHTTPRequestHandler):
