@@ -552,9 +552,11 @@ class CodexBuilder:
             else:
                 import sys
 
+                # the server is this gitorch (the folder it is imported from), whatever else is installed
+                home, code = json.dumps(str(self.config.state_dir)), json.dumps(str(Path(__file__).parents[2]))
                 args += ["-c", f"{server}.command={json.dumps(sys.executable)}",
                          "-c", f'{server}.args=["-m", "gitorch", "mcp"]',
-                         "-c", f"{server}.env={{GITORCH_HOME = {json.dumps(str(self.config.state_dir))}}}",
+                         "-c", f"{server}.env={{GITORCH_HOME = {home}, PYTHONPATH = {code}}}",
                          "-c", f"{server}.cwd={json.dumps(str(self.config.repo_root or worktree))}"]
             # Codex shows a server's tools to the model only when it waited for the server.
             args += ["-c", f"{server}.required=true", "-c", f"{server}.startup_timeout_sec=30"]
