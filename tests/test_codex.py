@@ -315,6 +315,9 @@ def test_codex_reads_the_plan_through_the_gitorch_mcp_server(config, shop, api, 
     # what the MCP server answered went back to the model, so the prompt did not need to carry it
     plan_json = api.requests[1].turn.outputs[0]
     assert "A discount on orders, with tests." in plan_json and "run-mcp" in plan_json
+    # the tool's structured content, as an object (not JSON escaped inside {"result": "..."})
+    plan = json.loads(plan_json.split("Output:\n", 1)[1])
+    assert plan["summary"] == "A discount on orders, with tests." and [t["id"] for t in plan["tasks"]] == ["t1", "t2"]
     assert "A discount on orders" not in api.requests[0].turn.prompt
     assert "mcp__gitorch__get_plan" in api.requests[0].turn.tools
 
