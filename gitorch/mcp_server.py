@@ -8,9 +8,12 @@ text. Everything is read-only except ``record_feedback``, which teaches the rout
 tasks' results through it instead of a longer prompt; people add it to Claude Code or Codex to ask
 about their runs (docs/mcp.md).
 
-Every tool answers JSON text. Unknown runs, rounds or decisions are tool errors that say what exists.
-This module imports the ``mcp`` package with absolute imports only (it is named ``mcp_server`` so
-that it cannot shadow it).
+Every tool answers structured data: its return type (a ``TypedDict`` below) is the ``outputSchema``
+that ``tools/list`` advertises, and a call returns it as ``structuredContent`` (checked against that
+schema on the way out, so a field the schema does not name is an error, not a silent extra), with the
+same JSON as text content for clients that read only text. Resources answer JSON text. Unknown runs,
+rounds or decisions are tool errors that say what exists. This module imports the ``mcp`` package with
+absolute imports only (it is named ``mcp_server`` so that it cannot shadow it).
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any, NotRequired
+
+from pydantic import ConfigDict, Field, with_config
+from typing_extensions import TypedDict
 
 from .config import Config, repo_key
 from .errors import GitorchError
@@ -33,6 +39,223 @@ pending_artifacts for what other tasks produced, get_review for the architect's 
 
 def _json(data: Any) -> str:
     return json.dumps(data, indent=2, default=str, ensure_ascii=False)
+
+
+# -- what the tools answer: their output schemas ------------------------------------------------------
+# typing_extensions.TypedDict (pydantic reads the stdlib one only from Python 3.12); closed objects.
+
+_closed = with_config(ConfigDict(extra="forbid"))
+Iso = Annotated[str, Field(description="ISO 8601 date and time")]
+
+
+@_closed
+class RunRow(TypedDict):
+    """One run: the request, where it stands, its branch and pull request."""
+
+    id: str
+    text: Annotated[str, Field(description="the request (its first 200 characters)")]
+    status: Annotated[str, Field(description="started, planning, building, reviewing, done, failed, paused or cancelled")]
+    trigger: Annotated[str, Field(description="cli, issue, comment, task_md, hook or action")]
+    branch: str | None
+    pr_number: int | None
+    verdict: Annotated[str | None, Field(description="approve or reject, once reviewed")]
+    rounds: int
+    created_at: Iso
+
+
+@_closed
+class RunList(TypedDict):
+    """The most recent runs, newest first."""
+
+    runs: list[RunRow]
+
+
+@_closed
+class TaskView(TypedDict):
+    """One task of a plan."""
+
+    id: str
+    description: str
+    files: list[str]
+    assigned_to: Annotated[str, Field(description="the builder: claude, chatgpt-pro or codex")]
+    depends_on: list[str]
+    estimated_lines: int
+    task_type: str
+    status: Annotated[str, Field(description="pending, building, built, approved, rejected, failed or skipped")]
+
+
+@_closed
+class PlanView(TypedDict):
+    """A run's active plan."""
+
+    run_id: str
+    run_status: str
+    run_text: str
+    plan_id: str
+    summary: str
+    tasks: list[TaskView]
+
+
+@_closed
+class ArtifactView(TypedDict):
+    """A file a task produced, with its review."""
+
+    id: str
+    path: str
+    task_id: str
+    agent: str
+    review_status: Annotated[str, Field(description="pending, approved or rejected")]
+    notes: Annotated[str, Field(description="the architect's notes on it")]
+    deleted: Annotated[bool, Field(description="the task deletes the file")]
+    content: NotRequired[Annotated[str, Field(description="the file's text, when asked for and not deleted")]]
+    truncated: NotRequired[Annotated[bool, Field(description=f"content cut at {CONTENT_LIMIT} characters")]]
+
+
+@_closed
+class TaskDetail(TaskView):
+    """One task of a run's plan with the artifacts built for it so far."""
+
+    artifacts: list[ArtifactView]
+
+
+@_closed
+class ArtifactList(TypedDict):
+    """A run's artifacts with a review status (all of them for status ``all``)."""
+
+    run_id: str
+    status: str
+    artifacts: list[ArtifactView]
+
+
+@_closed
+class VerdictView(TypedDict):
+    path: str
+    approved: bool
+    notes: str
+
+
+@_closed
+class CommentView(TypedDict):
+    path: str
+    line: int
+    body: str
+    side: str
+
+
+@_closed
+class ReviewView(TypedDict):
+    """The architect's review of one round."""
+
+    verdict: Annotated[str, Field(description="approve or reject")]
+    summary: str
+    artifacts: Annotated[list[VerdictView], Field(description="the verdict on each file")]
+    comments: Annotated[list[CommentView], Field(description="inline comments on the diff")]
+    fix_tasks: Annotated[list[TaskView], Field(description="what the builders are asked to fix")]
+    round: int
+    rounds: Annotated[list[int], Field(description="every round reviewed so far")]
+
+
+@_closed
+class AgentFigures(TypedDict):
+    tokens: int
+    input_tokens: int
+    output_tokens: int
+    cache_write_tokens: int
+    cache_read_tokens: int
+    cost_usd: float
+    baseline_cost_usd: Annotated[float, Field(description="the same work done by Claude alone")]
+    calls: int
+    fallbacks: int
+    duration_s: float
+
+
+@_closed
+class ReviewRate(TypedDict):
+    reviewed: int
+    approved: int
+    pass_pct: float | None
+
+
+@_closed
+class BudgetFigures(TypedDict):
+    monthly_usd: float
+    daily_usd: float | None
+    per_run_usd: float | None
+    spent_month_usd: float
+    spent_today_usd: float
+    pct_used: float
+    alert_threshold_pct: float
+    alert: bool
+    paused: Annotated[bool, Field(description="paid calls are paused by the budget")]
+    subscription_monthly_usd: float
+    subscription_usd: float
+
+
+@_closed
+class Period(TypedDict):
+    days: int
+    since: Iso
+    until: Iso
+
+
+@_closed
+class Metrics(TypedDict):
+    """The figures of ``gitorch stats --json`` over the period."""
+
+    claude_tokens: int
+    chatgpt_tokens: Annotated[int, Field(description="every builder's tokens (chatgpt-pro and codex)")]
+    total_cost_usd: float
+    baseline_cost_usd: float
+    savings_usd: float
+    savings_pct: float | None
+    net_savings_usd: float
+    routing_accuracy_pct: float | None
+    decisions: int
+    decisions_with_feedback: int
+    overrides: int
+    by_agent: dict[str, AgentFigures]
+    review_by_agent: dict[str, ReviewRate]
+    features_today: int
+    features_completed: int
+    velocity_min_per_feature: float | None
+    budget: BudgetFigures
+    period: Period
+    prices_as_of: str
+    warnings: list[str]
+
+
+@_closed
+class WorkflowStepView(TypedDict):
+    agent: str
+    step: Annotated[str, Field(description="plan, build or review")]
+    confidence: float
+
+
+@_closed
+class Decision(TypedDict):
+    """A routing decision: the suggestion for a text and, after feedback, what happened."""
+
+    decision_id: str
+    text: str
+    task_type: str
+    task_types: Annotated[dict[str, float], Field(description="probability per task type")]
+    agent: str
+    confidence: float
+    scores: Annotated[dict[str, float], Field(description="0 to 100 per agent")]
+    reasoning: str
+    workflow: list[WorkflowStepView]
+    estimated_cost_usd: float
+    estimated_saving_usd: float
+    strategy: str
+    estimates: Annotated[dict[str, int], Field(description="context_tokens, output_tokens, lines")]
+    manual: Annotated[bool, Field(description="the router asks a person before acting")]
+    repo: str
+    run_id: str | None
+    created_at: Iso
+    override_agent: str | None
+    override_task_type: str | None
+    agent_used: str | None
+    outcome: str | None
 
 
 class Handoff:
@@ -164,79 +387,85 @@ def build_server(handoff: Handoff) -> Any:
     server = MCPServer(SERVER_NAME, instructions=INSTRUCTIONS, version=__version__, log_level="WARNING")
     read_only = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
-    def answer(fn: Callable[[], Any], error: type[Exception] = ToolError) -> str:
+    def structured(fn: Callable[[], Any], error: type[Exception] = ToolError) -> Any:
+        """``fn()``'s data (the SDK checks a tool's against its output schema), or the error that says
+        what went wrong and what exists."""
         try:
-            return _json(fn())
+            return fn()
         except GitorchError as exc:
             raise error(f"{exc.message}" + (f" ({exc.hint})" if exc.hint else "")) from None
 
+    def answer(fn: Callable[[], Any]) -> str:  # a resource: JSON text
+        return _json(structured(fn, ResourceError))
+
     @server.tool(annotations=read_only)
-    def list_runs(limit: int = 20) -> str:
+    def list_runs(limit: int = 20) -> RunList:
         """The most recent runs, newest first: id, request, status, branch, PR, verdict."""
-        return answer(lambda: handoff.list_runs(limit))
+        return structured(lambda: {"runs": handoff.list_runs(limit)})
 
     @server.tool(annotations=read_only)
-    def get_plan(run_id: str) -> str:
+    def get_plan(run_id: str) -> PlanView:
         """The active plan of a run: its summary and every task (files, builder, dependencies, status)."""
-        return answer(lambda: handoff.plan(run_id))
+        return structured(lambda: handoff.plan(run_id))
 
     @server.tool(annotations=read_only)
-    def get_task(run_id: str, task_id: str) -> str:
+    def get_task(run_id: str, task_id: str) -> TaskDetail:
         """One task of a run's plan with the artifacts (files) built for it so far."""
-        return answer(lambda: handoff.task(run_id, task_id))
+        return structured(lambda: handoff.task(run_id, task_id))
 
     @server.tool(annotations=read_only)
-    def pending_artifacts(run_id: str, include_content: bool = False, status: str = "pending") -> str:
+    def pending_artifacts(run_id: str, include_content: bool = False, status: str = "pending") -> ArtifactList:
         """Artifacts of a run with their review notes; status pending (default), approved, rejected or all."""
-        return answer(lambda: handoff.artifacts(run_id, None if status == "all" else status, include_content))
+        return structured(lambda: {"run_id": run_id, "status": status, "artifacts": handoff.artifacts(
+            run_id, None if status == "all" else status, include_content)})
 
     @server.tool(annotations=read_only)
-    def get_artifact(run_id: str, path: str) -> str:
+    def get_artifact(run_id: str, path: str) -> ArtifactView:
         """The latest content of one file a run produced, with its review status and notes."""
-        return answer(lambda: handoff.artifact(run_id, path))
+        return structured(lambda: handoff.artifact(run_id, path))
 
     @server.tool(annotations=read_only)
-    def get_review(run_id: str, round: int | None = None) -> str:
+    def get_review(run_id: str, round: int | None = None) -> ReviewView:
         """The architect's review of a round (the latest by default): verdict, summary, per-file verdicts,
         inline comments and fix tasks."""
-        return answer(lambda: handoff.review(run_id, round))
+        return structured(lambda: handoff.review(run_id, round))
 
     @server.tool(annotations=read_only)
-    def session_metrics(days: int = 30) -> str:
+    def session_metrics(days: int = 30) -> Metrics:
         """Tokens, cost per agent, savings against Claude alone, routing accuracy, budget (gitorch stats)."""
-        return answer(lambda: handoff.metrics(days))
+        return structured(lambda: handoff.metrics(days))
 
     @server.tool(annotations=read_only)
-    def route(text: str) -> str:
+    def route(text: str) -> Decision:
         """The router's suggestion for a task text: type, agent, confidence, scores, reasoning, cost.
         Not recorded."""
-        return answer(lambda: handoff.route(text))
+        return structured(lambda: handoff.route(text))
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
                                              open_world_hint=False))
     def record_feedback(decision_id: str, override_agent: str | None = None, override_task_type: str | None = None,
-                        outcome: str | None = None) -> str:
+                        outcome: str | None = None) -> Decision:
         """Teach the router about one of its decisions: the agent or type it should have chosen, or
         how the work turned out (success or failure). The only tool that writes."""
-        return answer(lambda: handoff.feedback(decision_id, override_agent, override_task_type, outcome))
+        return structured(lambda: handoff.feedback(decision_id, override_agent, override_task_type, outcome))
 
     @server.resource("gitorch://runs", mime_type="application/json", description="The most recent runs")
     def runs_resource() -> str:
-        return answer(lambda: handoff.list_runs(), ResourceError)
+        return answer(lambda: handoff.list_runs())
 
     @server.resource("gitorch://metrics", mime_type="application/json",
                      description="The last 30 days' figures, as gitorch stats --json")
     def metrics_resource() -> str:
-        return answer(lambda: handoff.metrics(), ResourceError)
+        return answer(lambda: handoff.metrics())
 
     @server.resource("gitorch://runs/{run_id}/plan", mime_type="application/json", description="A run's active plan")
     def plan_resource(run_id: str) -> str:
-        return answer(lambda: handoff.plan(run_id), ResourceError)
+        return answer(lambda: handoff.plan(run_id))
 
     @server.resource("gitorch://runs/{run_id}/artifacts", mime_type="application/json",
                      description="A run's artifacts pending review, with their notes")
     def artifacts_resource(run_id: str) -> str:
-        return answer(lambda: handoff.artifacts(run_id), ResourceError)
+        return answer(lambda: handoff.artifacts(run_id))
 
     @server.resource("gitorch://runs/{run_id}/reviews/{round}", mime_type="application/json",
                      description="The review of one round of a run")
@@ -246,7 +475,7 @@ def build_server(handoff: Handoff) -> Any:
                 raise GitorchError(f"review round must be a number, not '{round}'", hint="e.g. .../reviews/1")
             return handoff.review(run_id, int(round))
 
-        return answer(get, ResourceError)
+        return answer(get)
 
     return server
 

@@ -38,6 +38,7 @@ from gitorch.simulate.anthropic_api import AnthropicServer
 from gitorch.store.sqlite import SqliteStore
 
 CODEX_BIN = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "codex"
+RECORDED = json.loads((Path(__file__).parent / "fixtures" / "codex" / "responses-request.json").read_text())
 SECRET = "sk-ant-this-must-never-reach-codex-0123456789"
 
 
@@ -129,6 +130,9 @@ def test_codex_edits_two_files_in_a_scratch_worktree_and_leaves_the_checkout_alo
     prompt = api.requests[0].turn.prompt
     assert "## Task t1" in prompt and "<stdin>" not in prompt
     assert api.requests[0].headers["authorization"] == f"Bearer {oa.DUMMY_KEY}"
+    # every request the binary sent passed the stand-in's checks, with the fields of the recorded one
+    assert [r.status for r in api.requests] == [200] * 4
+    assert list(api.requests[-1].body) == list(RECORDED["body"])
     builder.close()
 
 
@@ -192,6 +196,14 @@ def test_usage_limit_defers_the_run_to_the_reset_time(config, shop, api):
     assert not err.retryable and "resets at" in err.hint and err.deferred_until
     wait = datetime.fromisoformat(err.deferred_until) - datetime.now().astimezone()
     assert 1.9 * 3600 < wait.total_seconds() < 2.1 * 3600
+
+
+def test_a_model_the_service_does_not_have_fails_with_the_apis_own_words(config, shop, api):
+    config.codex.model = "gpt-9-imaginary"
+    with pytest.raises(CodexFailed) as caught:
+        CodexBuilder(config).build(task("shop/orders.py"), context(shop))
+    assert "The requested model 'gpt-9-imaginary' does not exist." in caught.value.message
+    assert [(r.status, r.error["code"]) for r in api.requests] == [(400, "model_not_found")]
 
 
 def test_a_rejected_key_says_how_to_log_in(config, shop, api):
@@ -302,6 +314,9 @@ def test_codex_reads_the_plan_through_the_gitorch_mcp_server(config, shop, api, 
     # what the MCP server answered went back to the model, so the prompt did not need to carry it
     plan_json = api.requests[1].turn.outputs[0]
     assert "A discount on orders, with tests." in plan_json and "run-mcp" in plan_json
+    # the tool's structured content, as an object (not JSON escaped inside {"result": "..."})
+    plan = json.loads(plan_json.split("Output:\n", 1)[1])
+    assert plan["summary"] == "A discount on orders, with tests." and [t["id"] for t in plan["tasks"]] == ["t1", "t2"]
     assert "A discount on orders" not in api.requests[0].turn.prompt
     assert "mcp__gitorch__get_plan" in api.requests[0].turn.tools
 

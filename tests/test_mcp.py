@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import gitorch
 from gitorch import config as config_module
 from gitorch.errors import GitorchError
 from gitorch.mcp_server import Handoff
@@ -54,8 +55,10 @@ def test_the_sdk_client_reads_plans_artifacts_reviews_metrics_and_routing_over_s
     from mcp import Client, StdioServerParameters
 
     cfg, decision_id = state
+    # the server runs the gitorch this test imports, whatever is installed
     params = StdioServerParameters(command=sys.executable, args=["-m", "gitorch", "mcp"],
-                                   env={"GITORCH_HOME": str(cfg.state_dir), "HOME": os.environ["HOME"]},
+                                   env={"GITORCH_HOME": str(cfg.state_dir), "HOME": os.environ["HOME"],
+                                        "PYTHONPATH": str(Path(gitorch.__file__).resolve().parents[1])},
                                    cwd=str(Path.cwd()))
 
     async def session() -> dict:
@@ -70,11 +73,12 @@ def test_the_sdk_client_reads_plans_artifacts_reviews_metrics_and_routing_over_s
                                ("get_review", {"run_id": "run-42", "round": 1}), ("session_metrics", {"days": 7}),
                                ("route", {"text": "Write a function that formats invoices"}),
                                ("get_artifact", {"run_id": "run-42", "path": "shop/preferences.py"}),
+                               ("get_task", {"run_id": "run-42", "task_id": "t2"}),
                                ("record_feedback", {"decision_id": decision_id, "outcome": "success"}),
                                ("get_plan", {"run_id": "run-nope"}), ("get_review", {"run_id": "run-42", "round": 9})]:
-                result = await client.call_tool(name, args)
+                result = await client.call_tool(name, args)  # the client checks it against the output schema
                 key = name + ("" if name not in out else f"#{len([k for k in out if k.startswith(name)])}")
-                out[key] = (result.is_error, result.content[0].text)
+                out[key] = (result.is_error, result.content[0].text, result.structured_content)
             plan = await client.read_resource("gitorch://runs/run-42/plan")
             out["plan_resource"] = plan.contents[0].text
             metrics = await client.read_resource("gitorch://metrics")
@@ -91,29 +95,55 @@ def test_the_sdk_client_reads_plans_artifacts_reviews_metrics_and_routing_over_s
     assert out["resources"] == ["gitorch://runs", "gitorch://metrics"]
     assert "gitorch://runs/{run_id}/reviews/{round}" in out["templates"]
 
-    runs = json.loads(out["list_runs"][1])
+    # tools/list advertises each tool's own output schema (not {"result": string})
+    schemas = {name: tool.output_schema for name, tool in out["tools"].items()}
+    assert all(schema["type"] == "object" and "result" not in schema["properties"] for schema in schemas.values())
+    assert schemas["list_runs"]["properties"]["runs"]["items"] == {"$ref": "#/$defs/RunRow"}
+    assert set(schemas["get_plan"]["required"]) == {"run_id", "run_status", "run_text", "plan_id", "summary", "tasks"}
+    assert schemas["get_plan"]["$defs"]["TaskView"]["properties"]["files"]["items"] == {"type": "string"}
+    assert "content" in schemas["get_artifact"]["properties"] and "content" not in schemas["get_artifact"]["required"]
+    assert schemas["get_task"]["properties"]["artifacts"]["items"] == {"$ref": "#/$defs/ArtifactView"}
+    assert schemas["get_review"]["properties"]["verdict"]["type"] == "string"
+    assert schemas["session_metrics"]["properties"]["by_agent"]["additionalProperties"] == {
+        "$ref": "#/$defs/AgentFigures"}
+    assert schemas["route"] == schemas["record_feedback"] and "decision_id" in schemas["route"]["required"]
+    assert all(schema["additionalProperties"] is False for schema in schemas.values())
+
+    # each tool answers structured content, and the same JSON as text for clients that read only text
+    answers = {k: v for k, v in out.items() if isinstance(v, tuple) and not v[0]}
+    assert len(answers) == 10
+    for key, (_, text, data) in answers.items():
+        assert isinstance(data, dict) and json.loads(text) == data, key
+
+    runs = out["list_runs"][2]["runs"]
     assert runs[0]["id"] == "run-42" and runs[0]["status"] == "reviewing"
-    plan = json.loads(out["get_plan"][1])
+    plan = out["get_plan"][2]
     assert plan["summary"].startswith("A notifications package") and [t["id"] for t in plan["tasks"]] == ["t1", "t2"]
-    assert plan["tasks"][0]["status"] == "built"
-    pending = json.loads(out["pending_artifacts"][1])
-    assert [a["path"] for a in pending] == ["shop/mailer.py"] and "content" not in pending[0]
-    rejected = json.loads(out["pending_artifacts#1"][1])
+    assert plan["tasks"][0]["status"] == "built" and plan["tasks"][0]["files"] == ["shop/templates.py"]
+    pending = out["pending_artifacts"][2]
+    assert pending["status"] == "pending" and [a["path"] for a in pending["artifacts"]] == ["shop/mailer.py"]
+    assert "content" not in pending["artifacts"][0]
+    rejected = out["pending_artifacts#1"][2]["artifacts"]
     assert rejected[0]["notes"] == "raises NotImplementedError" and rejected[0]["content"] == UNFINISHED
-    review = json.loads(out["get_review"][1])
-    assert review["verdict"] == "reject" and review["artifacts"][0]["notes"] == "raises NotImplementedError"
-    metrics = json.loads(out["session_metrics"][1])
+    review = out["get_review"][2]
+    assert review["verdict"] == "reject" and review["artifacts"][0] == {
+        "path": "shop/preferences.py", "approved": False, "notes": "raises NotImplementedError"}
+    assert review["rounds"] == [1]
+    metrics = out["session_metrics"][2]
     assert metrics["by_agent"][CODEX]["tokens"] == 1200 and metrics["period"]["days"] == 7
     assert json.loads(out["metrics_resource"])["by_agent"][CODEX]["calls"] == 1
-    route = json.loads(out["route"][1])
+    route = out["route"][2]
     assert route["agent"] in ("claude", "chatgpt-pro", "codex") and 0 <= route["confidence"] <= 1
-    assert json.loads(out["get_artifact"][1])["content"] == UNFINISHED
+    assert out["get_artifact"][2]["content"] == UNFINISHED and out["get_artifact"][2]["deleted"] is False
+    task = out["get_task"][2]
+    assert task["id"] == "t2" and task["artifacts"][0]["content"] == UNFINISHED
     assert json.loads(out["plan_resource"])["run_id"] == "run-42"
-    feedback = json.loads(out["record_feedback"][1])
+    feedback = out["record_feedback"][2]
     assert feedback["decision_id"] == decision_id and feedback["outcome"] == "success"
     # errors are tool errors that say what exists
     assert out["get_plan#1"][0] and "no run 'run-nope'" in out["get_plan#1"][1] and "run-42" in out["get_plan#1"][1]
     assert out["get_review#1"][0] and "its rounds: 1" in out["get_review#1"][1]
+    assert out["get_plan#1"][2] is None and out["get_review#1"][2] is None
 
     store = SqliteStore(cfg.db_path)
     assert store.get_decision(decision_id).outcome == "success"  # the one write went through

@@ -125,6 +125,22 @@ def _reset_time(text: str, now: datetime | None = None) -> tuple[str | None, str
     return shown.strip(), None
 
 
+# -- a provider of our own ------------------------------------------------------------------------
+
+
+def provider_args(base_url: str, *, provider: str = PROVIDER_ID, key_env: str = KEY_ENV) -> list[str]:
+    """``-c`` options declaring a Responses API provider at ``base_url`` and selecting it (``codex.base_url``).
+
+    Retries are left to gitorch's one retry policy (``request_max_retries=0``)."""
+    def opt(key: str, value: Any) -> list[str]:
+        return ["-c", f"{key}={json.dumps(value)}"]
+
+    p = f"model_providers.{provider}"
+    return [*opt("model_provider", provider), *opt(f"{p}.name", provider), *opt(f"{p}.base_url", base_url),
+            *opt(f"{p}.wire_api", "responses"), *opt(f"{p}.env_key", key_env),
+            *opt(f"{p}.request_max_retries", 0), *opt(f"{p}.stream_max_retries", 0)]
+
+
 # -- the binary -----------------------------------------------------------------------------------
 
 
@@ -489,9 +505,7 @@ class CodexBuilder:
         if c.model:
             args += ["-m", c.model]
         if c.base_url:
-            from ..simulate.openai_responses import provider_args
-
-            args += provider_args(c.base_url, provider=PROVIDER_ID, key_env=KEY_ENV)
+            args += provider_args(c.base_url)
             args += ["-c", "analytics.enabled=false"]
         if c.mcp:
             server = "mcp_servers.gitorch"
@@ -501,9 +515,11 @@ class CodexBuilder:
             else:
                 import sys
 
+                # the server is this gitorch (the folder it is imported from), whatever else is installed
+                home, code = json.dumps(str(self.config.state_dir)), json.dumps(str(Path(__file__).parents[2]))
                 args += ["-c", f"{server}.command={json.dumps(sys.executable)}",
                          "-c", f'{server}.args=["-m", "gitorch", "mcp"]',
-                         "-c", f"{server}.env={{GITORCH_HOME = {json.dumps(str(self.config.state_dir))}}}",
+                         "-c", f"{server}.env={{GITORCH_HOME = {home}, PYTHONPATH = {code}}}",
                          "-c", f"{server}.cwd={json.dumps(str(self.config.repo_root or worktree))}"]
             # Codex shows a server's tools to the model only when it waited for the server.
             args += ["-c", f"{server}.required=true", "-c", f"{server}.startup_timeout_sec=30"]

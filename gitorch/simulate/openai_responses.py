@@ -7,7 +7,12 @@ tool execution in its sandbox and ``--json`` events, not a mock of ours. It spea
 - ``POST /v1/responses`` with ``stream: true``: Server-Sent Events ``response.created``,
   ``response.output_item.added`` / ``response.output_text.delta`` / ``response.output_item.done`` for
   each output item, then ``response.completed`` with ``usage`` (``input_tokens``,
-  ``input_tokens_details.cached_tokens``, ``output_tokens``).
+  ``input_tokens_details.cached_tokens``, ``output_tokens``). Without it (``stream: false`` or absent,
+  the API's default) one response object, as the API answers.
+- Every request is checked as the API checks it (``responses_request``: known fields of the right
+  types, ``model`` and ``input`` present, a model it serves, ``models``); one that fails gets the API's
+  error body ``{"error": {"message", "type", "param", "code"}}`` with its status, never a dropped
+  connection. What Codex 0.169 really sends is kept in ``tests/fixtures/codex/``.
 - Output items are what Codex acts on: a ``function_call`` of ``exec_command`` (a shell command run in
   its sandbox; ``apply_patch <<'EOF' ... EOF`` through it is recognised by Codex and applied as a
   ``file_change``), a ``function_call`` of an MCP tool (``namespace: "mcp__<server>"``, ``name``: the
@@ -36,16 +41,16 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from . import loopback
+from ..agents.codex import KEY_ENV, PROVIDER_ID, STAND_IN_KEY, provider_args
+from . import loopback, responses_request
 from .anthropic_api import count_tokens
 from .loopback import LoopbackServer
+from .responses_request import NOT_JSON, Refusal
 
 # A model id with plain function tools. (Codex gives its newest default model a JavaScript "code
 # mode" tool instead; the stand-in speaks the plain tools, so tests and the demo name this one.)
 MODEL = "gpt-5-codex"
-PROVIDER_ID = "gitorch"
-KEY_ENV = "GITORCH_CODEX_KEY"  # the env var the provider reads its key from
-DUMMY_KEY = "sk-local-stand-in-key-not-a-secret"
+DUMMY_KEY = STAND_IN_KEY  # the key gitorch gives Codex for a codex.base_url without CODEX_API_KEY
 
 
 # -- what the model does --------------------------------------------------------------------------
@@ -135,7 +140,10 @@ class Turn:
 
     @property
     def items(self) -> list[dict[str, Any]]:
-        return [i for i in self.body.get("input", []) if isinstance(i, dict)]
+        given = self.body.get("input", [])
+        if isinstance(given, str):  # a bare string is one user message
+            return [{"type": "message", "role": "user", "content": given}]
+        return [i for i in given if isinstance(i, dict)]
 
     @property
     def prompt(self) -> str:
@@ -234,7 +242,10 @@ class DemoScenario:
 # -- the server -----------------------------------------------------------------------------------
 
 
+@dataclass
 class LoggedRequest(loopback.LoggedRequest):
+    error: dict[str, Any] | None = None  # the error object answered, if the request was refused
+
     @property
     def turn(self) -> Turn:
         return Turn(self.body)
@@ -244,13 +255,15 @@ class ResponsesServer(LoopbackServer):
     """``with ResponsesServer() as api:`` then point Codex at ``api.base_url`` (see ``codex_args``).
 
     ``latency_s`` is waited before each answer starts (the scripted model's thinking time, which
-    benchmarks subtract); ``chunk_chars`` splits a final message into text deltas.
+    benchmarks subtract); ``chunk_chars`` splits a final message into text deltas; ``models`` are the
+    model ids it serves (any other is ``model_not_found``).
     """
 
     def __init__(self, scenario: Scenario | None = None, *, latency_s: float = 0.0, chunk_chars: int = 200,
-                 api_key: str | None = None):
+                 api_key: str | None = None, models: tuple[str, ...] = (MODEL,)):
         super().__init__()
         self.scenario = scenario or DemoScenario()
+        self.models = models
         self.latency_s = latency_s
         self.chunk_chars = chunk_chars
         self.api_key = api_key
@@ -318,19 +331,6 @@ class ResponsesServer(LoopbackServer):
                 "total_tokens": tokens + out}
 
 
-def provider_args(base_url: str, *, provider: str = PROVIDER_ID, key_env: str = KEY_ENV) -> list[str]:
-    """``-c`` options declaring a Responses API provider at ``base_url`` and selecting it.
-
-    Retries are left to gitorch's one retry policy (``request_max_retries=0``)."""
-    def opt(key: str, value: Any) -> list[str]:
-        return ["-c", f"{key}={json.dumps(value)}"]
-
-    p = f"model_providers.{provider}"
-    return [*opt("model_provider", provider), *opt(f"{p}.name", provider), *opt(f"{p}.base_url", base_url),
-            *opt(f"{p}.wire_api", "responses"), *opt(f"{p}.env_key", key_env),
-            *opt(f"{p}.request_max_retries", 0), *opt(f"{p}.stream_max_retries", 0)]
-
-
 class _Handler(BaseHTTPRequestHandler):
     server_owner: ResponsesServer
     protocol_version = "HTTP/1.1"
@@ -340,9 +340,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         if self.path.rstrip("/").endswith("/models"):
-            self._send_json(200, {"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+            self._send_json(200, {"object": "list", "data": [{"id": m, "object": "model", "created": 0,
+                                                              "owned_by": "system"} for m in self.server_owner.models]})
         else:
-            self._send_json(404, {"error": {"type": "not_found", "message": f"no route {self.path}"}})
+            self._send_refusal(_no_route("GET", self.path))
 
     def do_POST(self) -> None:  # noqa: N802
         owner = self.server_owner
@@ -351,31 +352,44 @@ class _Handler(BaseHTTPRequestHandler):
         if (self.headers.get("content-encoding") or "").lower() == "zstd":
             raw = _unzstd(raw)
         try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
-            self._send_error(Fault(400, "invalid_request_error", "the body is not JSON"))
-            return
-        entry = LoggedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            body: Any = json.loads(raw)
+        except ValueError as exc:
+            body, refusal = None, Refusal(f"{NOT_JSON} (The body failed to parse at: {exc}.)")
+        else:
+            refusal = None
+        entry = LoggedRequest(self.path, {k.lower(): v for k, v in self.headers.items()},
+                              body if isinstance(body, dict) else {}, at=time.monotonic())
         with owner._lock:
             owner.requests.append(entry)
         if not self.path.rstrip("/").endswith("/responses"):
-            entry.status = 404
-            self._send_json(404, {"error": {"type": "not_found", "message": f"no route {self.path}"}})
-            return
-        auth = self.headers.get("authorization", "")
-        if owner.api_key is not None and auth != f"Bearer {owner.api_key}":
-            entry.status = 401
+            refusal = _no_route("POST", self.path)
+        elif owner.api_key is not None and self.headers.get("authorization", "") != f"Bearer {owner.api_key}":
+            entry.status, entry.error = 401, _error(unauthorized())
             self._send_error(unauthorized())
+            return
+        if refusal is None:
+            try:
+                responses_request.check(body, owner.models)
+            except Refusal as exc:
+                refusal = exc
+        if refusal is not None:
+            entry.status, entry.error = refusal.status, refusal.error()
+            self._send_refusal(refusal)
             return
         answer = owner._next(entry.turn)
         if owner.latency_s:
             time.sleep(owner.latency_s)
         if isinstance(answer, Fault):
-            entry.status = answer.status
+            entry.status, entry.error = answer.status, _error(answer)
             self._send_error(answer)
             return
         entry.status = 200
-        self._send_stream(body, answer)
+        if body.get("stream"):
+            self._send_stream(body, answer)
+        else:  # the API's default: one response object
+            item, text = _item(answer)
+            self._send_json(200, _response(body, f"resp_{uuid.uuid4().hex}", "completed", [item],
+                                           owner.usage(body, text)))
 
     def _send_json(self, status: int, data: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         payload = json.dumps(data).encode()
@@ -388,15 +402,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def _send_error(self, fault: Fault) -> None:
-        self._send_json(fault.status, {"error": {"type": fault.error_type, "message": fault.message, **fault.extra}},
-                        fault.headers)
+        self._send_json(fault.status, {"error": _error(fault)}, fault.headers)
+
+    def _send_refusal(self, refusal: Refusal) -> None:
+        self._send_json(refusal.status, {"error": refusal.error()})
 
     def _send_stream(self, body: dict[str, Any], step: Step) -> None:
         owner = self.server_owner
-        response_id = f"resp_{uuid.uuid4().hex[:16]}"
+        response_id = f"resp_{uuid.uuid4().hex}"
         item, text = _item(step)
         events: list[dict[str, Any]] = [
-            {"type": "response.created", "response": {"id": response_id, "status": "in_progress"}},
+            {"type": "response.created", "response": _response(body, response_id, "in_progress", [], None)},
             {"type": "response.output_item.added", "output_index": 0, "item": _pending(item)},
         ]
         if item["type"] == "message":
@@ -405,19 +421,45 @@ class _Handler(BaseHTTPRequestHandler):
                                "item_id": item["id"], "delta": text[start:start + owner.chunk_chars]})
         events.append({"type": "response.output_item.done", "output_index": 0, "item": item})
         events.append({"type": "response.completed",
-                       "response": {"id": response_id, "status": "completed", "output": [item],
-                                    "usage": owner.usage(body, text)}})
+                       "response": _response(body, response_id, "completed", [item], owner.usage(body, text))})
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
-        for event in events:
+        for number, event in enumerate(events):
+            event["sequence_number"] = number
             data = f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
             self.wfile.flush()
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+
+def _error(fault: Fault) -> dict[str, Any]:
+    """The API's error object: message, type, param and code always, then what the fault adds."""
+    return {"message": fault.message, "type": fault.error_type, "param": None, "code": None, **fault.extra}
+
+
+def _no_route(method: str, path: str) -> Refusal:
+    return Refusal(f"Invalid URL ({method} {path.split('?', 1)[0]})", status=404)
+
+
+def _response(body: dict[str, Any], response_id: str, status: str, output: list[dict[str, Any]],
+              usage: dict[str, Any] | None) -> dict[str, Any]:
+    """A response object as the API returns it (and as ``response.*`` events carry it)."""
+    now = int(time.time())
+    return {"id": response_id, "object": "response", "created_at": now, "status": status,
+            "completed_at": now if status == "completed" else None, "error": None, "incomplete_details": None,
+            "instructions": body.get("instructions"), "max_output_tokens": body.get("max_output_tokens"),
+            "model": body["model"], "output": output, "parallel_tool_calls": body.get("parallel_tool_calls", True),
+            "previous_response_id": None, "prompt_cache_key": body.get("prompt_cache_key"),
+            "reasoning": {"effort": None, "summary": None, **(body.get("reasoning") or {})},
+            "store": body.get("store", True), "temperature": body.get("temperature", 1.0),
+            "text": body.get("text") or {"format": {"type": "text"}}, "tool_choice": body.get("tool_choice", "auto"),
+            "tools": body.get("tools", []), "top_p": body.get("top_p", 1.0),
+            "truncation": body.get("truncation") or "disabled", "usage": usage, "user": body.get("user"),
+            "metadata": body.get("metadata") or {}}
 
 
 def _item(step: Step) -> tuple[dict[str, Any], str]:
