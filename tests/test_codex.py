@@ -200,7 +200,7 @@ def test_usage_limit_defers_the_run_to_the_reset_time(config, shop, api):
 
 def test_a_model_the_service_does_not_have_fails_with_the_apis_own_words(config, shop, api):
     config.codex.model = "gpt-9-imaginary"
-    with pytest.raises(CodexFailed) as caught:
+    with agent_error("failed") as caught:
         CodexBuilder(config).build(task("shop/orders.py"), context(shop))
     assert "The requested model 'gpt-9-imaginary' does not exist." in caught.value.message
     assert [(r.status, r.error["code"]) for r in api.requests] == [(400, "model_not_found")]
