@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
+from ..errors import GitorchError
 from ..model import Artifact, Metric, Plan, Review, RoutingDecision, Run
 
 
@@ -42,8 +43,18 @@ class Store(Protocol):
         """Oldest first."""
         ...
 
+    def decision_for_run(self, run_id: str) -> RoutingDecision | None:
+        """The newest decision recorded for that run, or None (whatever its age). Raises
+        GitorchError for an empty run id."""
+        ...
+
     def decision_counts(self, since: datetime, until: datetime | None = None) -> dict[str, int]:
         """``decisions``, ``with_feedback``, ``overrides``, ``accepted`` over a period (for stats)."""
+        ...
+
+    def decision_counts_by_day(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+        """``decision_counts`` per UTC day that has a decision, oldest first, each with its ``day``
+        (``YYYY-MM-DD``) (for the weekly routing accuracy)."""
         ...
 
     def load_router_state(self, repo: str) -> bytes | None: ...
@@ -55,11 +66,27 @@ class Store(Protocol):
 
     def metrics_since(self, since: datetime, until: datetime | None = None,
                       run_id: str | None = None) -> list[Metric]:
-        """Oldest first."""
+        """Oldest first; ``run_id`` keeps one run's (an indexed filter, not a scan)."""
+        ...
+
+    def run_metrics(self, run_id: str) -> list[Metric]:
+        """Every metric of one run, oldest first, however old. Raises GitorchError for an empty
+        run id."""
+        ...
+
+    def run_costs(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Per run id asked for: ``calls``, ``cost_usd`` and ``baseline_cost_usd`` summed over all its
+        metrics; zeros for a run without metrics (for the runs table)."""
         ...
 
     def metric_totals(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
         """Sums per (agent, model) over a period (for stats)."""
+        ...
+
+    def metric_totals_by_day(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+        """Sums per UTC day and agent over a period, oldest day first: ``day`` (``YYYY-MM-DD``),
+        ``agent``, ``calls``, ``tokens`` (the four counts of ``Usage``), ``cost_usd``,
+        ``baseline_cost_usd`` (for the charts)."""
         ...
 
     def spent_usd(self, since: datetime | None = None, run_id: str | None = None,
@@ -86,7 +113,25 @@ class Store(Protocol):
         """Paused runs whose ``resume_after`` is at or before ``now``, the longest waiting first."""
         ...
 
-    def list_runs(self, limit: int = 50) -> list[Run]: ...
+    def list_runs(self, limit: int = 50) -> list[Run]:
+        """Newest first."""
+        ...
+
+    def run_for_pr(self, pr_number: int, repo: str | None = None) -> Run | None:
+        """The newest run with that pull request number (in ``repo`` when given), however old, or
+        None. Raises GitorchError for a number that is not a positive integer."""
+        ...
+
+    def feature_totals(self, since: datetime, until: datetime | None = None) -> dict[str, Any]:
+        """The runs completed (status ``done``, verdict ``approve``) whose last update falls in the
+        period: ``features`` (how many) and ``seconds`` (the sum of their times from creation to
+        last update, exact to the microsecond)."""
+        ...
+
+    def review_counts(self, since: datetime, until: datetime | None = None) -> dict[str, dict[str, int]]:
+        """Per agent, over the artifacts of the runs created in the period: ``reviewed`` (approved
+        or rejected) and ``approved``; agents with nothing reviewed are left out."""
+        ...
 
     def save_plan(self, plan: Plan) -> None: ...
 
@@ -150,6 +195,52 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+# Sums of money and time are made of whole numbers of small units, so that they are exact and the
+# same in any order: a float sum depends on the order of its terms, and a figure rounded to 6
+# decimals can flip with it (costs are decimal amounts, so ties at the 7th decimal are common).
+# Exact while one call costs under $9,000 and lasts under 100 days (2**53 units); a sum holds up to
+# $9.2 million and 292 years (2**63).
+PICO = 10**12  # units per USD
+NANO = 10**9  # units per second
+
+
+def units(value: float, scale: int) -> int:
+    """``value`` as a whole number of ``1/scale`` units, rounded half away from zero (the SQL of
+    ``gitorch.store.sqlite`` rounds the same way)."""
+    return int(value * scale + (-0.5 if value < 0 else 0.5))
+
+
+# Sums in units, and the fields they are returned as.
+UNIT_SUMS = {"cost_pico": ("cost_usd", PICO), "baseline_pico": ("baseline_cost_usd", PICO),
+             "duration_ns": ("duration_s", NANO)}
+
+
+def from_units(sums: Any) -> dict[str, Any]:
+    """A row of sums (a dict or an ``sqlite3.Row``) with those kept in units (``UNIT_SUMS``) back in
+    USD and seconds; the other fields as they are, in their order."""
+    out = {}
+    for key in sums.keys():
+        name, scale = UNIT_SUMS.get(key, (key, None))
+        out[name] = sums[key] if scale is None else sums[key] / scale
+    return out
+
+
+def check_run_id(run_id: Any) -> str:
+    """A run id a lookup can use; a missing one would silently match every run's rows, or none."""
+    if not isinstance(run_id, str) or not run_id:
+        raise GitorchError(f"a run id must be a non-empty string, not {run_id!r}",
+                           hint="pass the id of a run, as 'gitorch run --json' or the dashboard shows it")
+    return run_id
+
+
+def check_pr_number(pr_number: Any) -> int:
+    """A pull request number a lookup can use."""
+    if isinstance(pr_number, bool) or not isinstance(pr_number, int) or pr_number < 1:
+        raise GitorchError(f"a pull request number must be a positive integer, not {pr_number!r}",
+                           hint="pass the number GitHub shows after '#'")
+    return pr_number
 
 
 def open_store(config: Any) -> Store:
