@@ -80,7 +80,7 @@ def run_once(*, latency: float, parallelism: int, plan: dict | None = None, answ
                 wall = time.perf_counter() - started
             finally:
                 builders.close()
-            metrics = [m for m in pipeline.store.metrics_since(result.run.created_at) if m.run_id == result.run.id]
+            metrics = pipeline.store.run_metrics(result.run.id)
             return {"wall_s": wall, "calls": len(metrics), "agent_s": sum(m.duration_s for m in metrics),
                     "cost_usd": result.cost_usd, "baseline_usd": result.baseline_cost_usd,
                     "verdict": result.run.verdict, "rounds": result.run.rounds,

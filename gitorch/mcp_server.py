@@ -28,7 +28,7 @@ from typing_extensions import TypedDict
 
 from .config import Config, repo_key
 from .errors import GitorchError
-from .store import Store
+from .ports import Store
 
 SERVER_NAME = "gitorch"
 CONTENT_LIMIT = 20_000  # characters of an artifact's content returned unless asked for all

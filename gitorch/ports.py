@@ -210,6 +210,25 @@ class Ledger(Protocol):
         """Oldest first."""
         ...
 
+    def run_metrics(self, run_id: str) -> list[Metric]:
+        """Every metric of one run, oldest first, however old."""
+        ...
+
+    def run_costs(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Per run id asked for: ``calls``, ``cost_usd`` and ``baseline_cost_usd`` summed over all its
+        metrics; zeros for a run without metrics (for the runs table)."""
+        ...
+
+    def metric_totals(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+        """Sums per (agent, model) over a period (for stats)."""
+        ...
+
+    def metric_totals_by_day(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+        """Sums per UTC day and agent over a period, oldest day first: ``day`` (``YYYY-MM-DD``),
+        ``agent``, ``calls``, ``tokens`` (the four counts of ``Usage``), ``cost_usd``,
+        ``baseline_cost_usd`` (for the charts)."""
+        ...
+
     def spent_usd(self, since: datetime | None = None, run_id: str | None = None,
                   until: datetime | None = None) -> float: ...
 
@@ -257,6 +276,23 @@ class Records(Protocol):
 
     def list_runs(self, limit: int = 50) -> list[Run]: ...
 
+    def run_for_pr(self, pr_number: int, repo: str | None = None) -> Run | None:
+        """The newest run with that pull request number (in ``repo`` when given), however old, or
+        None. Raises GitorchError for a number that is not a positive integer."""
+        ...
+
+    def feature_totals(self, since: datetime, until: datetime | None = None) -> dict[str, Any]:
+        """The runs completed (status ``done``, verdict ``approve``) whose last update falls in the
+        period: ``features`` (how many) and ``seconds`` (the sum of their times from creation to
+        last update, exact to the microsecond)."""
+        ...
+
+    def review_counts(self, since: datetime, until: datetime | None = None) -> dict[str, dict[str, int]]:
+        """Per agent, over the artifacts of the runs created in the period: ``reviewed`` (approved
+        or rejected) and ``approved``; agents with nothing reviewed are left out."""
+        ...
+
+
     def save_plan(self, plan: Plan) -> None: ...
 
     def get_plan(self, plan_id: str) -> Plan | None: ...
@@ -286,6 +322,16 @@ class Records(Protocol):
     def decisions_since(self, since: datetime, until: datetime | None = None) -> list[RoutingDecision]: ...
 
     def decision_counts(self, since: datetime, until: datetime | None = None) -> dict[str, int]: ...
+
+    def decision_for_run(self, run_id: str) -> RoutingDecision | None:
+        """The newest decision recorded for that run, or None (whatever its age). Raises
+        GitorchError for an empty run id."""
+        ...
+
+    def decision_counts_by_day(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+        """``decision_counts`` per UTC day that has a decision, oldest first, each with its ``day``
+        (``YYYY-MM-DD``) (for the weekly routing accuracy)."""
+        ...
 
     def load_router_state(self, repo: str) -> bytes | None: ...
 

@@ -135,40 +135,28 @@ def compute(store: Any, config: Any, days: int = 30, now: datetime | None = None
 
 # -- features, series and runs (the dashboard's charts and tables) ---------------------------------
 
-# Runs looked at for the feature figures: far more than a team finishes in a period.
-RUNS_SCANNED = 100_000
-
-
 def completed(run: Any) -> bool:
-    """A feature: the run finished and the architect approved its work."""
+    """A feature: the run finished and the architect approved its work (the store's
+    ``feature_totals`` counts the same runs in SQL)."""
     return run.status == "done" and run.verdict == "approve"
 
 
 def _features(store: Any, since: datetime, now: datetime) -> dict[str, Any]:
-    today = cost.day_start(now)
-    done = [r for r in store.list_runs(limit=RUNS_SCANNED) if completed(r) and since <= r.updated_at < now]
-    minutes = [(r.updated_at - r.created_at).total_seconds() / 60 for r in done]
+    done = store.feature_totals(since, until=now)
+    today = store.feature_totals(cost.day_start(now), until=now)
+    count = done["features"]
     return {
-        "features_today": sum(1 for r in done if r.updated_at >= today),
-        "features_completed": len(done),
-        "velocity_min_per_feature": round(sum(minutes) / len(minutes), 2) if minutes else None,
+        "features_today": today["features"],
+        "features_completed": count,
+        "velocity_min_per_feature": round(done["seconds"] / 60 / count, 2) if count else None,
     }
 
 
 def review_rates(store: Any, since: datetime, now: datetime) -> dict[str, dict[str, Any]]:
     """Per agent, over the runs started in the period: ``reviewed`` artifacts, ``approved`` among them
     and ``pass_pct`` (the builders' review pass rates side by side)."""
-    counts: dict[str, list[int]] = {}
-    for run in store.list_runs(limit=RUNS_SCANNED):
-        if not since <= run.created_at < now:
-            continue
-        for artifact in store.artifacts(run.id):
-            if artifact.review_status in ("approved", "rejected"):
-                seen = counts.setdefault(artifact.agent, [0, 0])
-                seen[0] += 1
-                seen[1] += artifact.review_status == "approved"
-    return {agent: {"reviewed": reviewed, "approved": approved, "pass_pct": _pct(approved, reviewed)}
-            for agent, (reviewed, approved) in sorted(counts.items())}
+    return {agent: {**c, "pass_pct": _pct(c["approved"], c["reviewed"])}
+            for agent, c in sorted(store.review_counts(since, until=now).items())}
 
 
 def _week_start(day: date) -> date:
@@ -193,33 +181,28 @@ def series(store: Any, config: Any, days: int = 30, now: datetime | None = None,
     spent = [0.0] * len(dates)
     baseline = [0.0] * len(dates)
     tokens: dict[str, list[int]] = {}
-    for m in store.metrics_since(since, until=now):
-        i = index[m.created_at.astimezone(UTC).date()]
-        spent[i] += m.cost_usd
-        baseline[i] += m.baseline_cost_usd
-        tokens.setdefault(m.agent, [0] * len(dates))[i] += m.usage.total_tokens
+    for row in store.metric_totals_by_day(since, until=now):
+        i = index[date.fromisoformat(row["day"])]
+        spent[i] += row["cost_usd"]
+        baseline[i] += row["baseline_cost_usd"]
+        tokens.setdefault(row["agent"], [0] * len(dates))[i] += row["tokens"]
 
     this_week = _week_start(now.astimezone(UTC).date())
     starts = [this_week - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
     buckets = {w: {"week": w.isoformat(), "decisions": 0, "with_feedback": 0, "overrides": 0, "accepted": 0}
                for w in starts}
     first = datetime(starts[0].year, starts[0].month, starts[0].day, tzinfo=UTC)
-    for d in store.decisions_since(first, until=now):
-        bucket = buckets[_week_start(d.created_at.astimezone(UTC).date())]
-        bucket["decisions"] += 1
-        if has_feedback(d):
-            bucket["with_feedback"] += 1
-            if overridden(d):
-                bucket["overrides"] += 1
-            else:
-                bucket["accepted"] += 1
+    for day in store.decision_counts_by_day(first, until=now):
+        bucket = buckets[_week_start(date.fromisoformat(day["day"]))]
+        for key in ("decisions", "with_feedback", "overrides", "accepted"):
+            bucket[key] += day[key]
     accuracy = [{**b, "accuracy_pct": _pct(b["accepted"], b["with_feedback"])} for b in buckets.values()]
 
     month = cost.month_start(now)
     month_dates = [month.date() + timedelta(days=i) for i in range((now.date() - month.date()).days + 1)]
     daily = dict.fromkeys(month_dates, 0.0)
-    for m in store.metrics_since(month, until=now):
-        daily[m.created_at.astimezone(UTC).date()] += m.cost_usd
+    for row in store.metric_totals_by_day(month, until=now):
+        daily[date.fromisoformat(row["day"])] += row["cost_usd"]
     running, cumulative = 0.0, []
     for d in month_dates:
         running += daily[d]
@@ -244,17 +227,10 @@ def series(store: Any, config: Any, days: int = 30, now: datetime | None = None,
 def runs(store: Any, limit: int = 50) -> list[dict[str, Any]]:
     """The newest runs with what each cost, what Claude alone would have cost and the saving."""
     found = store.list_runs(limit=limit)
-    if not found:
-        return []
-    totals: dict[str, list[float]] = {}
-    for m in store.metrics_since(min(r.created_at for r in found)):
-        if m.run_id is not None:
-            pair = totals.setdefault(m.run_id, [0.0, 0.0])
-            pair[0] += m.cost_usd
-            pair[1] += m.baseline_cost_usd
+    costs = store.run_costs([r.id for r in found])
     out = []
     for r in found:
-        spent, alone = totals.get(r.id, (0.0, 0.0))
+        spent, alone = costs[r.id]["cost_usd"], costs[r.id]["baseline_cost_usd"]
         out.append({
             "id": r.id, "text": r.text, "trigger": r.trigger, "status": r.status, "repo": r.repo,
             "branch": r.branch, "pr_number": r.pr_number, "issue_number": r.issue_number, "verdict": r.verdict,

@@ -197,6 +197,14 @@ def test_team_records_give_the_same_figures_as_the_store_they_came_from(month):
     assert team.get_run("run-waiting").resume_after == store.get_run("run-waiting").resume_after
     assert team.journal(newest.id) == local_steps
     assert set(team.runners.values()) == {store.runner}
+    # The lookups the Action and the pipeline use answer the same too.
+    oldest_pr = next(r for r in reversed(store.list_runs(1000)) if r.pr_number)
+    assert team.run_for_pr(oldest_pr.pr_number) == store.run_for_pr(oldest_pr.pr_number) is not None
+    assert team.decision_for_run(oldest_pr.id) == store.decision_for_run(oldest_pr.id) is not None
+    assert team.run_metrics(oldest_pr.id) == store.run_metrics(oldest_pr.id) != []
+    ids = [r.id for r in store.list_runs(1000)]
+    assert team.run_costs(ids) == store.run_costs(ids)
+    assert team.run_for_pr(99_999) is store.run_for_pr(99_999) is None
 
 
 def test_figures_that_cannot_be_computed_are_explained_on_the_page(server, monkeypatch):

@@ -13,8 +13,8 @@ from gitorch.cli import cli
 from gitorch.config import Config
 from gitorch.cost import check_budget, metric_for
 from gitorch.errors import BudgetExceeded, GitorchError
-from gitorch.model import Metric, RoutingDecision, Usage
-from gitorch.stats import compute, markdown
+from gitorch.model import Artifact, Metric, RoutingDecision, Run, Usage
+from gitorch.stats import compute, markdown, series
 from gitorch.store import open_store
 from gitorch.store.sqlite import SqliteStore
 
@@ -176,6 +176,73 @@ def test_markdown_summary_uses_the_same_figures(store):
     text = markdown(compute(store, Config(), now=NOW))
     assert "| Claude tokens | 89,000 |" in text
     assert "| saving | $0.2200 (57.6%) |" in text
+
+
+def test_features_velocity_and_review_rates_from_known_runs(store, monkeypatch):
+    from gitorch.store import sqlite as sqlite_module
+
+    def run(run_id, start, end, status="done", verdict="approve", artifacts=()):
+        monkeypatch.setattr(sqlite_module, "utcnow", lambda: end)  # save_run stamps updated_at
+        store.save_run(Run(id=run_id, text=run_id, status=status, verdict=verdict, created_at=start))
+        for i, (agent, review) in enumerate(artifacts):
+            store.save_artifact(Artifact(f"f{i}.py", "x", "t1", agent, run_id=run_id, review_status=review))
+
+    today = NOW.replace(hour=0)
+    run("a", today + timedelta(hours=1), today + timedelta(hours=1, minutes=30, microseconds=250),
+        artifacts=[("chatgpt-pro", "approved"), ("chatgpt-pro", "rejected"), ("codex", "approved")])
+    run("b", NOW - timedelta(days=3), NOW - timedelta(days=2, hours=23), artifacts=[("chatgpt-pro", "approved")])
+    run("c", NOW - timedelta(days=1), NOW - timedelta(hours=20), verdict="reject", artifacts=[("codex", "rejected")])
+    run("d", NOW - timedelta(days=40), NOW - timedelta(days=39), artifacts=[("chatgpt-pro", "rejected")])
+    run("e", NOW - timedelta(hours=2), NOW - timedelta(hours=1), status="building",
+        artifacts=[("claude", "pending")])
+    data = compute(store, Config(), now=NOW)
+    assert (data["features_completed"], data["features_today"]) == (2, 1)
+    assert data["velocity_min_per_feature"] == round((30 + 60) / 2 + 0.00025 / 60 / 2, 2)
+    assert data["review_by_agent"] == {
+        "chatgpt-pro": {"reviewed": 3, "approved": 2, "pass_pct": 66.67},
+        "codex": {"reviewed": 2, "approved": 1, "pass_pct": 50.0},
+    }
+
+
+def test_series_per_day_and_per_week_from_known_rows(store):
+    cfg = Config()
+    calls = ((1, "claude", 0.5), (2, "codex", 0.0), (30, "claude", 0.25), (24 * 40, "claude", 9))
+    for hours_ago, agent, spent in calls:
+        store.record_metric(Metric(agent, "m", Usage(100, 10), spent, spent + 0.125, run_id="run-1",
+                                   created_at=NOW - timedelta(hours=hours_ago)))
+    store.record_decisions([decision(1, created_at=NOW - timedelta(hours=3)),
+                            decision(2, created_at=NOW - timedelta(days=8)),
+                            decision(3, created_at=NOW - timedelta(days=9))])
+    store.record_feedback("dec-2", override_agent="chatgpt-pro")
+    store.record_feedback("dec-3", outcome="success")
+    data = series(store, cfg, now=NOW)
+    assert data["days"][-2:] == ["2026-11-26", "2026-11-27"]
+    assert data["cost_usd"][-2:] == [0.25, 0.5]
+    assert data["baseline_cost_usd"][-2:] == [0.375, 0.75]
+    assert data["tokens"] == {"claude": [0] * 29 + [110, 110], "codex": [0] * 30 + [110]}
+    weeks = {w["week"]: w for w in data["accuracy"]}
+    assert weeks["2026-11-23"] == {"week": "2026-11-23", "decisions": 1, "with_feedback": 0, "overrides": 0,
+                                   "accepted": 0, "accuracy_pct": None}
+    assert weeks["2026-11-16"] == {"week": "2026-11-16", "decisions": 2, "with_feedback": 2, "overrides": 1,
+                                   "accepted": 1, "accuracy_pct": 50.0}
+    assert data["budget_month"]["spent_usd"][-2:] == [0.25, 0.75]
+
+
+def test_a_tie_at_the_seventh_decimal_rounds_the_same_whatever_order_the_calls_came_in(tmp_path):
+    """The exact sum is $0.0185145; adding these as floats gives 0.018514 or 0.018515 by order."""
+    import itertools
+
+    costs = (0.0020818, 0.0017865, 0.0146462)
+    seen = set()
+    for i, order in enumerate(itertools.permutations(costs)):
+        with SqliteStore(tmp_path / f"{i}.db") as s:
+            for c in order:
+                s.record_metric(Metric("claude", "m", Usage(1, 1), c, c, run_id="run-1",
+                                       created_at=NOW - timedelta(hours=1)))
+            data = compute(s, Config(), now=NOW)
+            seen.add((data["total_cost_usd"], series(s, Config(), now=NOW)["cost_usd"][-1],
+                      s.run_costs(["run-1"])["run-1"]["cost_usd"], s.spent_usd()))
+    assert seen == {(0.018514, 0.018514, 0.0185145, 0.0185145)}
 
 
 # -- the command --------------------------------------------------------------------------------------

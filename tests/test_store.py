@@ -3,7 +3,10 @@ processes writing at once."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
+import random
+import re
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
@@ -644,3 +647,293 @@ def test_recording_a_decision_again_keeps_when_feedback_came(store):
     assert row["version"] == 3
     assert row["payload"]["feedback_at"] is not None
     assert row["payload"]["outcome"] == "success"
+
+
+# -- lookups and sums answered in SQL -------------------------------------------------------------
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def test_a_pr_and_its_decision_are_found_behind_more_than_500_newer_runs(store):
+    """Rework requests and PR outcomes for old PRs: once found by scanning the newest 500 runs."""
+    runs = [Run(id=f"run-{i:04d}", text=f"task {i}", repo="acme/api", created_at=T0 + timedelta(minutes=i),
+                pr_number=1000 + i) for i in range(620)]
+    runs[3].pr_number = runs[7].pr_number = 42  # a PR reworked by a second run
+    for run in runs:
+        store.save_run(run)
+    store.record_decisions([decision(i, run_id=run.id, created_at=run.created_at) for i, run in enumerate(runs)])
+    store.record_metric(metric(run_id="run-0007", cost_usd=0.25, created_at=runs[7].created_at))
+    assert all(r.pr_number != 42 for r in store.list_runs(500))  # out of reach of the old scan
+
+    assert store.run_for_pr(42).id == "run-0007"  # the newest of the two
+    assert store.run_for_pr(42, repo="acme/api").id == "run-0007"
+    assert store.run_for_pr(42, repo="acme/other") is None
+    assert store.run_for_pr(1003) is None  # moved to #42
+    assert store.run_for_pr(1619).id == "run-0619"
+    assert store.run_for_pr(9999) is None
+    assert store.decision_for_run("run-0007").id == "dec-7"
+    assert [m.cost_usd for m in store.run_metrics("run-0007")] == [0.25]
+
+
+def test_a_pr_number_or_run_id_that_cannot_be_looked_up_is_refused(store):
+    for bad in (None, 0, -3, "12", True):
+        with pytest.raises(GitorchError, match="pull request number must be a positive integer"):
+            store.run_for_pr(bad)
+    for call in (store.decision_for_run, store.run_metrics, lambda i: store.run_costs([i])):
+        for bad in (None, ""):
+            with pytest.raises(GitorchError, match="run id must be a non-empty string"):
+                call(bad)
+
+
+def test_decision_for_run_is_its_newest_decision(store):
+    store.record_decisions([decision(1, run_id="run-a", created_at=T0),
+                            decision(2, run_id="run-a", created_at=T0 + timedelta(hours=1)),
+                            decision(3, run_id="run-b", created_at=T0 + timedelta(hours=2)),
+                            decision(4, run_id=None, created_at=T0 + timedelta(hours=3))])
+    assert store.decision_for_run("run-a").id == "dec-2"
+    assert store.decision_for_run("run-b").id == "dec-3"
+    assert store.decision_for_run("run-c") is None
+
+
+def test_metrics_and_costs_of_runs_however_old(store):
+    store.record_metric(metric(run_id="r1", cost_usd=1.0, baseline_cost_usd=3.0, created_at=T0 - timedelta(days=400)))
+    store.record_metric(metric(run_id="r2", cost_usd=4.0, baseline_cost_usd=4.0, created_at=T0))
+    store.record_metric(metric(run_id="r1", cost_usd=2.0, baseline_cost_usd=5.0, created_at=T0 + timedelta(hours=1)))
+    store.record_metric(metric(run_id=None, cost_usd=8.0, created_at=T0))
+    assert [m.cost_usd for m in store.run_metrics("r1")] == [1.0, 2.0]
+    assert store.run_metrics("r9") == []
+    assert [m.cost_usd for m in store.metrics_since(T0 - timedelta(days=1), run_id="r1")] == [2.0]
+    assert store.run_costs(["r1", "r2", "r9"]) == {
+        "r1": {"calls": 2, "cost_usd": 3.0, "baseline_cost_usd": 8.0},
+        "r2": {"calls": 1, "cost_usd": 4.0, "baseline_cost_usd": 4.0},
+        "r9": {"calls": 0, "cost_usd": 0.0, "baseline_cost_usd": 0.0},
+    }
+    assert store.run_costs([]) == {}
+    many = [f"r{i}" for i in range(1200)]  # more ids than one statement takes at once
+    assert store.run_costs(many)["r1"]["calls"] == 2 and len(store.run_costs(many)) == 1200
+
+
+def test_metric_totals_by_day_split_at_utc_midnight_and_add_up(store):
+    at = [T0.replace(hour=23, minute=59, second=59, microsecond=999999), T0.replace(hour=23) + timedelta(hours=1),
+          T0 + timedelta(days=1, hours=5), T0 + timedelta(days=5)]
+    store.record_metric(metric(usage=Usage(10, 1, 2, 3), cost_usd=1.0, baseline_cost_usd=1.5, created_at=at[0]))
+    store.record_metric(metric(usage=Usage(20, 2, 0, 0), cost_usd=2.0, baseline_cost_usd=2.5, created_at=at[1]))
+    store.record_metric(metric(agent="codex", model="gpt-5-codex", usage=Usage(5, 5), cost_usd=0,
+                               baseline_cost_usd=0.5, created_at=at[2]))
+    store.record_metric(metric(usage=Usage(1, 1), cost_usd=9.0, created_at=at[3]))  # after the period
+    days = store.metric_totals_by_day(T0, until=T0 + timedelta(days=2))
+    assert days == [
+        {"day": "2026-11-02", "agent": "claude", "calls": 1, "tokens": 16, "cost_usd": 1.0, "baseline_cost_usd": 1.5},
+        {"day": "2026-11-03", "agent": "claude", "calls": 1, "tokens": 22, "cost_usd": 2.0, "baseline_cost_usd": 2.5},
+        {"day": "2026-11-03", "agent": "codex", "calls": 1, "tokens": 10, "cost_usd": 0.0, "baseline_cost_usd": 0.5},
+    ]
+    totals = store.metric_totals(T0, until=T0 + timedelta(days=2))
+    assert sum(d["calls"] for d in days) == sum(t["calls"] for t in totals)
+    assert sum(d["cost_usd"] for d in days) == sum(t["cost_usd"] for t in totals)
+    assert store.metric_totals_by_day(T0 + timedelta(days=9)) == []
+
+
+def test_decision_counts_by_day_add_up_to_decision_counts(store):
+    store.record_decisions([decision(1, created_at=T0), decision(2, created_at=T0 + timedelta(hours=3)),
+                            decision(3, created_at=T0 + timedelta(days=2)),
+                            decision(4, created_at=T0 + timedelta(days=40))])
+    store.record_feedback("dec-1", override_agent="chatgpt-pro")
+    store.record_feedback("dec-2", outcome="success")
+    store.record_feedback("dec-3", agent_used="claude")
+    days = store.decision_counts_by_day(T0, until=T0 + timedelta(days=30))
+    assert days == [
+        {"day": "2026-11-02", "decisions": 2, "with_feedback": 2, "overrides": 1, "accepted": 1},
+        {"day": "2026-11-04", "decisions": 1, "with_feedback": 1, "overrides": 0, "accepted": 1},
+    ]
+    counts = store.decision_counts(T0, until=T0 + timedelta(days=30))
+    assert {k: sum(d[k] for d in days) for k in counts} == counts
+
+
+def _run_between(store, monkeypatch, run_id: str, start: datetime, end: datetime, **fields) -> Run:
+    from gitorch.store import sqlite as sqlite_module
+
+    run = Run(id=run_id, text=run_id, created_at=start, **fields)
+    monkeypatch.setattr(sqlite_module, "utcnow", lambda: end)  # save_run stamps updated_at
+    store.save_run(run)
+    return run
+
+
+def test_feature_totals_count_approved_runs_by_last_update_to_the_microsecond(store, monkeypatch):
+    done = {"status": "done", "verdict": "approve"}
+    _run_between(store, monkeypatch, "a", T0, T0 + timedelta(minutes=10, microseconds=7), **done)
+    _run_between(store, monkeypatch, "b", T0 - timedelta(days=3), T0 + timedelta(hours=1, microseconds=999_999),
+                 **done)
+    _run_between(store, monkeypatch, "rejected", T0, T0 + timedelta(minutes=5), status="done", verdict="reject")
+    _run_between(store, monkeypatch, "going", T0, T0 + timedelta(minutes=5), status="building", verdict="approve")
+    _run_between(store, monkeypatch, "later", T0, T0 + timedelta(days=2), **done)
+    totals = store.feature_totals(T0, until=T0 + timedelta(days=1))
+    assert totals["features"] == 2
+    assert totals["seconds"] == (timedelta(minutes=10, microseconds=7)
+                                 + timedelta(days=3, hours=1, microseconds=999_999)).total_seconds()
+    assert store.feature_totals(T0 + timedelta(days=1, hours=12)) == {"features": 1, "seconds": 2 * 86400.0}
+    assert store.feature_totals(T0 + timedelta(days=9)) == {"features": 0, "seconds": 0.0}
+
+
+def test_review_counts_per_agent_over_the_runs_started_in_the_period(store, monkeypatch):
+    _run_between(store, monkeypatch, "in", T0, T0 + timedelta(hours=1))
+    _run_between(store, monkeypatch, "before", T0 - timedelta(days=40), T0)
+    for i, (run_id, agent, status) in enumerate([
+            ("in", "chatgpt-pro", "approved"), ("in", "chatgpt-pro", "rejected"), ("in", "codex", "approved"),
+            ("in", "claude", "pending"), ("before", "chatgpt-pro", "approved"), ("none", "codex", "rejected")]):
+        store.save_artifact(Artifact(f"f{i}.py", "x", "t1", agent, run_id=run_id, review_status=status))
+    assert store.review_counts(T0 - timedelta(days=1), until=T0 + timedelta(days=1)) == {
+        "chatgpt-pro": {"reviewed": 2, "approved": 1}, "codex": {"reviewed": 1, "approved": 1}}
+    assert store.review_counts(T0 + timedelta(days=1)) == {}
+
+
+def test_lookups_and_sums_go_through_an_index(store):
+    """Each query searches an index (or reads the small tables of sums per hour), never scans the
+    rows of runs, metrics, decisions or artifacts."""
+    statements: list[str] = []
+    store._connection().set_trace_callback(statements.append)
+    since, until = T0 + timedelta(minutes=17), T0 + timedelta(days=3, minutes=41)  # cuts through two hours
+    calls = [
+        lambda: store.run_for_pr(42), lambda: store.run_for_pr(42, repo="acme/api"),
+        lambda: store.decision_for_run("run-1"), lambda: store.run_metrics("run-1"),
+        lambda: store.metrics_since(T0, run_id="run-1"), lambda: store.spent_usd(since=T0, run_id="run-1"),
+        lambda: store.run_costs(["run-1", "run-2"]), lambda: store.metric_totals(since, until),
+        lambda: store.metric_totals_by_day(since, until), lambda: store.spent_usd(since=since, until=until),
+        lambda: store.decision_counts(since, until), lambda: store.decision_counts_by_day(since, until),
+        lambda: store.feature_totals(since, until), lambda: store.review_counts(since, until),
+    ]
+    for call in calls:
+        statements.clear()
+        call()
+        [sql] = statements
+        plan = [row[3] for row in store._connection().execute("EXPLAIN QUERY PLAN " + sql)]
+        scans = [s for s in plan if re.match(r"SCAN (metrics|runs|routing_decisions|artifacts|[mrda])\b", s)]
+        assert plan and not scans, (sql, plan)
+
+
+# -- sums per hour, kept by triggers ----------------------------------------------------------------
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _as_team(store: SqliteStore):
+    """The store's rows as the team's records (what the outbox sends), read back by ``TeamStore``:
+    the same figures computed in Python from every row."""
+    from dataclasses import asdict
+
+    from gitorch.dashboard.team import TeamStore
+    from gitorch.store.sqlite import _decision_payload, _dumps
+
+    def items(records):
+        return [{"runner": store.runner, "data": json.loads(_dumps(r))} for r in records]
+
+    runs = store.list_runs(10**6)
+    return TeamStore({
+        "runs": items(asdict(r) for r in runs),
+        "metrics": items(asdict(m) for m in store.metrics_since(EPOCH)),
+        "decisions": items(_decision_payload(d) for d in store.decisions_since(EPOCH)),
+        "artifacts": items(asdict(a) for r in runs for a in store.artifacts(r.id)),
+    })
+
+
+PERIODS = [
+    (T0 - timedelta(days=1), None), (EPOCH, T0 + timedelta(days=9)),
+    (T0 + timedelta(minutes=90, microseconds=7), T0 + timedelta(days=2, minutes=13)),  # cuts through hours
+    (T0 + timedelta(hours=5), T0 + timedelta(hours=29)),  # whole hours
+    (T0 + timedelta(hours=5, minutes=10), T0 + timedelta(hours=5, minutes=50)),  # inside one hour
+    (T0 + timedelta(days=1, hours=3), T0 + timedelta(hours=2)),  # ends before it starts
+]
+
+
+def _same_sums(store: SqliteStore, periods=PERIODS) -> None:
+    team = _as_team(store)
+    for since, until in periods:
+        for name in ("metric_totals", "metric_totals_by_day", "decision_counts", "decision_counts_by_day",
+                     "feature_totals", "review_counts"):
+            assert getattr(store, name)(since, until) == getattr(team, name)(since, until), (name, since, until)
+        assert store.spent_usd(since, until=until) == team.spent_usd(since, until=until), (since, until)
+    assert store.spent_usd() == team.spent_usd()
+    ids = [r.id for r in team.runs]
+    assert store.run_costs(ids) == team.run_costs(ids)
+
+
+def _fill_hours(store: SqliteStore, monkeypatch, seed: int = 5) -> None:
+    """Runs, artifacts, metrics and decisions over four days, written, changed and deleted as
+    runs and people do."""
+    from gitorch.store import sqlite as sqlite_module
+
+    rng = random.Random(seed)
+
+    def at() -> datetime:
+        return T0 + timedelta(seconds=rng.uniform(0, 4 * 86400))
+
+    clock = [T0]
+    monkeypatch.setattr(sqlite_module, "utcnow", lambda: clock[0])
+    agents = ["claude", "chatgpt-pro", "codex"]
+    late = []  # runs saved only after their artifacts
+    for i in range(40):
+        run = Run(id=f"run-{i}", text=f"task {i}", created_at=at(), pr_number=100 + i)
+        clock[0] = run.created_at + timedelta(minutes=rng.uniform(1, 300))
+        artifacts = [Artifact(f"f{j}.py", "x", "t1", rng.choice(agents), run_id=run.id, id=f"art-{i}-{j}")
+                     for j in range(rng.randint(0, 3))]
+        if i % 7 == 3:
+            late.append(run)
+        else:
+            store.save_run(run)
+        for a in artifacts:
+            store.save_artifact(a)
+            a.review_status = rng.choice(["approved", "rejected", "pending"])
+            store.save_artifact(a)
+            if rng.random() < 0.3:  # a second review changes its mind
+                a.review_status, a.agent = rng.choice(["approved", "rejected"]), rng.choice(agents)
+                store.save_artifact(a)
+        run.status, run.verdict = rng.choice([("done", "approve"), ("done", "reject"), ("building", None)])
+        store.save_run(run)
+        if rng.random() < 0.3:  # saved again later: its last update moves on
+            clock[0] += timedelta(hours=rng.uniform(0, 30))
+            run.status, run.verdict = "done", "approve"
+            store.save_run(run)
+    for i in range(300):
+        store.record_metric(metric(agent=rng.choice(agents), model=rng.choice(["m1", "m2"]), run_id=f"run-{i % 45}",
+                                   usage=Usage(rng.randint(0, 9000), rng.randint(0, 900), rng.randint(0, 90),
+                                               rng.randint(0, 9)),
+                                   cost_usd=round(rng.uniform(0, 0.2), 7),
+                                   baseline_cost_usd=round(rng.uniform(0, 0.4), 7),
+                                   duration_s=rng.uniform(0, 300), fallback=rng.random() < 0.1, created_at=at()))
+    store.record_decisions([decision(i, created_at=at(), agent=rng.choice(agents)) for i in range(60)])
+    for i in range(0, 60, 2):
+        store.record_feedback(f"dec-{i}", **rng.choice([{"override_agent": "codex"}, {"outcome": "success"},
+                                                       {"override_task_type": "debugging"}, {"agent_used": "claude"}]))
+    store.record_decision(decision(7, created_at=T0 + timedelta(days=3, hours=1)))  # moved to another hour
+    for run in late:
+        store.save_run(run)
+    with sqlite3.connect(store.path) as db:  # nothing deletes these today; the sums must still follow
+        db.execute("DELETE FROM metrics WHERE id % 17 = 0")
+        db.execute("DELETE FROM routing_decisions WHERE id = 'dec-9'")
+        db.execute("DELETE FROM artifacts WHERE id = 'art-5-0'")
+        db.execute("DELETE FROM runs WHERE id = 'run-11'")
+
+
+def test_hourly_sums_agree_with_the_rows_over_any_period(store, monkeypatch):
+    _fill_hours(store, monkeypatch)
+    assert store.metric_totals(EPOCH) and store.feature_totals(EPOCH)["features"] > 5
+    assert sum(r["reviewed"] for r in store.review_counts(EPOCH).values()) > 10
+    _same_sums(store)
+
+
+def test_m007_sums_the_rows_already_there(tmp_path, monkeypatch):
+    """A store of the schema before m007, with rows in it, gets its sums per hour on opening."""
+    full = SqliteStore(tmp_path / "full.db")
+    _fill_hours(full, monkeypatch, seed=8)
+    full.close()
+    with sqlite3.connect(tmp_path / "old.db", isolation_level=None) as old:
+        old.execute("BEGIN")
+        migrate(old, upto="m006_run_resume_after")
+        old.execute("COMMIT")
+        old.execute("ATTACH DATABASE ? AS full", (str(tmp_path / "full.db"),))
+        for table in ("runs", "metrics", "routing_decisions", "artifacts"):
+            old.execute(f"INSERT INTO {table} SELECT * FROM full.{table}")
+        old.execute("DETACH DATABASE full")
+    migrated = SqliteStore(tmp_path / "old.db")
+    assert migrated.schema_version()[-1] == "m007_lookups_and_hourly_sums"
+    _same_sums(migrated)
+    migrated.close()

@@ -177,7 +177,7 @@ def _ran(result: RunResult, ctx: Context) -> Outcome:
     run = result.run
     return Outcome(str(run.status), result.message or f"run {run.id}: {run.status}", decision=result.decision,
                    plan=result.plan, run=result, pr_number=run.pr_number, verdict=run.verdict,
-                   metrics=ctx.store.metrics_since(run.created_at, run_id=run.id), alerts=result.alerts)
+                   metrics=ctx.store.run_metrics(run.id), alerts=result.alerts)
 
 
 def task(ctx: Context, ask: Ask) -> Outcome:

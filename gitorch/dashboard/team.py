@@ -8,11 +8,12 @@ figures come from the same code as one machine's.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .. import stats
 from ..model import Artifact, Metric, RoutingDecision, Run, Usage, WorkflowStep, parse_iso
+from ..store.values import NANO, PICO, check_pr_number, check_run_id, from_units, units
 
 RECORDS_QUERY = "dashboard:records"
 
@@ -89,6 +90,27 @@ class TeamStore:
     def get_run(self, run_id: str) -> Run | None:
         return next((r for r in self.runs if r.id == run_id), None)
 
+    def run_for_pr(self, pr_number: int, repo: str | None = None) -> Run | None:
+        check_pr_number(pr_number)
+        return next((r for r in self.runs if r.pr_number == pr_number and (repo is None or r.repo == repo)), None)
+
+    def feature_totals(self, since: datetime, until: datetime | None = None) -> dict[str, Any]:
+        done = [r for r in self.runs if stats.completed(r) and _within(r.updated_at, since, until)]
+        micros = sum((r.updated_at - r.created_at) // timedelta(microseconds=1) for r in done)
+        return {"features": len(done), "seconds": micros / 1_000_000}
+
+    def review_counts(self, since: datetime, until: datetime | None = None) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for run in self.runs:
+            if not _within(run.created_at, since, until):
+                continue
+            for a in self.files.get(run.id, []):
+                if a.review_status in ("approved", "rejected"):
+                    c = counts.setdefault(a.agent, {"reviewed": 0, "approved": 0})
+                    c["reviewed"] += 1
+                    c["approved"] += a.review_status == "approved"
+        return dict(sorted(counts.items()))
+
     def journal(self, run_id: str) -> list[dict[str, Any]]:
         return list(self.steps.get(run_id, []))
 
@@ -102,28 +124,47 @@ class TeamStore:
         return [m for m in self.metrics
                 if _within(m.created_at, since, until) and (run_id is None or m.run_id == run_id)]
 
+    def run_metrics(self, run_id: str) -> list[Metric]:
+        check_run_id(run_id)
+        return [m for m in self.metrics if m.run_id == run_id]
+
+    def run_costs(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+        found = {check_run_id(i): {"calls": 0, "cost_pico": 0, "baseline_pico": 0} for i in run_ids}
+        for m in self.metrics:
+            if m.run_id in found:
+                _add_money(found[m.run_id], m)
+        return {run_id: from_units(c) for run_id, c in found.items()}
+
+    def metric_totals_by_day(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+        totals: dict[tuple[str, str], dict[str, Any]] = {}
+        for m in self.metrics_since(since, until):
+            day = m.created_at.astimezone(UTC).date().isoformat()
+            t = totals.setdefault((day, m.agent), {"day": day, "agent": m.agent, "calls": 0, "tokens": 0,
+                                                    "cost_pico": 0, "baseline_pico": 0})
+            t["tokens"] += m.usage.total_tokens
+            _add_money(t, m)
+        return [from_units(totals[k]) for k in sorted(totals)]
+
     def metric_totals(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
         totals: dict[tuple[str, str], dict[str, Any]] = {}
         for m in self.metrics_since(since, until):
             t = totals.setdefault((m.agent, m.model), {
                 "agent": m.agent, "model": m.model, "calls": 0, "fallbacks": 0, "input_tokens": 0,
                 "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-                "cost_usd": 0.0, "baseline_cost_usd": 0.0, "duration_s": 0.0})
-            t["calls"] += 1
+                "cost_pico": 0, "baseline_pico": 0, "duration_ns": 0})
             t["fallbacks"] += int(m.fallback)
             t["input_tokens"] += m.usage.input_tokens
             t["output_tokens"] += m.usage.output_tokens
             t["cache_creation_input_tokens"] += m.usage.cache_creation_input_tokens
             t["cache_read_input_tokens"] += m.usage.cache_read_input_tokens
-            t["cost_usd"] += m.cost_usd
-            t["baseline_cost_usd"] += m.baseline_cost_usd
-            t["duration_s"] += m.duration_s
-        return [totals[k] for k in sorted(totals)]
+            t["duration_ns"] += units(m.duration_s, NANO)
+            _add_money(t, m)
+        return [from_units(totals[k]) for k in sorted(totals)]
 
     def spent_usd(self, since: datetime | None = None, run_id: str | None = None,
                   until: datetime | None = None) -> float:
-        return float(sum(m.cost_usd for m in self.metrics
-                         if _within(m.created_at, since, until) and (run_id is None or m.run_id == run_id)))
+        return sum(units(m.cost_usd, PICO) for m in self.metrics
+                   if _within(m.created_at, since, until) and (run_id is None or m.run_id == run_id)) / PICO
 
     def budget_events(self, since: datetime | None = None, kind: str | None = None) -> list[dict[str, Any]]:
         return [e for e in self.events
@@ -138,9 +179,29 @@ class TeamStore:
         found = [d for d in reversed(self.decisions) if repo is None or d.repo == repo]
         return found[:limit]
 
+    def decision_for_run(self, run_id: str) -> RoutingDecision | None:
+        check_run_id(run_id)
+        return next((d for d in reversed(self.decisions) if d.run_id == run_id), None)
+
     def decision_counts(self, since: datetime, until: datetime | None = None) -> dict[str, int]:
-        found = self.decisions_since(since, until)
-        judged = [d for d in found if stats.has_feedback(d)]
-        overrides = sum(1 for d in found if stats.overridden(d))
-        return {"decisions": len(found), "with_feedback": len(judged), "overrides": overrides,
-                "accepted": sum(1 for d in judged if not stats.overridden(d))}
+        return _counts(self.decisions_since(since, until))
+
+    def decision_counts_by_day(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+        days: dict[str, list[RoutingDecision]] = {}
+        for d in self.decisions_since(since, until):
+            days.setdefault(d.created_at.astimezone(UTC).date().isoformat(), []).append(d)
+        return [{"day": day, **_counts(found)} for day, found in sorted(days.items())]
+
+
+def _add_money(totals: dict[str, Any], m: Metric) -> None:
+    """One more call in ``totals``, its money in whole units (as the SQLite store sums it)."""
+    totals["calls"] += 1
+    totals["cost_pico"] += units(m.cost_usd, PICO)
+    totals["baseline_pico"] += units(m.baseline_cost_usd, PICO)
+
+
+def _counts(found: list[RoutingDecision]) -> dict[str, int]:
+    judged = [d for d in found if stats.has_feedback(d)]
+    overrides = sum(1 for d in found if stats.overridden(d))
+    return {"decisions": len(found), "with_feedback": len(judged), "overrides": overrides,
+            "accepted": sum(1 for d in judged if not stats.overridden(d))}

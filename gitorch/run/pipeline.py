@@ -236,7 +236,7 @@ class Pipeline:
 
     def _result(self, state: RunState, **kw: Any) -> RunResult:
         run = state.run
-        metrics = self.store.metrics_since(run.created_at, run_id=run.id)
+        metrics = self.store.run_metrics(run.id)
         commits = []
         for row in self.store.journal(run.id):
             result = row.get("result")

@@ -211,7 +211,7 @@ def run_demo(console: Any, builder: str = "chatgpt-pro") -> dict[str, Any]:
         cost = Table(title="Cost against Claude alone")
         for column in ("agent", "calls", "tokens", "cost", "Claude-only cost"):
             cost.add_column(column, justify="right" if column != "agent" else "left")
-        metrics = store.metrics_since(result.run.created_at, run_id=result.run.id)
+        metrics = store.run_metrics(result.run.id)
         for agent in sorted({m.agent for m in metrics}):
             rows = [m for m in metrics if m.agent == agent]
             cost.add_row(agent, str(len(rows)), f"{sum(m.usage.total_tokens for m in rows):,}",

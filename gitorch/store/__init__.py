@@ -1,4 +1,5 @@
-"""Where gitorch keeps its state. ``Store`` is the protocol; ``SqliteStore`` the embedded default.
+"""Where gitorch keeps its state: ``gitorch.ports.Store`` is the protocol, ``SqliteStore`` the
+embedded default.
 
 Every write also enters the outbox in the same transaction, so the Convex mirror can never miss a
 record or see one that SQLite does not have.
@@ -6,150 +7,9 @@ record or see one that SQLite does not have.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from ..model import Artifact, Metric, Plan, Review, RoutingDecision, Run
-
-
-class Store(Protocol):
-    # -- routing ---------------------------------------------------------------------------------
-    def record_decision(self, decision: RoutingDecision) -> None: ...
-
-    def record_decisions(self, decisions: list[RoutingDecision]) -> None:
-        """Many at once, in one transaction (for `gitorch route --batch`)."""
-        ...
-
-    def get_decision(self, decision_id: str) -> RoutingDecision | None: ...
-
-    def record_feedback(
-        self,
-        decision_id: str,
-        *,
-        override_agent: str | None = None,
-        override_task_type: str | None = None,
-        agent_used: str | None = None,
-        outcome: str | None = None,
-    ) -> RoutingDecision:
-        """Fill in what happened to a decision; raises GitorchError for an unknown id."""
-        ...
-
-    def recent_decisions(self, repo: str | None = None, limit: int = 50) -> list[RoutingDecision]:
-        """Newest first."""
-        ...
-
-    def decisions_since(self, since: datetime, until: datetime | None = None) -> list[RoutingDecision]:
-        """Oldest first."""
-        ...
-
-    def decision_counts(self, since: datetime, until: datetime | None = None) -> dict[str, int]:
-        """``decisions``, ``with_feedback``, ``overrides``, ``accepted`` over a period (for stats)."""
-        ...
-
-    def load_router_state(self, repo: str) -> bytes | None: ...
-
-    def save_router_state(self, repo: str, state: bytes) -> None: ...
-
-    # -- the ledger ------------------------------------------------------------------------------
-    def record_metric(self, metric: Metric) -> None: ...
-
-    def metrics_since(self, since: datetime, until: datetime | None = None,
-                      run_id: str | None = None) -> list[Metric]:
-        """Oldest first."""
-        ...
-
-    def metric_totals(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
-        """Sums per (agent, model) over a period (for stats)."""
-        ...
-
-    def spent_usd(self, since: datetime | None = None, run_id: str | None = None,
-                  until: datetime | None = None) -> float:
-        """Marginal spending (sum of ``cost_usd``) since a time, or by one run."""
-        ...
-
-    def record_budget_event(self, kind: str, scope: str, message: str, run_id: str | None = None,
-                            period: str | None = None) -> bool:
-        """``kind`` is "alert" or "paused"; with ``period`` the event is recorded once (False if it
-        was there already)."""
-        ...
-
-    def budget_events(self, since: datetime | None = None, kind: str | None = None) -> list[dict[str, Any]]: ...
-
-    # -- runs, plans, artifacts, reviews -----------------------------------------------------------
-    def save_run(self, run: Run) -> None:
-        """Insert or update by id."""
-        ...
-
-    def get_run(self, run_id: str) -> Run | None: ...
-
-    def runs_due(self, now: datetime) -> list[Run]:
-        """Paused runs whose ``resume_after`` is at or before ``now``, the longest waiting first."""
-        ...
-
-    def list_runs(self, limit: int = 50) -> list[Run]: ...
-
-    def save_plan(self, plan: Plan) -> None: ...
-
-    def get_plan(self, plan_id: str) -> Plan | None: ...
-
-    def latest_plan(self, run_id: str) -> Plan | None: ...
-
-    def save_artifact(self, artifact: Artifact) -> None: ...
-
-    def artifacts(self, run_id: str, review_status: str | None = None) -> list[Artifact]: ...
-
-    def save_review(self, run_id: str, review: Review) -> None: ...
-
-    def reviews(self, run_id: str) -> list[Review]: ...
-
-    # -- the journal: one row per step of a run, written before and after a side effect ------------
-    def journal_begin(self, run_id: str, key: str, data: dict[str, Any] | None = None) -> dict[str, Any] | None:
-        """Record that step ``key`` starts. Returns the finished result if it already finished."""
-        ...
-
-    def journal_finish(self, run_id: str, key: str, result: dict[str, Any]) -> None: ...
-
-    def journal_result(self, run_id: str, key: str) -> dict[str, Any] | None:
-        """The result of step ``key`` if it finished, else None."""
-        ...
-
-    def journal(self, run_id: str) -> list[dict[str, Any]]: ...
-
-    # -- the outbox, drained to Convex --------------------------------------------------------------
-    # A row: {"id": int, "table": str (Convex table, e.g. "routing_decisions"), "key": str (stable
-    # client-side key of the record), "version": int (grows with every change of that record),
-    # "runner": str (who wrote it), "payload": dict (the record as plain JSON), "created_at": str,
-    # "attempts": int, "last_error": str | None}. Tables: runs, plans (tasks inside), artifacts, reviews,
-    # metrics, routing_decisions, router_state (state base64), journal, budget_events. A newer version
-    # of a record replaces its unsent older row, so at most one row per record waits; ids never repeat.
-    def outbox_pending(self, limit: int = 100) -> list[dict[str, Any]]: ...
-
-    def outbox_count(self) -> int:
-        """Rows waiting to be sent."""
-        ...
-
-    def outbox_mark_sent(self, ids: list[int]) -> None: ...
-
-    def outbox_mark_failed(self, ids: list[int], error: str) -> None:
-        """Convex could not be reached, or not in time: the rows stay pending."""
-        ...
-
-    # A row Convex itself refuses (a 4xx, or its function threw) counts a refusal; at ``park_after``
-    # refusals it is parked: kept, out of ``outbox_pending`` and ``outbox_count``, until unparked.
-    # A newer version of the record replaces a parked row like any unsent one.
-    def outbox_mark_refused(self, ids: list[int], error: str, park_after: int) -> int:
-        """Returns how many of ``ids`` were parked by this refusal."""
-        ...
-
-    def outbox_parked(self, limit: int = 100) -> list[dict[str, Any]]: ...
-
-    def outbox_parked_count(self) -> int: ...
-
-    def outbox_unpark(self) -> int:
-        """Queue every parked row again; returns how many."""
-        ...
-
-    def close(self) -> None: ...
+from ..ports import Store
 
 
 def open_store(config: Any) -> Store:

@@ -13,6 +13,10 @@ repository, ``$GITORCH_HOME/state.db`` when set).
   grows with every change of that record, and this store's runner id. A newer version replaces a
   pending older one, so the outbox holds at most one unsent row per record.
 - Datetimes are ISO 8601 UTC text (``2026-11-27T05:38:44.123456+00:00``), so they sort as text.
+- The figures of a period (``metric_totals``, ``decision_counts``, ``feature_totals``, ...) read sums
+  per UTC hour that triggers keep up to date (``HourlySums``), and the rows themselves only for the
+  hours the period cuts through; money and time are summed in whole units (``gitorch.store.PICO``),
+  so a sum is exact and does not depend on the order of its rows.
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, fields
-from datetime import datetime
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,17 +53,36 @@ from ..model import (
     utcnow,
 )
 from ..redact import redact
+from .values import NANO, PICO, check_pr_number, check_run_id, from_units
 
 BUSY_TIMEOUT_S = 30.0
 
 # -- time and JSON ------------------------------------------------------------------------------
 
 
-def _where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
+def _where(*conditions: tuple[str, Any] | str) -> tuple[str, list[Any]]:
     """`` WHERE a AND b`` from ``(clause, value)`` pairs, leaving out those whose value is None,
-    and the values in order."""
-    kept = [(clause, value) for clause, value in conditions if value is not None]
-    return (" WHERE " + " AND ".join(c for c, _ in kept) if kept else ""), [v for _, v in kept]
+    and from plain clauses (always kept); and the values in order."""
+    clauses, values = [], []
+    for condition in conditions:
+        if isinstance(condition, str):
+            clauses.append(condition)
+        elif condition[1] is not None:
+            clauses.append(condition[0])
+            values.append(condition[1])
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), values
+
+
+def _units(column: str, scale: int) -> str:
+    """SQL for ``gitorch.store.units(column, scale)``: a REAL column as whole ``1/scale`` units."""
+    return f"CAST({column} * {float(scale)!r} + (CASE WHEN {column} < 0 THEN -0.5 ELSE 0.5 END) AS INTEGER)"
+
+
+def _micros(column: str) -> str:
+    """SQL for an ISO timestamp column as whole microseconds since 1970 (exact, unlike SQLite's
+    own date functions, which keep milliseconds)."""
+    return (f"(CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER) * 1000000 "
+            f"+ CAST(substr({column}, 21, 6) AS INTEGER))")
 
 
 def _json_default(value: Any) -> Any:
@@ -302,6 +325,152 @@ def m006_run_resume_after(db: sqlite3.Connection) -> None:
         ALTER TABLE runs ADD COLUMN resume_after TEXT;
         CREATE INDEX runs_due ON runs(status, resume_after)
     """)
+
+
+# -- sums per hour -------------------------------------------------------------------------------
+#
+# The figures of a period (a month of metrics, decisions, runs and their reviews) are sums over many
+# rows. Triggers keep those sums per UTC hour in small tables, so a period reads its whole hours
+# there and only the (at most two) hours it cuts through from the rows themselves.
+
+
+@dataclass(frozen=True)
+class HourlySums:
+    """Sums of the rows of ``source`` that match ``where``, per UTC hour of ``at`` and per ``keys``,
+    kept in table ``name``. ``tables`` names, per alias in ``source``, the table and the columns
+    whose change moves a row's sums: triggers on them take the old row's sums out and put the new
+    row's in."""
+
+    name: str
+    source: str
+    tables: dict[str, tuple[str, str]]
+    at: str
+    keys: tuple[tuple[str, str], ...]
+    sums: tuple[tuple[str, str], ...]
+    where: str | None = None
+
+    def _columns(self) -> str:
+        return ", ".join(["hour", *(c for c, _ in self.keys), *(c for c, _ in self.sums)])
+
+    def rows(self, sign: str = "") -> str:
+        """SELECT of each matching row's contribution: its hour, keys and (signed) sums."""
+        values = [f"substr({self.at}, 1, 13) AS hour", *(f"{e} AS {c}" for c, e in self.keys),
+                  *(f"{sign}({e}) AS {c}" for c, e in self.sums)]
+        return f"SELECT {', '.join(values)} FROM {self.source}"
+
+    def schema(self) -> list[str]:
+        """The table, its triggers, and the sums of the rows already there."""
+        keys = [c for c, _ in self.keys]
+        # Sums have no declared type, so each keeps the type of what it adds (counts stay integers).
+        statements = [
+            f"CREATE TABLE {self.name} (hour TEXT NOT NULL, {''.join(f'{k} TEXT NOT NULL, ' for k in keys)}"
+            f"{''.join(f'{c} NOT NULL, ' for c, _ in self.sums)}PRIMARY KEY ({', '.join(['hour', *keys])})) "
+            "WITHOUT ROWID",
+            f"INSERT INTO {self.name} ({self._columns()}) SELECT hour, {''.join(f'{k}, ' for k in keys)}"
+            f"{', '.join(f'SUM({c})' for c, _ in self.sums)} FROM ({self.rows()}"
+            f"{f' WHERE {self.where}' if self.where else ''}) GROUP BY {', '.join(['hour', *keys])}",
+        ]
+        add = ", ".join(f"{c} = {c} + excluded.{c}" for c, _ in self.sums)
+        for alias, (table, watched) in self.tables.items():
+            for n, (when, event, row, sign) in enumerate((
+                    ("AFTER", "INSERT", "NEW", ""), ("BEFORE", f"UPDATE OF {watched}", "OLD", "-"),
+                    ("AFTER", f"UPDATE OF {watched}", "NEW", ""), ("BEFORE", "DELETE", "OLD", "-"))):
+                where = " AND ".join([f"{alias}.rowid = {row}.rowid", *([self.where] if self.where else [])])
+                statements.append(
+                    f"CREATE TRIGGER {self.name}_{table}_{n} {when} {event} ON {table} BEGIN "
+                    f"INSERT INTO {self.name} ({self._columns()}) {self.rows(sign)} WHERE {where} "
+                    f"ON CONFLICT ({', '.join(['hour', *keys])}) DO UPDATE SET {add}; END")
+        return statements
+
+    def period(self, since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
+        """SQL for rows (``hour``, keys, sums) that add up to the period ``[since, until)``: the
+        whole hours from the table, the hours the period cuts through from the rows."""
+        first = None if since is None else _hour_start(since, up=True)
+        last = None if until is None else _hour_start(until)
+
+        def raw(lo: datetime | None, hi: datetime | None) -> tuple[str, list[Any]]:
+            where, args = _where(*([self.where] if self.where else []), (f"{self.at} >= ?", iso(lo)),
+                                 (f"{self.at} < ?", iso(hi)))
+            return self.rows() + where, args
+
+        if first is not None and last is not None and first >= last:  # no whole hour in it
+            parts = [raw(since, until)]
+        else:
+            where, args = _where(("hour >= ?", _hour_key(first)), ("hour < ?", _hour_key(last)))
+            parts = [(f"SELECT {self._columns()} FROM {self.name}{where}", args)]
+            if since is not None and first != _utc(since):
+                parts.append(raw(since, first))
+            if until is not None and last != _utc(until):
+                parts.append(raw(last, until))
+        return " UNION ALL ".join(sql for sql, _ in parts), [a for _, args in parts for a in args]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _hour_start(value: datetime, up: bool = False) -> datetime:
+    """The UTC hour ``value`` falls in; with ``up``, the first hour starting at or after it."""
+    start = _utc(value).replace(minute=0, second=0, microsecond=0)
+    return start + timedelta(hours=1) if up and start != _utc(value) else start
+
+
+def _hour_key(value: datetime | None) -> str | None:
+    return None if value is None else iso(value)[:13]
+
+
+# What ``decision_counts`` counts (see ``gitorch.stats.has_feedback`` and ``overridden``).
+_OVERRIDDEN = ("((override_agent IS NOT NULL AND override_agent != agent) OR "
+               "(override_task_type IS NOT NULL AND override_task_type != task_type))")
+_FEEDBACK = ("(override_agent IS NOT NULL OR override_task_type IS NOT NULL OR agent_used IS NOT NULL "
+             "OR outcome IS NOT NULL)")
+
+METRIC_HOURS = HourlySums(
+    "metric_hours", "metrics m",
+    {"m": ("metrics", "created_at, agent, model, fallback, input_tokens, output_tokens, cache_creation_input_tokens, "
+                      "cache_read_input_tokens, cost_usd, baseline_cost_usd, duration_s")},
+    "m.created_at", keys=(("agent", "m.agent"), ("model", "m.model")),
+    sums=(("calls", "1"), ("fallbacks", "m.fallback"), ("input_tokens", "m.input_tokens"),
+          ("output_tokens", "m.output_tokens"), ("cache_creation_input_tokens", "m.cache_creation_input_tokens"),
+          ("cache_read_input_tokens", "m.cache_read_input_tokens"), ("cost_pico", _units("m.cost_usd", PICO)),
+          ("baseline_pico", _units("m.baseline_cost_usd", PICO)), ("duration_ns", _units("m.duration_s", NANO))))
+DECISION_HOURS = HourlySums(
+    "decision_hours", "routing_decisions d",
+    {"d": ("routing_decisions", "created_at, agent, task_type, override_agent, override_task_type, agent_used, "
+                                "outcome")},
+    "d.created_at", keys=(),
+    sums=(("decisions", "1"), ("with_feedback", _FEEDBACK), ("overrides", _OVERRIDDEN),
+          ("accepted", f"{_FEEDBACK} AND NOT {_OVERRIDDEN}")))
+# A feature: a run done with an approving verdict (``gitorch.stats.completed``), counted when last updated.
+FEATURE_HOURS = HourlySums(
+    "feature_hours", "runs r", {"r": ("runs", "status, verdict, created_at, updated_at")},
+    "r.updated_at", keys=(),
+    sums=(("features", "1"), ("micros", f"{_micros('r.updated_at')} - {_micros('r.created_at')}")),
+    where="r.status = 'done' AND r.verdict = 'approve'")
+# Reviewed artifacts per agent, counted in the hour their run was created.
+REVIEW_HOURS = HourlySums(
+    "review_hours", "artifacts a JOIN runs r ON r.id = a.run_id",
+    {"a": ("artifacts", "run_id, agent, review_status"), "r": ("runs", "id, created_at")},
+    "r.created_at", keys=(("agent", "a.agent"),),
+    sums=(("reviewed", "1"), ("approved", "a.review_status = 'approved'")),
+    where="a.review_status IN ('approved', 'rejected')")
+
+
+@migration
+def m007_lookups_and_hourly_sums(db: sqlite3.Connection) -> None:
+    """Indexes for a run by its pull request, the decision of a run, the metrics of a run by time
+    (replaces ``metrics_run``) and the completed runs by when they finished; sums per hour of the
+    metrics, decisions, features and reviews, kept by triggers."""
+    _execute_all(db, """
+        CREATE INDEX runs_pr ON runs(pr_number, created_at);
+        CREATE INDEX runs_finished ON runs(status, verdict, updated_at);
+        CREATE INDEX routing_decisions_run ON routing_decisions(run_id, created_at);
+        CREATE INDEX metrics_run_created ON metrics(run_id, created_at);
+        DROP INDEX metrics_run
+    """)
+    for sums in (METRIC_HOURS, DECISION_HOURS, FEATURE_HOURS, REVIEW_HOURS):
+        for statement in sums.schema():
+            db.execute(statement)
 
 
 def applied_migrations(db: sqlite3.Connection) -> list[str]:
@@ -594,21 +763,32 @@ class SqliteStore:
             return [_decision(r) for r in db.execute(f"SELECT * FROM routing_decisions{where} "
                                                      "ORDER BY created_at, rowid", args)]
 
+    def decision_for_run(self, run_id: str) -> RoutingDecision | None:
+        """The newest decision recorded for run ``run_id``, or None."""
+        with self._read() as db:
+            row = db.execute("SELECT * FROM routing_decisions WHERE run_id = ? "
+                             "ORDER BY created_at DESC, rowid DESC LIMIT 1", (check_run_id(run_id),)).fetchone()
+        return _decision(row) if row else None
+
     def decision_counts(self, since: datetime, until: datetime | None = None) -> dict[str, int]:
         """Over a period: ``decisions``; ``with_feedback`` (any of override, agent used, outcome);
         ``overrides`` (a person chose another agent or another task type, as
         ``gitorch.stats.overridden`` says); ``accepted`` (feedback without override)."""
-        override = ("((override_agent IS NOT NULL AND override_agent != agent) OR "
-                    "(override_task_type IS NOT NULL AND override_task_type != task_type))")
-        feedback = ("(override_agent IS NOT NULL OR override_task_type IS NOT NULL OR agent_used IS NOT NULL "
-                    "OR outcome IS NOT NULL)")
-        sql = (f"SELECT COUNT(*) AS decisions, COALESCE(SUM({feedback}), 0) AS with_feedback, "
-               f"COALESCE(SUM({override}), 0) AS overrides, "
-               f"COALESCE(SUM({feedback} AND NOT {override}), 0) AS accepted "
-               "FROM routing_decisions")
-        where, args = _where(("created_at >= ?", iso(since)), ("created_at < ?", iso(until)))
+        rows, args = DECISION_HOURS.period(since, until)
+        sql = ("SELECT COALESCE(SUM(decisions), 0) AS decisions, COALESCE(SUM(with_feedback), 0) AS with_feedback, "
+               f"COALESCE(SUM(overrides), 0) AS overrides, COALESCE(SUM(accepted), 0) AS accepted FROM ({rows})")
         with self._read() as db:
-            return dict(db.execute(sql + where, args).fetchone())
+            return dict(db.execute(sql, args).fetchone())
+
+    def decision_counts_by_day(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+        """``decision_counts`` per UTC day with a decision, oldest first, each with its ``day``
+        (``YYYY-MM-DD``)."""
+        rows, args = DECISION_HOURS.period(since, until)
+        sql = ("SELECT substr(hour, 1, 10) AS day, SUM(decisions) AS decisions, SUM(with_feedback) AS with_feedback, "
+               f"SUM(overrides) AS overrides, SUM(accepted) AS accepted FROM ({rows}) "
+               "GROUP BY day HAVING SUM(decisions) > 0 ORDER BY day")
+        with self._read() as db:
+            return [dict(r) for r in db.execute(sql, args)]
 
     def load_router_state(self, repo: str) -> bytes | None:
         with self._read() as db:
@@ -643,31 +823,72 @@ class SqliteStore:
 
     def metrics_since(self, since: datetime, until: datetime | None = None,
                       run_id: str | None = None) -> list[Metric]:
-        """Oldest first, created at or after ``since``; optionally before ``until`` and for one run."""
-        where, args = _where(("created_at >= ?", iso(since)), ("created_at < ?", iso(until)), ("run_id = ?", run_id))
+        """Oldest first, created at or after ``since``; optionally before ``until`` and for one run
+        (then through the index on run and time)."""
+        where, args = _where(("run_id = ?", run_id), ("created_at >= ?", iso(since)), ("created_at < ?", iso(until)))
         with self._read() as db:
             return [_metric(r) for r in db.execute(f"SELECT * FROM metrics{where} ORDER BY created_at, id", args)]
+
+    def run_metrics(self, run_id: str) -> list[Metric]:
+        """Every metric of run ``run_id``, oldest first."""
+        with self._read() as db:
+            return [_metric(r) for r in db.execute("SELECT * FROM metrics WHERE run_id = ? ORDER BY created_at, id",
+                                                   (check_run_id(run_id),))]
+
+    def run_costs(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """For each of ``run_ids``: ``calls``, ``cost_usd`` and ``baseline_cost_usd`` over all its
+        metrics (zeros for a run without any)."""
+        found = {check_run_id(i): {"calls": 0, "cost_usd": 0.0, "baseline_cost_usd": 0.0} for i in run_ids}
+        ids = list(found)
+        with self._read() as db:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                rows = db.execute(f"SELECT run_id, COUNT(*) AS calls, SUM({_units('cost_usd', PICO)}) AS cost_pico, "
+                                  f"SUM({_units('baseline_cost_usd', PICO)}) AS baseline_pico FROM metrics "
+                                  f"WHERE run_id IN ({', '.join('?' * len(chunk))}) GROUP BY run_id", chunk)
+                for r in rows:
+                    totals = from_units(r)
+                    found[totals.pop("run_id")] = totals
+        return found
 
     def metric_totals(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
         """Sums per agent and model over a period: ``agent``, ``model``, ``calls``, ``fallbacks``, the
         four token counts as named in ``Usage``, ``cost_usd``, ``baseline_cost_usd``, ``duration_s``."""
-        sql = ("SELECT agent, model, COUNT(*) AS calls, SUM(fallback) AS fallbacks, "
+        rows, args = METRIC_HOURS.period(since, until)
+        sql = ("SELECT agent, model, SUM(calls) AS calls, SUM(fallbacks) AS fallbacks, "
                "SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, "
                "SUM(cache_creation_input_tokens) AS cache_creation_input_tokens, "
-               "SUM(cache_read_input_tokens) AS cache_read_input_tokens, SUM(cost_usd) AS cost_usd, "
-               "SUM(baseline_cost_usd) AS baseline_cost_usd, SUM(duration_s) AS duration_s "
-               "FROM metrics")
-        where, args = _where(("created_at >= ?", iso(since)), ("created_at < ?", iso(until)))
+               "SUM(cache_read_input_tokens) AS cache_read_input_tokens, SUM(cost_pico) AS cost_pico, "
+               f"SUM(baseline_pico) AS baseline_pico, SUM(duration_ns) AS duration_ns FROM ({rows}) "
+               "GROUP BY agent, model HAVING SUM(calls) > 0 ORDER BY agent, model")
         with self._read() as db:
-            return [dict(r) for r in db.execute(sql + where + " GROUP BY agent, model ORDER BY agent, model", args)]
+            return [from_units(r) for r in db.execute(sql, args)]
+
+    def metric_totals_by_day(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
+        """Sums per UTC day and agent over a period, oldest day first: ``day`` (``YYYY-MM-DD``),
+        ``agent``, ``calls``, ``tokens`` (input, output and both cache counts), ``cost_usd``,
+        ``baseline_cost_usd``."""
+        rows, args = METRIC_HOURS.period(since, until)
+        sql = ("SELECT substr(hour, 1, 10) AS day, agent, SUM(calls) AS calls, "
+               "SUM(input_tokens + output_tokens + cache_creation_input_tokens + cache_read_input_tokens) AS tokens, "
+               f"SUM(cost_pico) AS cost_pico, SUM(baseline_pico) AS baseline_pico FROM ({rows}) "
+               "GROUP BY day, agent HAVING SUM(calls) > 0 ORDER BY day, agent")
+        with self._read() as db:
+            return [from_units(r) for r in db.execute(sql, args)]
 
     def spent_usd(self, since: datetime | None = None, run_id: str | None = None,
                   until: datetime | None = None) -> float:
         """Marginal spending recorded since ``since`` (all time when None) and before ``until``,
         or by one run."""
-        where, args = _where(("created_at >= ?", iso(since)), ("created_at < ?", iso(until)), ("run_id = ?", run_id))
+        if run_id is not None:
+            where, args = _where(("run_id = ?", run_id), ("created_at >= ?", iso(since)),
+                                 ("created_at < ?", iso(until)))
+            sql = f"SELECT COALESCE(SUM({_units('cost_usd', PICO)}), 0) FROM metrics{where}"
+        else:
+            rows, args = METRIC_HOURS.period(since, until)
+            sql = f"SELECT COALESCE(SUM(cost_pico), 0) FROM ({rows})"
         with self._read() as db:
-            return float(db.execute(f"SELECT COALESCE(SUM(cost_usd), 0) FROM metrics{where}", args).fetchone()[0])
+            return db.execute(sql, args).fetchone()[0] / PICO
 
     def record_budget_event(self, kind: str, scope: str, message: str, run_id: str | None = None,
                             period: str | None = None) -> bool:
@@ -729,6 +950,33 @@ class SqliteStore:
         with self._read() as db:
             return [_run(r) for r in db.execute("SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?",
                                                 (limit,))]
+
+    def run_for_pr(self, pr_number: int, repo: str | None = None) -> Run | None:
+        """The newest run with pull request ``pr_number`` (in ``repo`` when given), or None."""
+        where, args = _where(("pr_number = ?", check_pr_number(pr_number)), ("repo = ?", repo))
+        with self._read() as db:
+            row = db.execute(f"SELECT * FROM runs{where} ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                             args).fetchone()
+        return _run(row) if row else None
+
+    def feature_totals(self, since: datetime, until: datetime | None = None) -> dict[str, Any]:
+        """The runs completed in a period (status ``done``, verdict ``approve``, as
+        ``gitorch.stats.completed`` says; counted when last updated): ``features`` and ``seconds``,
+        the sum of their times from start to last update."""
+        rows, args = FEATURE_HOURS.period(since, until)
+        sql = f"SELECT COALESCE(SUM(features), 0), COALESCE(SUM(micros), 0) FROM ({rows})"
+        with self._read() as db:
+            features, micros = db.execute(sql, args).fetchone()
+        return {"features": features, "seconds": micros / 1_000_000}
+
+    def review_counts(self, since: datetime, until: datetime | None = None) -> dict[str, dict[str, int]]:
+        """Per agent, over the artifacts of the runs started in a period: ``reviewed`` (approved or
+        rejected) and ``approved``; agents without a reviewed artifact are left out."""
+        rows, args = REVIEW_HOURS.period(since, until)
+        sql = (f"SELECT agent, SUM(reviewed) AS reviewed, SUM(approved) AS approved FROM ({rows}) "
+               "GROUP BY agent HAVING SUM(reviewed) > 0 ORDER BY agent")
+        with self._read() as db:
+            return {r["agent"]: {"reviewed": r["reviewed"], "approved": r["approved"]} for r in db.execute(sql, args)}
 
     def save_plan(self, plan: Plan) -> None:
         """Insert or replace a plan with its tasks (in the plan's order)."""
