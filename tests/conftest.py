@@ -1,4 +1,10 @@
-"""Shared fixtures: every test gets its own state folder and an environment with no real keys."""
+"""Shared fixtures: every test gets its own state folder and an environment with no real keys.
+
+Test tiers: a test that drives Chromium is marked ``browser``, one that runs Node.js ``node``, one
+that runs the Codex CLI ``codex`` (by its module's ``pytestmark`` or, below, by the fixtures it
+uses); all of those and a few long ones are ``slow``. ``python3 -m pytest -q -m "not slow"`` is the
+fast tier for the edit-test loop; ``python3 -m pytest -q`` (what CI runs) runs everything.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,20 @@ _REAL_ENV = (
     "ENABLE_LEARNING", "CHATGPT_SESSION_DIR", "CHATGPT_URL", "GITHUB_EVENT_NAME", "GITHUB_EVENT_PATH",
     "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "GITORCH_SKIP",
 )
+
+
+# Fixtures that start something heavy, and the marker a test that uses one gets.
+HEAVY_FIXTURES = {"open_page": "browser", "browser_builder": "browser", "convex_server": "node"}
+TIER_MARKERS = ("browser", "node", "codex")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture, marker in HEAVY_FIXTURES.items():
+            if fixture in item.fixturenames:
+                item.add_marker(marker)
+        if any(item.get_closest_marker(m) for m in TIER_MARKERS):
+            item.add_marker("slow")
 
 
 @pytest.fixture(autouse=True)

@@ -25,6 +25,8 @@ from gitorch.errors import AgentError, GitorchError
 from gitorch.model import CHATGPT, BuildContext, Plan, Task
 from gitorch.simulate.chatgpt_page import ChatGPTPage, render_markdown
 
+pytestmark = pytest.mark.browser
+
 APP = "def greet(name):\n    return 'hi ' + name\n\n\ndef main():\n    print(greet('you'))\n"
 ANSWER = """I changed the greeting and added a test.
 

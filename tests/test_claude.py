@@ -370,7 +370,7 @@ def test_claude_builder_unusable_answer_keeps_the_spent_tokens(api, config):
     with pytest.raises(EditError) as err:
         ClaudeBuilder(config).build(Task("t1", "x", files=["a.py"]),
                                     BuildContext(plan=None, files={"a.py": "x = 1\n"}))
-    assert err.value.build_result.usage.output_tokens > 0
+    assert err.value.result.usage.output_tokens > 0
 
 
 def test_demo_scenario_builds_without_a_script(api, config):
@@ -425,12 +425,30 @@ def test_cli_review_of_a_range_prints_the_verdict(api, repo):
     assert data["fix_tasks"][0]["files"] == ["todo.py"]
 
 
-def test_cli_review_needs_a_range_and_explains_pr_mode(api, repo):
+def test_cli_review_of_a_pull_request_fetches_it_from_the_remote(api, repo, remote):
+    _git(repo, "checkout", "-qb", "feature")
+    (repo / "done.py").write_text("def done():\n    return 1\n")
+    (repo / "todo.py").write_text("def later():\n    raise NotImplementedError  # TODO\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "work")
+    _git(repo, "push", "-q", "origin", "feature:refs/pull/5/head")  # where GitHub keeps a PR's head
+    _git(repo, "checkout", "-q", "main")
+    _git(repo, "branch", "-qD", "feature")  # only the remote has the work now
+    result = CliRunner().invoke(cli, ["review", "--pr", "5", "--json"], env=_env(api))
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.output)
+    assert data["range"] == "#5" and data["verdict"] == "reject"
+    assert {a["path"]: a["status"] for a in data["artifacts"]} == {"done.py": "approved", "todo.py": "rejected"}
+
+
+def test_cli_review_needs_a_range_or_a_pull_request_that_exists(api, repo, remote):
     runner = CliRunner()
-    pr = runner.invoke(cli, ["review", "--pr", "5"], env=_env(api))
-    assert pr.exit_code != 0 and "GitHub mode" in str(pr.exception)
     none = runner.invoke(cli, ["review"], env=_env(api))
     assert "--range main..HEAD" in none.exception.hint
+    missing = runner.invoke(cli, ["review", "--pr", "99"], env=_env(api))
+    assert isinstance(missing.exception, GitorchError)
+    assert "pull request #99 could not be fetched from origin" in missing.exception.message
+    assert api.requests == []
 
 
 def test_cli_plan_without_a_key_names_the_variable(api, repo):

@@ -37,6 +37,8 @@ from gitorch.simulate import openai_responses as oa
 from gitorch.simulate.anthropic_api import AnthropicServer
 from gitorch.store.sqlite import SqliteStore
 
+pytestmark = pytest.mark.codex
+
 CODEX_BIN = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "codex"
 RECORDED = json.loads((Path(__file__).parent / "fixtures" / "codex" / "responses-request.json").read_text())
 SECRET = "sk-ant-this-must-never-reach-codex-0123456789"
@@ -153,7 +155,7 @@ def test_a_workflow_file_written_by_codex_is_refused(config, shop, api):
     with pytest.raises(edits.EditError) as caught:
         CodexBuilder(config).build(task("shop/orders.py"), context(shop))
     assert ".github/workflows/steal.yml" in caught.value.message
-    assert caught.value.build_result.usage.input_tokens > 0  # the call is still counted
+    assert caught.value.result.usage.input_tokens > 0  # the call is still counted
     assert not (shop / ".github").exists()
     assert git(shop, "worktree", "list").count("\n") == 1
 

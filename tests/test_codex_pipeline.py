@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from gitorch import config as config_module
 from gitorch.run.assemble import assemble
 from gitorch.run.state import RunRequest
 from gitorch.simulate import demo_scenario
 from gitorch.simulate import openai_responses as oa
 from gitorch.simulate.demo import DEMO_CONFIG, StandIns, git, make_repository
+
+pytestmark = [pytest.mark.browser, pytest.mark.codex]
 
 CODEX_BIN = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "codex"
 ISSUE = f"{demo_scenario.ISSUE_TITLE}\n\n{demo_scenario.ISSUE_BODY}"

@@ -15,6 +15,8 @@ from gitorch.store import convex as convex_module
 from gitorch.store.convex import doctor_check
 from gitorch.store.sqlite import SqliteStore
 
+pytestmark = pytest.mark.node
+
 
 @pytest.fixture(scope="module")
 def server():

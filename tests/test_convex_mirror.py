@@ -30,6 +30,8 @@ from gitorch.store.convex import (
 )
 from gitorch.store.sqlite import SqliteStore
 
+pytestmark = pytest.mark.node
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -12,6 +12,8 @@ from standins.convex_local import LocalConvex
 
 from gitorch.errors import GitorchError
 
+pytestmark = pytest.mark.node
+
 
 @pytest.fixture(scope="module")
 def server():

@@ -521,3 +521,28 @@ def test_team_mode_shows_a_notice_while_convex_is_away_and_recovers(convex_serve
         convex_server.set_mode("normal")
     page.wait_for_selector("[data-notice=convex-unreachable]", state="detached", timeout=20000)
     assert "team" in page.locator("#source").inner_text()
+
+
+def test_a_rounds_steps_sit_under_one_heading_with_their_real_attempts(tmp_path):
+    """The pull request opens between a round's push and its review: it belongs to that round, so
+    the review is not shown under a second "Round 1" heading."""
+    from gitorch.config import Config
+    from gitorch.dashboard import data, render
+
+    with SqliteStore(tmp_path / "state.db") as store:
+        run = Run(id="run-1", text="Email customers when their order ships", status="reviewing")
+        store.save_run(run)
+        keys = ["request", "start", "route", "plan", "build:r1:t1", "commit:r1:t1", "push:r1", "pr", "verify:r1",
+                "review:r1", "post_review:r1", "build:r2:fix1-1", "commit:r2:fix1-1", "push:r2", "review:r2"]
+        for key in keys:
+            store.journal_begin(run.id, key, {"detail": key})
+            store.journal_finish(run.id, key, {"summary": f"{key} done"})
+        steps = data.timeline(store, run, [])
+        assert [(s["key"], s["round"]) for s in steps if s["round"]] == [
+            ("build:r1:t1", 1), ("commit:r1:t1", 1), ("push:r1", 1), ("pr", 1), ("verify:r1", 1), ("review:r1", 1),
+            ("post_review:r1", 1), ("build:r2:fix1-1", 2), ("commit:r2:fix1-1", 2), ("push:r2", 2), ("review:r2", 2)]
+        assert [s["label"] for s in steps[:4]] == ["branch", "route", "plan", "build t1"]
+        assert all(s["attempts"] == 1 for s in steps)
+        snapshot = data.snapshot(store, Config())
+    html = render.panels(snapshot, {"kind": "local"})["timeline"]
+    assert html.count("Round 1: build and review") == 1 and html.count("Round 2: fix and review") == 1

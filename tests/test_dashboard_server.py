@@ -136,6 +136,7 @@ def test_the_dashboard_command_serves_until_interrupted(isolated_env):
 # -- the figures ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a generated month of runs
 def test_series_add_up_to_the_figures_of_gitorch_stats(month):
     config, _ = month
     now = utcnow()
@@ -157,6 +158,7 @@ def test_series_add_up_to_the_figures_of_gitorch_stats(month):
     assert judged and all(0 <= w["accuracy_pct"] <= 100 for w in judged)
 
 
+@pytest.mark.slow  # a generated month of runs
 def test_features_and_velocity_follow_the_runs(month):
     config, made = month
     now = utcnow()
@@ -170,6 +172,7 @@ def test_features_and_velocity_follow_the_runs(month):
     assert figures["features_today"] == sum(1 for r in approved if r.updated_at >= today)
 
 
+@pytest.mark.slow  # a generated month of runs
 def test_team_records_give_the_same_figures_as_the_store_they_came_from(month):
     """What Convex keeps of each record is what the outbox sent; read back, it must add up the same."""
     config, _ = month

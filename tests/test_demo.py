@@ -7,6 +7,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.codex]
+
 
 def test_demo_runs_the_worked_example_end_to_end_with_no_key(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC", "GITHUB", "CONVEX", "CHATGPT"))}

@@ -18,6 +18,8 @@ from gitorch.cli import cli
 from gitorch.simulate import demo_scenario
 from gitorch.simulate.demo import DEMO_CONFIG, StandIns, git, make_repository
 
+pytestmark = pytest.mark.browser
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "node_modules/@octokit/webhooks-examples/api.github.com/index.json"
 TOKEN = "ghs_" + "d" * 36
 

@@ -258,6 +258,7 @@ def test_hook_whose_python_is_gone_lets_the_push_and_the_legacy_hook_run(repo: P
     assert (tmp_path / "legacy-stdin").exists()
 
 
+@pytest.mark.slow
 def test_pre_commit_framework_local_hook(repo: Path, remote: Path):
     (repo / ".pre-commit-config.yaml").write_text(
         "repos:\n- repo: local\n  hooks:\n  - id: gitorch\n    name: gitorch\n"
@@ -322,6 +323,7 @@ def review_env(api) -> dict[str, str]:
     return {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": api.base_url}
 
 
+@pytest.mark.slow
 def test_review_block_stops_a_rejected_push_and_prints_the_review(repo: Path, remote: Path, anthropic_api):
     installer.install(repo)
     (repo / ".gitorch.yml").write_text("pre_push:\n  review: block\n")
@@ -349,6 +351,7 @@ def test_review_block_stops_a_rejected_push_and_prints_the_review(repo: Path, re
     assert git(remote, "rev-parse", "main") == git(repo, "rev-parse", "HEAD")
 
 
+@pytest.mark.slow
 def test_review_calls_are_recorded_in_the_ledger(repo: Path, remote: Path, anthropic_api, isolated_env):
     from gitorch.model import utcnow
     from gitorch.store.sqlite import SqliteStore
@@ -366,6 +369,7 @@ def test_review_calls_are_recorded_in_the_ledger(repo: Path, remote: Path, anthr
     assert metric.agent == "claude" and metric.usage.input_tokens > 0 and metric.cost_usd > 0
 
 
+@pytest.mark.slow
 def test_review_without_a_key_fails_open(repo: Path, remote: Path):
     installer.install(repo)
     (repo / ".gitorch.yml").write_text("pre_push:\n  review: block\n")

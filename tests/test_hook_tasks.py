@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import io
 import os
 import re
@@ -64,6 +66,7 @@ def test_suggest_shows_the_router_and_the_command_to_start(repo: Path, remote: P
     assert git(remote, "rev-parse", "main") == head
 
 
+@pytest.mark.slow
 def test_run_starts_in_the_background_and_says_where_to_follow(repo: Path, remote: Path):
     installer.install(repo)
     commit_items(repo, config="pre_push:\n  tasks: run\n")

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "gitorch"
@@ -24,6 +25,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@cache
 def imports() -> dict[str, set[str]]:
     """Each gitorch module and the gitorch modules it imports anywhere in its code."""
     modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}

@@ -51,6 +51,7 @@ def state(isolated_env, tmp_path, monkeypatch) -> tuple[config_module.Config, st
     return cfg, decision.id
 
 
+@pytest.mark.slow
 def test_the_sdk_client_reads_plans_artifacts_reviews_metrics_and_routing_over_stdio(state):
     from mcp import Client, StdioServerParameters
 

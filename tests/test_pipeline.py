@@ -18,12 +18,14 @@ from gitorch import config as config_module
 from gitorch import stats
 from gitorch.cli import cli
 from gitorch.errors import GitorchError
-from gitorch.model import utcnow
+from gitorch.model import JournalEntry, utcnow
 from gitorch.run.assemble import assemble
 from gitorch.run.state import RunRequest
 from gitorch.simulate import demo_scenario
 from gitorch.simulate.chatgpt_page import Answer
 from gitorch.simulate.demo import DEMO_CONFIG, StandIns, git, make_repository
+
+pytestmark = pytest.mark.browser
 
 ISSUE = f"{demo_scenario.ISSUE_TITLE}\n\n{demo_scenario.ISSUE_BODY}"
 
@@ -93,6 +95,11 @@ def test_the_worked_example_plans_builds_rejects_two_fixes_them_and_approves(wor
     console = Console(record=True, width=200)
     stats.render(figures, console)
     assert "71.4% of 7" in console.export_text()
+    # The journal says what happened: each build (in parallel with others) began once and took time.
+    builds = [JournalEntry.from_row(row) for row in pipeline.store.journal(run.id) if row["key"].startswith("build:")]
+    assert [str(b.key) for b in builds] == ["build:r1:t1", "build:r1:t2", "build:r1:t3", "build:r1:t4",
+                                           "build:r1:t5", "build:r2:fix1-1", "build:r2:fix1-2"]
+    assert all(b.finished and b.attempts == 1 and b.seconds > 0 for b in builds)
 
 
 def test_running_a_finished_run_again_does_nothing_twice(workspace, standins):
@@ -162,6 +169,39 @@ def test_the_budget_pauses_a_run_and_it_resumes_when_raised(workspace, standins)
     finally:
         builders.close()
     assert resumed.run.status == "done" and resumed.run.verdict == "approve"
+
+
+def test_a_budget_alert_of_one_resumed_run_is_never_said_in_another(workspace, standins):
+    """resume_due drives several runs in one process: each says only its own budget alerts."""
+    repo, env = workspace
+    standins.architect._plan = {"summary": "A question about shipping", "tasks": [],
+                                "answer": "Orders ship through shop.orders.ship; nothing needs to change."}
+    try:
+        pipeline, builders, cfg = _pipeline(repo, {**env, "MONTHLY_BUDGET_USD": "0.0001"})
+        first = pipeline.start(RunRequest(text="How do orders get shipped?", confirmed=True))
+        second = pipeline.start(RunRequest(text="Where are refunds handled?", confirmed=True))
+        assert first.run.status == second.run.status == "paused"  # both wait for the next month
+        store = pipeline.store
+        for run_id, hours in ((first.run.id, 2), (second.run.id, 1)):  # the first waited longest
+            run = store.get_run(run_id)
+            run.resume_after = utcnow() - timedelta(hours=hours)
+            store.save_run(run)
+        # The first run spent most of its own limit before: its next call crosses the alert line.
+        from gitorch.model import Metric, Usage
+
+        store.record_metric(Metric("claude", "claude-sonnet-5-5", Usage(1, 1), 0.85, 0.85, run_id=first.run.id))
+        builders.close()
+        pipeline, builders, cfg = _pipeline(repo, {**env, "MONTHLY_BUDGET_USD": "1000"})
+        cfg.budget.per_run_usd = 1.0
+        outcomes = pipeline.resume_due(from_github=False)
+    finally:
+        builders.close()
+        standins.architect._plan = demo_scenario.PLAN
+    by_run = {o.run.id: o for o in outcomes}
+    assert [o.run.id for o in outcomes] == [first.run.id, second.run.id]
+    assert all(o.run.status == "answered" for o in outcomes)
+    assert any("run budget" in a for a in by_run[first.run.id].alerts)
+    assert by_run[second.run.id].alerts == []  # the first run's alert stays with the first run
 
 
 def _no_fallback(repo):

@@ -20,6 +20,8 @@ from gitorch.simulate import demo_scenario
 from gitorch.simulate.demo import ScriptedArchitect, StandIns, git, make_repository
 from gitorch.store.sqlite import SqliteStore
 
+pytestmark = pytest.mark.browser
+
 PLAN = {"summary": "A template and the preferences check.", "tasks": [
     demo_scenario.PLAN["tasks"][0],  # templates.py: right the first time
     demo_scenario.PLAN["tasks"][2],  # preferences.py: unfinished first, so a fix round follows

@@ -46,6 +46,7 @@ def test_labelled_file_with_a_bad_line_is_named(tmp_path):
         read_labelled(tmp_path / "missing.jsonl")
 
 
+@pytest.mark.slow
 def test_training_refuses_the_held_out_set(tmp_path):
     from gitorch.routing.train import train
 

@@ -544,9 +544,9 @@ def fetch_branch(repo_path: str | os.PathLike[str], branch: str, remote: str = "
 
 def fetch_pull(repo_path: str | os.PathLike[str], number: int, remote: str = "origin", *,
                token: str | None = None, env: Mapping[str, str] | None = None) -> str:
-    """Fetch pull request ``number`` (its head, ``refs/pull/N/head``, and the remote's default branch)
-    into ``refs/remotes/<remote>/pull/N`` and return the range a review of it reads:
-    ``<remote>/HEAD...<remote>/pull/N``."""
+    """Fetch pull request ``number`` (its head, ``refs/pull/N/head``) into ``refs/remotes/<remote>/pull/N``
+    and return the range a review of it reads: from the remote's default branch (``<remote>/HEAD``;
+    this checkout's HEAD when the remote does not say) to the pull request, as GitHub shows it."""
     secrets = [token] if token else []
     head = f"refs/remotes/{remote}/pull/{number}"
     proc = run_git(repo_path, ["fetch", "--quiet", "--no-tags", remote, f"+refs/pull/{number}/head:{head}"],
@@ -559,8 +559,7 @@ def fetch_pull(repo_path: str | os.PathLike[str], number: int, remote: str = "or
             check=False)
     base = f"refs/remotes/{remote}/HEAD"
     if run_git(repo_path, ["rev-parse", "--verify", "-q", base], check=False).returncode != 0:
-        raise GitError(f"the default branch of {remote} is not known here",
-                       hint=f"run 'git remote set-head {remote} --auto'")
+        base = "HEAD"
     return f"{base}...{head}"
 
 

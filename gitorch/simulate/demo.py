@@ -138,7 +138,7 @@ def codex_binary() -> str:
     from ..errors import GitorchError
 
     found = shutil.which("codex")
-    local = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "codex"
+    local = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "codex"
     if found:
         return found
     if local.exists():
