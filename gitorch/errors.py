@@ -41,12 +41,6 @@ class BudgetExceeded(GitorchError):
         self.resume_at = resume_at
 
 
-class NotAvailableYet(GitorchError):
-    """A command whose capability is not built in this version."""
-
-    exit_code = 2
-
-
 AgentReason = Literal[
     "failed",  # the call failed for a reason of its own (the message says which)
     "unavailable",  # the agent cannot start here: Chromium or the codex binary missing, profile in use

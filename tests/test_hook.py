@@ -396,7 +396,7 @@ def test_idle_path_imports_nothing_heavy(repo: Path, remote: Path):
     imported = modules(proc.stderr) - modules(baseline.stderr)  # what the hook added to Python's start-up
     assert "gitorch.commands.pre_push" in imported
     heavy = {"pygit2", "pydantic", "yaml", "anthropic", "click", "rich", "sklearn", "numpy", "playwright",
-             "dataclasses", "gitorch.config", "gitorch.git.repo", "gitorch.taskfile", "gitorch.git.tasks", "gitorch.cli"}
+             "dataclasses", "gitorch.config", "gitorch.git.repo", "gitorch.git.taskfile", "gitorch.git.tasks", "gitorch.cli"}
     assert imported & heavy == set()
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 import io
 import os
 import re
@@ -11,9 +9,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from gitorch import taskfile as tasks
+import pytest
+
 from gitorch.commands import pre_push
 from gitorch.git import hook as installer
+from gitorch.git import taskfile as tasks
 
 ITEMS = """\
 # Tasks

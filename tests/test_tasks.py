@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from gitorch import taskfile as tasks
 from gitorch.git import push
+from gitorch.git import taskfile as tasks
+from gitorch.git.taskfile import TaskFileError
 from gitorch.git.tasks import work_between, work_in_push
-from gitorch.taskfile import TaskFileError
 
 EXAMPLE = """\
 # Tasks

@@ -183,7 +183,7 @@ def run(text, task_file, agent, yes, resume_id, resume_due, as_json) -> None:
     ask = Ask("proceed" if resume_id else "task", text=text or "", run_id=resume_id, agent=agent, confirmed=yes)
     if task_file is not None and not resume_id:
         from ..git.command import TASK_FILE
-        from ..taskfile import parse
+        from ..git.taskfile import parse
 
         items = parse(_read_text(task_file), source=str(task_file)).open_items
         if not items:

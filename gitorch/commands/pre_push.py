@@ -163,7 +163,7 @@ def _ask(tty, prompt: str) -> str:
 
 
 def _handle_tasks(cfg, root: Path, args: HookArgs, work, env, err: IO[str], tty) -> None:
-    from .. import taskfile
+    from ..git import taskfile
     from ..model import AGENTS
 
     router = _router(cfg, root, args.url)
@@ -223,7 +223,7 @@ def write_task_file(cfg, items) -> Path:
     """The items a push asked for (with the agents chosen) as a TASK.md of their own."""
     import time
 
-    from .. import taskfile
+    from ..git import taskfile
 
     folder = cfg.state_dir / "hook"
     folder.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ from .repo import (
     read_files,
     resolve,
 )
+from .taskfile import parse, tick
 
 
 class Repository:
@@ -85,6 +86,19 @@ class Repository:
     def push_branch(self, branch: str) -> PushResult:
         return push_branch(self.path, branch, remote=self.config.git.remote,
                            branch_prefix=self.config.git.branch_prefix, token=self._token)
+
+    def tick_tasks(self, *, branch: str, task_file: str, task_ids: list[str], run_id: str) -> CommitResult | None:
+        """Tick off the items ``task_ids`` of ``task_file`` as it is at the branch's tip, in one commit
+        (None: the file is not there)."""
+        tip = self.branch_tip(branch)
+        text = self.read_file(tip, task_file) if tip else None
+        if text is None:
+            return None
+        wanted = set(task_ids)
+        items = [i for i in parse(text, strict=False).items if i.task_id in wanted]
+        return self.commit(branch=branch, parent=tip, artifacts={task_file: tick(text, items)},
+                           description=f"Tick off {len(items)} {task_file} item(s)", run_id=run_id,
+                           task_id="task-md", agent="gitorch")
 
     def apply_edits(self, edits: list[Edit], files: Mapping[str, str]) -> dict[str, str | None]:
         return apply_edits(edits, files, self.path, self.config.edits)

@@ -1,4 +1,4 @@
-"""Which TASK.md items a range of commits, or a push, asks for (the format is ``gitorch.taskfile``)."""
+"""Which TASK.md items a range of commits, or a push, asks for (the format is ``taskfile.py``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ..taskfile import TaskItem, changed_items
 from .command import TASK_FILE, run_git
+from .taskfile import TaskItem, changed_items
 
 if TYPE_CHECKING:
     from .push import PushedRange

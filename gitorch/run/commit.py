@@ -8,7 +8,6 @@ from typing import Any
 
 from ..errors import ConflictError
 from ..model import CLAUDE, BuildContext, JournalEntry, RunStatus, StepKey, StepKind, Task
-from ..taskfile import parse, tick
 from .state import Paused, RunState
 
 
@@ -86,23 +85,17 @@ def _resolution_message(task: Task, proposal: dict[str, Any]) -> str:
 
 
 def tick_task_file(state: RunState) -> bool:
-    """TASK.md items that asked for this run are ticked off on its branch; True when it did."""
+    """The task-file items that asked for this run are ticked off on its branch; True when it did."""
     request = state.request
     if not request.task_file or not request.tasks:
         return False
-    repo = state.parts.repo
 
     def action() -> dict[str, Any]:
-        tip = repo.branch_tip(state.branch)
-        text = repo.read_file(tip, request.task_file) if tip else None
-        if text is None:
+        result = state.parts.repo.tick_tasks(branch=state.branch, task_file=request.task_file,
+                                             task_ids=[t.id for t in request.tasks], run_id=state.run.id)
+        if result is None:
             return {"summary": f"no {request.task_file} on the branch"}
-        wanted = {t.id for t in request.tasks}
-        items = [i for i in parse(text, strict=False).items if i.task_id in wanted]
-        result = repo.commit(branch=state.branch, parent=tip, artifacts={request.task_file: tick(text, items)},
-                             description=f"Tick off {len(items)} {request.task_file} item(s)", run_id=state.run.id,
-                             task_id="task-md", agent="gitorch")
-        return {"commit": result.commit, "summary": f"{len(items)} item(s) ticked"}
+        return {"commit": result.commit, "summary": f"{request.task_file} ticked off"}
 
     state.step(StepKey(StepKind.TICK), action)
     return True

@@ -25,9 +25,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from .errors import GitorchError
-from .git.command import TASK_FILE
-from .model import TaskSpec
+from ..errors import GitorchError
+from ..model import TaskSpec
+from .command import TASK_FILE
 
 AGENT_HINTS: dict[str, str] = {"claude": "claude", "chatgpt-pro": "chatgpt-pro", "chatgpt": "chatgpt-pro",
                                "codex": "codex"}
