@@ -248,9 +248,11 @@ SECRET_ENV: dict[str, tuple[str, ...]] = {
 
 
 def find_repo_root(start: Path) -> Path | None:
-    """The working tree root above ``start`` (a folder holding ``.git``), without importing pygit2."""
+    """The working tree root above ``start`` (a folder holding a ``.git`` repository, or a worktree's
+    ``.git`` file), without importing pygit2. An empty ``.git`` folder is not a repository."""
     for folder in (start, *start.parents):
-        if (folder / ".git").exists():
+        dot_git = folder / ".git"
+        if (dot_git / "HEAD").is_file() or (dot_git.is_file() and dot_git.read_text(errors="replace").startswith("gitdir:")):
             return folder
     return None
 
