@@ -79,6 +79,10 @@ class BudgetConfig(Section):
     builder_subscription_usd: float = Field(
         200.0, ge=0, description="the builder's flat monthly plan, amortised in reports (marginal cost 0)"
     )
+    reservation_expiry_s: float = Field(
+        900.0, gt=0, description="a paid call's reservation that its process left behind (a crash) stops "
+        "counting against the limits after this many seconds"
+    )
 
 
 class PriceConfig(Section):
@@ -157,6 +161,8 @@ class PipelineConfig(Section):
     parallelism: int = Field(2, ge=1, le=16, description="independent tasks built at once")
     plan_approval: Literal["auto", "required"] = Field("auto", description="build at once, or wait for approval")
     attempts: int = Field(3, ge=1, le=10, description="attempts per agent call before fallback")
+    lease_s: float = Field(180.0, ge=10, le=3600, description="a run's claim lapses this many seconds after its "
+                           "process last renewed it (a process that died); the next claimer continues the run")
 
 
 class VerifyConfig(Section):

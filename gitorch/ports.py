@@ -17,6 +17,7 @@ from .model import (
     CommentInfo,
     CommitResult,
     Edit,
+    Holder,
     InlineComment,
     IssueInfo,
     Metric,
@@ -25,11 +26,14 @@ from .model import (
     PullInfo,
     PushResult,
     RangeDiff,
+    Reservation,
+    Reserved,
     Review,
     ReviewPosted,
     ReviewResult,
     RoutingDecision,
     Run,
+    SpendWindow,
     StepKey,
     Task,
     Verification,
@@ -245,6 +249,39 @@ class Ledger(Protocol):
     def budget_events(self, since: datetime | None = None, kind: str | None = None) -> list[dict[str, Any]]: ...
 
 
+class Budget(Protocol):
+    """Where paid calls are held against the limits before they are made: this machine's store, or
+    the team's (Convex) so that one monthly limit holds across runners."""
+
+    def reserve(self, reservation: Reservation, windows: list[SpendWindow]) -> Reserved:
+        """Hold ``reservation`` against every window in one transaction; granted only when each
+        window's spending, what calls in flight hold, and this one stay within its limit."""
+        ...
+
+    def settle(self, reservation: Reservation, metric: Metric) -> None:
+        """The call is made: its ledger row replaces its reservation."""
+        ...
+
+    def release(self, reservation: Reservation) -> None:
+        """The call was not made, or failed without an answer."""
+        ...
+
+
+class Claims(Protocol):
+    """One process drives a run at a time: it claims the run, renews the claim while it works and
+    releases it at the end; a claim whose holder died lapses at its expiry."""
+
+    def claim(self, run_id: str, holder: Holder, lease_s: float) -> Holder:
+        """Take (or renew) the claim; returns who holds the run now: ``holder``, or another live one."""
+        ...
+
+    def renew(self, run_id: str, holder: Holder, lease_s: float) -> bool:
+        """False when the claim is no longer ``holder``'s."""
+        ...
+
+    def release_claim(self, run_id: str, holder: Holder) -> None: ...
+
+
 class Outbox(Protocol):
     """What waits to be sent to Convex. A row: {"id", "table", "key", "version", "runner",
     "payload", "created_at", "attempts", "last_error"}; a newer version of a record replaces its
@@ -342,7 +379,7 @@ class Records(Protocol):
     def save_router_state(self, repo: str, state: bytes) -> None: ...
 
 
-class Store(Journal, Ledger, Outbox, Records, Protocol):
+class Store(Journal, Ledger, Budget, Claims, Outbox, Records, Protocol):
     """Everything gitorch keeps: SQLite on the machine (``store.sqlite``), mirrored to Convex."""
 
     def close(self) -> None: ...

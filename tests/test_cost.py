@@ -14,14 +14,14 @@ from gitorch.cost import (
     Price,
     PriceTable,
     alias,
-    check_budget,
+    hold,
     deprecation_warnings,
     metric_for,
     paused,
     subscription_usd,
 )
 from gitorch.errors import BudgetExceeded, GitorchError
-from gitorch.model import Metric, Usage
+from gitorch.model import Metric, Reservation, Usage, new_id, utcnow
 from gitorch.store.sqlite import SqliteStore
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -41,6 +41,20 @@ def spend(store, usd: float, *, at: datetime = NOW - timedelta(hours=1), run_id:
 
 def budget_config(**budget) -> Config:
     return Config.model_validate({"budget": budget})
+
+
+def reservation(usd: float, run_id: str | None = None, *, expires_in_s: float = 900) -> Reservation:
+    now = utcnow()
+    return Reservation(new_id("res"), usd, "claude-sonnet-5-5", run_id, now, now + timedelta(seconds=expires_in_s))
+
+
+def check_budget(store, config, usd: float, run_id: str | None = None, *, now: datetime = NOW) -> list[str]:
+    """What a call estimated at ``usd`` meets at ``now``: alerts, or BudgetExceeded (it holds nothing after)."""
+    held = reservation(usd, run_id)
+    try:
+        return hold(store, store, config, held, now=now)
+    finally:
+        store.release(held)
 
 
 # -- the table --------------------------------------------------------------------------------------
@@ -360,3 +374,49 @@ def test_monthly_budget_from_the_environment(store, repo, monkeypatch):
 def test_negative_estimate_is_refused(store):
     with pytest.raises(GitorchError, match="cannot be negative"):
         check_budget(store, Config(), -1, now=NOW)
+
+
+# -- reservations: calls in flight ------------------------------------------------------------------
+
+
+def test_calls_in_flight_hold_their_estimate_against_the_limit(store):
+    cfg = budget_config(monthly_usd=1.0, per_run_usd=None)
+    first, second = reservation(0.4), reservation(0.4)
+    hold(store, store, cfg, first)
+    hold(store, store, cfg, second)  # 0.8 of 1.0 held by two calls in flight
+    with pytest.raises(BudgetExceeded, match=r"\$0.80 of \$1.00 spent and held by calls in flight"):
+        hold(store, store, cfg, reservation(0.4))
+    assert store.reserved_usd() == pytest.approx(0.8)  # the refused call holds nothing
+
+
+def test_a_settled_call_counts_what_it_used_and_a_released_one_nothing(store):
+    cfg = budget_config(monthly_usd=1.0, per_run_usd=None)
+    used, failed = reservation(0.4, "run-1"), reservation(0.4, "run-1")
+    hold(store, store, cfg, used)
+    hold(store, store, cfg, failed)
+    store.settle(used, Metric("claude", "claude-sonnet-5-5", Usage(1, 1), 0.25, 0.25, run_id="run-1"))
+    store.release(failed)
+    assert store.reserved_usd() == 0
+    assert store.spent_usd(run_id="run-1") == pytest.approx(0.25)
+    hold(store, store, cfg, reservation(0.7))  # 0.25 spent + 0.7 fits in 1.0
+
+
+def test_a_reservation_left_by_a_crashed_process_lapses(store):
+    cfg = budget_config(monthly_usd=1.0, per_run_usd=None)
+    hold(store, store, cfg, reservation(0.9, expires_in_s=0.2))  # its process died before the call ended
+    with pytest.raises(BudgetExceeded):
+        hold(store, store, cfg, reservation(0.5))
+    import time
+
+    time.sleep(0.3)
+    hold(store, store, cfg, reservation(0.5))  # the lapsed reservation no longer counts
+    assert store.reserved_usd() == pytest.approx(0.5)
+
+
+def test_the_run_limit_holds_only_that_runs_calls(store):
+    cfg = budget_config(monthly_usd=100, per_run_usd=1.0)
+    hold(store, store, cfg, reservation(0.8, "run-a"))
+    with pytest.raises(BudgetExceeded) as err:
+        hold(store, store, cfg, reservation(0.3, "run-a"))
+    assert err.value.scope == "run"
+    hold(store, store, cfg, reservation(0.8, "run-b"))  # another run has its own limit

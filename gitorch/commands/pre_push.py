@@ -263,14 +263,13 @@ def _review(cfg, root: Path, ranges, err: IO[str]) -> int:
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(open_store(cfg), cfg)
 
-    def gate(model: str, **tokens: int) -> None:
-        for alert in ledger.gate(model, **tokens):
+    def say(alerts: list[str]) -> None:
+        for alert in alerts:
             _say(err, f"gitorch: {alert}")
-        _say(err, f"gitorch: Claude is reviewing the outgoing change ({len(files)} file"
-                  f"{'s' if len(files) != 1 else ''})...")
 
-    review = review_change(architect, ledger, cfg, None, "\n".join(diffs), files, gate, repo_context="",
-                           step="pre-push-review").review
+    _say(err, f"gitorch: Claude is reviewing the outgoing change ({len(files)} file{'s' if len(files) != 1 else ''})...")
+    review = review_change(architect, ledger, cfg, None, "\n".join(diffs), files, ledger.gate(alerts=say),
+                           repo_context="", step="pre-push-review").review
     if review.verdict == "approve":
         _say(err, f"gitorch: review approves: {review.summary}")
         return 0

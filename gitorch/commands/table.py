@@ -236,7 +236,7 @@ def plan(ctx: Context, ask: Ask) -> Outcome:
                             secrets=ctx.config.secrets.values(), count=parts.architect.count_tokens)
     alerts: list[str] = []
     result = make_plan(parts.architect, parts.ledger, ctx.config, ask.text, context.text,
-                       parts.ledger.gate_with(alerts))
+                       parts.ledger.gate(alerts=alerts.extend))
     ctx.store.save_plan(result.plan)
     return Outcome("planned", result.plan.summary, plan=result.plan, call=result, context=context, alerts=alerts)
 
@@ -270,7 +270,7 @@ def review(ctx: Context, ask: Ask) -> Outcome:
                             count=parts.architect.count_tokens)
     alerts: list[str] = []
     result = review_change(parts.architect, parts.ledger, ctx.config, None, change.diff, change.files,
-                           parts.ledger.gate_with(alerts), repo_context=context.text)
+                           parts.ledger.gate(alerts=alerts.extend), repo_context=context.text)
     return Outcome(result.review.verdict, result.review.summary, review=result.review, call=result, context=context,
                    alerts=alerts, verdict=result.review.verdict)
 

@@ -124,6 +124,8 @@ class RunState:
         self.run = run
         self.request = request
         self.alerts: list[str] = []  # budget alerts of this drive, said where the run was asked for
+        # The budget gate of this run's paid calls; what it raises is said where the run was asked for.
+        self.gate = parts.ledger.gate(run.id, alerts=self.say_alerts)
 
     # -- the journal ------------------------------------------------------------------------------
 
@@ -180,12 +182,9 @@ class RunState:
         decision_id = recorded.get("decision_id") or self.request.decision_id
         return self.store.get_decision(decision_id) if decision_id else None
 
-    # -- the ledger -----------------------------------------------------------------------------------
-
-    def gate(self, model: str, *, input_tokens: int, output_tokens: int) -> None:
-        """The budget gate for a paid call of this run; its alerts are kept to say where the run was asked."""
-        for alert in self.parts.ledger.gate(model, input_tokens=input_tokens, output_tokens=output_tokens,
-                                             run_id=self.run.id):
+    def say_alerts(self, alerts: list[str]) -> None:
+        """Keep budget alerts this drive raised (each once), to say them where the run was asked for."""
+        for alert in alerts:
             if alert not in self.alerts:
                 self.alerts.append(alert)
                 self.parts.progress.step("budget", "alert", alert)
