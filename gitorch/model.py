@@ -587,12 +587,14 @@ class Verification:
 
 @dataclass
 class Holder:
-    """Who drives a run: the machine, the process, and a random token of this one drive. ``since``
+    """Who drives a run: the machine, the process, and a random token of this one drive; ``runner``
+    is the state folder's own id (processes with the same one share a machine and a store). ``since``
     is when the claim was taken, ``expires_at`` when it lapses unless renewed."""
 
     host: str
     pid: int
     token: str
+    runner: str = ""
     since: datetime | None = None
     expires_at: datetime | None = None
 

@@ -271,8 +271,9 @@ class Claims(Protocol):
     """One process drives a run at a time: it claims the run, renews the claim while it works and
     releases it at the end; a claim whose holder died lapses at its expiry."""
 
-    def claim(self, run_id: str, holder: Holder, lease_s: float) -> Holder:
-        """Take (or renew) the claim; returns who holds the run now: ``holder``, or another live one."""
+    def claim(self, run_id: str, holder: Holder, lease_s: float, *, take_over: Holder | None = None) -> Holder:
+        """Take (or renew) the claim; returns who holds the run now: ``holder``, or another live one.
+        ``take_over`` names a holder known to be dead, whose claim is taken at once."""
         ...
 
     def renew(self, run_id: str, holder: Holder, lease_s: float) -> bool:
@@ -381,6 +382,8 @@ class Records(Protocol):
 
 class Store(Journal, Ledger, Budget, Claims, Outbox, Records, Protocol):
     """Everything gitorch keeps: SQLite on the machine (``store.sqlite``), mirrored to Convex."""
+
+    runner: str  # this state folder's own id: the records it writes carry it
 
     def close(self) -> None: ...
 

@@ -198,6 +198,9 @@ def run(text, task_file, agent, yes, resume_id, resume_due, as_json) -> None:
         confirm = confirm_in_terminal(console, render_decision)
     with _context(cfg, progress=None if as_json else RichProgress(console), confirm=confirm) as ctx:
         result = dispatch(ctx, ask).run
+    if result.held_by is not None:  # another process drives it: nothing was done here, and that is fine
+        _print_json(result_json(result)) if as_json else click.echo(result.message)
+        return
     if as_json:
         _print_json(result_json(result))
     else:

@@ -173,8 +173,10 @@ class Command:
 
 
 def _ran(result: RunResult, ctx: Context) -> Outcome:
-    """The outcome of a command that drove a run."""
+    """The outcome of a command that drove a run (or found it driven elsewhere: ``held``)."""
     run = result.run
+    if result.held_by is not None:
+        return Outcome("held", result.message, decision=result.decision, run=result, pr_number=run.pr_number)
     return Outcome(str(run.status), result.message or f"run {run.id}: {run.status}", decision=result.decision,
                    plan=result.plan, run=result, pr_number=run.pr_number, verdict=run.verdict,
                    metrics=ctx.store.run_metrics(run.id), alerts=result.alerts)
@@ -284,7 +286,7 @@ def rework(ctx: Context, ask: Ask) -> Outcome:
     work = Task(id="rework", description=f"Address this review comment{where}:\n\n{ask.text}",
                 files=[ask.path] if ask.path else [], task_type="debugging")
     result = ctx.pipeline().rework(run.id, [work], key=str(ask.comment_id or ask.key))
-    if ask.comment_id is not None and ask.pr is not None and ctx.github is not None:
+    if result.held_by is None and ask.comment_id is not None and ask.pr is not None and ctx.github is not None:
         ctx.github.reply_to_review_comment(
             ask.pr, ask.comment_id, f"rework-{ask.comment_id}",
             f"Done in {result.commits[-1][:10] if result.commits else 'no new commit'}; "

@@ -90,7 +90,7 @@ def assemble(config: Config, *, repo_path: Path, store: Store | None = None, git
     if lazy.mirror is not None:
         lazy.mirror.start()  # runs never wait on Convex: the outbox drains on its own thread
     parts = Parts(store=store, router=router or LearnedRouter(config, store, repo=github.repo if github else repo.key),
-                  architect=ClaudeArchitect(config), builders=lazy, repo=repo, ledger=Ledger(store, config),
+                  architect=ClaudeArchitect(config), builders=lazy, repo=repo, ledger=Ledger(store, config), claims=store,
                   github=github, confirm=confirm, render_comment=render_comment,
                   **({"progress": progress} if progress else {}))
     return Pipeline(config, parts), lazy

@@ -227,11 +227,16 @@ def build_round(state: RunState, plan: Plan, tasks: list[Task], round_no: int) -
         pending = [t for t in wave if finished[t.id] is None]
         with ThreadPoolExecutor(max_workers=state.config.pipeline.parallelism) as pool:
             futures = {t.id: pool.submit(_build_one, state, plan, t, tip) for t in pending}
-            # Wait for all before acting on any, so a failure leaves no half-recorded wave.
-            built = {tid: f.result() for tid, f in futures.items()}
+        # Every build of the wave has ended. The ones that gave an answer are kept (their calls were
+        # paid for) before a failure of another stops the run; the commits follow in task order.
+        failure = next((f.exception() for f in futures.values() if f.exception() is not None), None)
         for task in wave:
-            result = finished[task.id] or state.finish(keys[task.id], _keep(state, task, built[task.id], tip))
-            head = commit_step(state, task, round_no, result)
+            if finished[task.id] is None and futures[task.id].exception() is None:
+                finished[task.id] = state.finish(keys[task.id], _keep(state, task, futures[task.id].result(), tip))
+        if failure is not None:
+            raise failure
+        for task in wave:
+            head = commit_step(state, task, round_no, finished[task.id])
     return head
 
 

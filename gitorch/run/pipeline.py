@@ -17,6 +17,7 @@ the calling thread, in task order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +37,7 @@ from ..model import (
 )
 from .build import build_round
 from .commit import approve_resolution, tick_task_file
+from .lease import Lease, LeaseLost, RunHeld
 from .plan import approve_plan, plan_step
 from .publish import label, post_review, publish, tell
 from .review import fix_tasks, review_step
@@ -104,8 +106,11 @@ class Pipeline:
         the tasks are built, pushed and reviewed (only the new changes). ``key`` names the comment
         that asked, so a re-delivered event does the round once."""
         state = self._state(run_id, what="rework needs the run that opened the pull request")
+        return self._holding(state, lambda: self._rework(state, tasks, key))
+
+    def _rework(self, state: RunState, tasks: list[Task], key: str) -> RunResult:
         round_no = state.step(StepKey(StepKind.REWORK, tag=key), lambda: {"round": state.run.rounds + 1})["round"]
-        plan = self.store.latest_plan(run_id) or Plan(summary="rework", tasks=[])
+        plan = self.store.latest_plan(state.run.id) or Plan(summary="rework", tasks=[])
         for i, task in enumerate(tasks, 1):
             task.id = f"rework{round_no}-{i}"
             if task.assigned_to not in self.parts.builders:
@@ -115,9 +120,11 @@ class Pipeline:
         since = previous.get("head", state.base) if tasks else state.base
         try:
             review, _, verify = self._round(state, plan, tasks, round_no, since)
+        except LeaseLost:
+            raise
         except GitorchError as exc:
             state.set_status(RunStatus.FAILED)
-            raise GitorchError(f"rework of run {run_id} failed: {exc.message}", hint=exc.hint) from exc
+            raise GitorchError(f"rework of run {state.run.id} failed: {exc.message}", hint=exc.hint) from exc
         state.set_status(RunStatus.DONE, verdict=review.verdict)
         label(state, "done" if review.verdict == "approve" else "failed")
         return self._result(state, verify=verify)
@@ -134,11 +141,29 @@ class Pipeline:
 
     # -- the run ------------------------------------------------------------------------------------
 
+    def _holding(self, state: RunState, work: Callable[[], RunResult]) -> RunResult:
+        """``work`` done while holding the run's claim. A run another process holds is left alone,
+        and nothing is said where it was asked for."""
+        try:
+            with Lease(self.parts.claims, state.run.id, self.config.pipeline.lease_s,
+                       runner=self.store.runner) as state.lease:
+                return work()
+        except RunHeld as held:
+            return self._result(state, message=held.message, held_by=held.holder)
+        except LeaseLost as lost:  # another process may drive the run now: this one writes nothing more
+            return self._result(state, message=lost.message)
+
     def _drive(self, state: RunState) -> RunResult:
-        """Drive the run until it ends or stops on purpose; say why where the run was asked for."""
+        """Drive the run, holding its claim, until it ends or stops on purpose; say why where the run
+        was asked for."""
+        return self._holding(state, lambda: self._owned(state))
+
+    def _owned(self, state: RunState) -> RunResult:
         state.run.resume_after = None  # saved with the next status; a new pause sets it again
         try:
             return self._run(state)
+        except LeaseLost:
+            raise
         except Paused as pause:
             return self._pause(state, pause.status, pause.message, pause.hint, pause.resume_after)
         except BudgetExceeded as exc:

@@ -487,6 +487,7 @@ def m008_claims_and_reservations(db: sqlite3.Connection) -> None:
             host TEXT NOT NULL,
             pid INTEGER NOT NULL,
             token TEXT NOT NULL,
+            runner TEXT NOT NULL,
             since TEXT NOT NULL,
             expires_at TEXT NOT NULL
         );
@@ -587,7 +588,8 @@ def _metric(row: sqlite3.Row) -> Metric:
 
 
 def _holder(row: sqlite3.Row) -> Holder:
-    return Holder(row["host"], row["pid"], row["token"], parse_iso(row["since"]), parse_iso(row["expires_at"]))
+    return Holder(row["host"], row["pid"], row["token"], row["runner"], parse_iso(row["since"]),
+                  parse_iso(row["expires_at"]))
 
 
 def _run(row: sqlite3.Row) -> Run:
@@ -971,20 +973,22 @@ class SqliteStore:
 
     # -- claims: one process drives a run at a time --------------------------------------------------
 
-    def claim(self, run_id: str, holder: Holder, lease_s: float) -> Holder:
+    def claim(self, run_id: str, holder: Holder, lease_s: float, *, take_over: Holder | None = None) -> Holder:
         """Take or renew the claim on ``run_id`` for ``lease_s`` seconds, in one transaction; returns
-        who holds it now: ``holder`` (with its ``since`` and ``expires_at``), or another live one."""
+        who holds it now: ``holder`` (with its ``since`` and ``expires_at``), or another live one.
+        ``take_over``: a holder known to be dead (its process is gone), whose claim is taken at once."""
         now = utcnow()
         with self._write() as db:
             row = db.execute("SELECT * FROM claims WHERE run_id = ?", (run_id,)).fetchone()
-            if row is not None and row["token"] != holder.token and parse_iso(row["expires_at"]) > now:
+            dead = take_over is not None and row is not None and row["token"] == take_over.token
+            if row is not None and row["token"] != holder.token and parse_iso(row["expires_at"]) > now and not dead:
                 return _holder(row)
             since = parse_iso(row["since"]) if row is not None and row["token"] == holder.token else now
             expires = now + timedelta(seconds=lease_s)
-            db.execute("INSERT OR REPLACE INTO claims (run_id, host, pid, token, since, expires_at) "
-                       "VALUES (?, ?, ?, ?, ?, ?)", (run_id, holder.host, holder.pid, holder.token, iso(since),
-                                                   iso(expires)))
-        return Holder(holder.host, holder.pid, holder.token, since, expires)
+            db.execute("INSERT OR REPLACE INTO claims (run_id, host, pid, token, runner, since, expires_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)", (run_id, holder.host, holder.pid, holder.token, holder.runner,
+                                                      iso(since), iso(expires)))
+        return Holder(holder.host, holder.pid, holder.token, holder.runner, since, expires)
 
     def renew(self, run_id: str, holder: Holder, lease_s: float) -> bool:
         """Keep the claim for ``lease_s`` more seconds; False when it is no longer ``holder``'s."""
