@@ -433,6 +433,7 @@ class PullInfo:
     author: str = ""
     url: str = ""
     created: bool = False  # opened by this call (not found)
+    body: str = ""
 
 
 @dataclass

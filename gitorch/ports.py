@@ -111,7 +111,17 @@ class GitRepo(Protocol):
         """Tick off the items of ``task_file`` that asked for the run, in one commit on its branch."""
         ...
 
-    def fetch_branch(self, branch: str) -> None: ...
+    def fetch_branch(self, branch: str) -> str | None:
+        """Bring ``branch`` up to date with the remote; its tip there (None: not on the remote)."""
+        ...
+
+    def remote_branch(self, prefix: str) -> str | None:
+        """The branch on the remote whose name starts with ``prefix``, if there is one."""
+        ...
+
+    def task_commits(self, branch: str, run_id: str, base: str) -> list[tuple[str, str, str]]:
+        """The run's task commits on ``branch`` since ``base``, oldest first: (task id, agent, commit)."""
+        ...
 
     def push_branch(self, branch: str) -> PushResult: ...
 
@@ -172,6 +182,14 @@ class GitHub(Protocol):
 
     def last_reviewed_sha(self, pr: int) -> str | None:
         """The head commit gitorch reviewed last, so a new round reviews only what came after."""
+        ...
+
+    def find_pr(self, branch: str) -> PullInfo | None:
+        """The pull request from ``branch``, open or closed (the newest), with its body."""
+        ...
+
+    def posted_reviews(self, pr: int) -> list[tuple[str, str]]:
+        """gitorch's reviews on ``pr``, oldest first, as (head commit, body)."""
         ...
 
     def set_status(self, sha: str, state: str, description: str, context: str = "gitorch/review",

@@ -183,14 +183,35 @@ def _ran(result: RunResult, ctx: Context) -> Outcome:
 
 
 def task(ctx: Context, ask: Ask) -> Outcome:
-    """A task: routed, planned, built, reviewed (from a label, a dispatch, `gitorch run`, the session)."""
+    """A task: routed, planned, built, reviewed (from a label, a dispatch, `gitorch run`, the session).
+    On GitHub a new task's suggestion is posted first; the event of a run that exists already (here,
+    or on GitHub and its branch) moves that run on instead, posting nothing new."""
     trigger = "issue" if ask.issue is not None else ("cli" if ask.by is None else "action")
     request = RunRequest(text=ask.text, title=ask.title, trigger=trigger, agent=ask.agent, issue_number=ask.issue,
                          requested_by=ask.by, decision_id=ask.decision_id, confirmed=ask.confirmed,
                          tasks=list(ask.tasks), task_file=ask.task_file)
     if ask.tasks:
         request.trigger = "task_md"
-    return _ran(ctx.pipeline().start(request, run_id=ask.issue_run or (f"run-{ask.key}" if ask.key else None)), ctx)
+    run_id = ask.issue_run or (f"run-{ask.key}" if ask.key else None)
+    pipeline = ctx.pipeline()
+    if run_id is not None and pipeline.known(run_id, ask.issue):
+        return _ran(pipeline.resume(run_id), ctx)
+    comment_url = _suggest(ctx, ask, request) if ctx.github is not None else None
+    outcome = _ran(pipeline.start(request, run_id=run_id), ctx)
+    outcome.comment_url = outcome.comment_url or comment_url
+    return outcome
+
+
+def _suggest(ctx: Context, ask: Ask, request: RunRequest) -> str | None:
+    """A new task on GitHub is routed first, and the suggestion posted before anything is spent."""
+    if request.decision_id is None:
+        request.decision_id = ctx.router.route(ask.text).id
+    if ask.issue is None:
+        return None
+    decision = ctx.store.get_decision(request.decision_id)
+    comment = ctx.github.post_or_update_comment(ask.issue, SUGGESTION_KEY, suggestion_comment(decision, stage="planning"))
+    ctx.github.set_run_label(ask.issue, "planning")
+    return comment.url
 
 
 def task_md(ctx: Context, ask: Ask) -> Outcome:

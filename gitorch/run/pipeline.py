@@ -40,6 +40,7 @@ from .commit import approve_resolution, tick_task_file
 from .lease import Lease, LeaseLost, RunHeld
 from .plan import approve_plan, plan_step
 from .publish import label, post_review, publish, tell
+from .recover import recover
 from .review import fix_tasks, review_step
 from .route import confirm_step, route_step
 from .state import Parts, Paused, RunRequest, RunResult, RunState
@@ -56,7 +57,7 @@ class Pipeline:
 
     def start(self, request: RunRequest, run_id: str | None = None) -> RunResult:
         run_id = run_id or new_id("run")
-        if self.store.get_run(run_id) is not None:
+        if self.known(run_id, request.issue_number):
             return self.resume(run_id, request)
         run = Run(id=run_id, text=request.text, trigger=request.trigger, repo=self.parts.repo.key,
                   issue_number=request.issue_number)
@@ -64,6 +65,10 @@ class Pipeline:
         self.store.journal_begin(run.id, StepKey(StepKind.REQUEST), {})
         self.store.journal_finish(run.id, StepKey(StepKind.REQUEST), {"request": request.as_journal()})
         return self._drive(RunState(self.config, self.parts, run, request))
+
+    def known(self, run_id: str, issue_number: int | None = None) -> bool:
+        """Whether the run exists: in this store, or (rebuilt into it now) on GitHub and the remote branch."""
+        return self.store.get_run(run_id) is not None or recover(self.config, self.parts, run_id, issue_number)
 
     def resume(self, run_id: str, update: RunRequest | None = None) -> RunResult:
         """Continue a run from its last finished step. ``update`` carries what a person said since
@@ -130,6 +135,8 @@ class Pipeline:
         return self._result(state, verify=verify)
 
     def _state(self, run_id: str, what: str | None = None) -> RunState:
+        if self.store.get_run(run_id) is None:
+            recover(self.config, self.parts, run_id, None)
         run = self.store.get_run(run_id)
         if run is None:
             raise GitorchError(f"no run with id {run_id}",
@@ -244,7 +251,7 @@ class Pipeline:
         state.set_status(RunStatus.REVIEWING, pr_number=pr_number)
         label(state, "reviewing")
         review = review_step(state, plan, round_no, state.base if round_no == 1 else since, head, verify)
-        post_review(state, pr_number, head, review, round_no)
+        post_review(state, pr_number, head, review, round_no, verify)
         return review, head, verify
 
     # -- finishing ---------------------------------------------------------------------------------------
@@ -258,6 +265,8 @@ class Pipeline:
         state.step(StepKey(StepKind.FINISH), action)
         state.set_status(status, verdict=verdict)
         label(state, "done" if verdict != "reject" else "failed")
+        tell(state, "Done: Claude approved the work." if verdict == "approve" else
+             f"Done after {state.run.rounds} round(s); Claude's last verdict is **{verdict}**." if verdict else "Answered.")
 
     def _result(self, state: RunState, **kw: Any) -> RunResult:
         run = state.run
