@@ -180,6 +180,8 @@ class ConvexConfig(Section):
     interval_s: float = Field(5.0, gt=0, description="seconds between background drains when nothing new is written")
     park_after_refusals: int = Field(5, ge=1, description="a record Convex refuses this many times is parked: kept "
                                      "in SQLite, no longer sent, until 'gitorch sync --retry-parked'")
+    retry_after_s: float = Field(300.0, gt=0, description="with a team (CONVEX_URL and its key): a run that cannot "
+                                 "reach Convex to claim its run or reserve a paid call pauses this long")
 
 
 class Secrets(BaseModel):

@@ -243,6 +243,11 @@ class RunStatus(StrEnum):
         return self.terminal or self is RunStatus.FAILED
 
     @property
+    def going(self) -> bool:
+        """A process is (or was, until it died) driving the run."""
+        return self in (RunStatus.STARTED, RunStatus.PLANNING, RunStatus.BUILDING, RunStatus.REVIEWING)
+
+    @property
     def waiting(self) -> bool:
         """Stopped on purpose until a person, a clock or a budget lets it go on."""
         return self in (RunStatus.AWAITING_CONFIRMATION, RunStatus.AWAITING_PLAN_APPROVAL,

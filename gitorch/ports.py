@@ -276,8 +276,9 @@ class Budget(Protocol):
         window's spending, what calls in flight hold, and this one stay within its limit."""
         ...
 
-    def settle(self, reservation: Reservation, metric: Metric) -> None:
-        """The call is made: its ledger row replaces its reservation."""
+    def settle(self, reservation: Reservation | None, metric: Metric) -> None:
+        """The call is made: its ledger row replaces its reservation (None: a call that needed none,
+        a builder priced after the fact; its cost still counts)."""
         ...
 
     def release(self, reservation: Reservation) -> None:
@@ -299,6 +300,11 @@ class Claims(Protocol):
         ...
 
     def release_claim(self, run_id: str, holder: Holder) -> None: ...
+
+    def runs_due(self, now: datetime) -> list[Run]:
+        """Runs to continue now, the longest waiting first: paused runs whose wait is over, and runs
+        left going by a process that died (no live claim). For a team: every runner's."""
+        ...
 
 
 class Outbox(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from expect import check_budget, reservation
 
 from gitorch import config as config_module
 from gitorch.config import Config
@@ -21,7 +22,7 @@ from gitorch.cost import (
     subscription_usd,
 )
 from gitorch.errors import BudgetExceeded, GitorchError
-from gitorch.model import Metric, Reservation, Usage, new_id, utcnow
+from gitorch.model import Metric, Usage
 from gitorch.store.sqlite import SqliteStore
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -41,20 +42,6 @@ def spend(store, usd: float, *, at: datetime = NOW - timedelta(hours=1), run_id:
 
 def budget_config(**budget) -> Config:
     return Config.model_validate({"budget": budget})
-
-
-def reservation(usd: float, run_id: str | None = None, *, expires_in_s: float = 900) -> Reservation:
-    now = utcnow()
-    return Reservation(new_id("res"), usd, "claude-sonnet-5-5", run_id, now, now + timedelta(seconds=expires_in_s))
-
-
-def check_budget(store, config, usd: float, run_id: str | None = None, *, now: datetime = NOW) -> list[str]:
-    """What a call estimated at ``usd`` meets at ``now``: alerts, or BudgetExceeded (it holds nothing after)."""
-    held = reservation(usd, run_id)
-    try:
-        return hold(store, store, config, held, now=now)
-    finally:
-        store.release(held)
 
 
 # -- the table --------------------------------------------------------------------------------------

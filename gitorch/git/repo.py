@@ -370,7 +370,10 @@ def task_commits(repo_path: str | os.PathLike[str], tip: str, run_id: str,
 
 def remote_branches(repo_path: str | os.PathLike[str], prefix: str, remote: str = "origin", *,
                     token: str | None = None, env: Mapping[str, str] | None = None) -> list[str]:
-    """The branches on ``remote`` whose names start with ``prefix``."""
+    """The branches on ``remote`` whose names start with ``prefix`` (none when the repository has
+    no such remote: a working copy that was never pushed anywhere)."""
+    if remote not in open_repo(repo_path).remotes.names() and not any(c in remote for c in "/:"):
+        return []
     proc = run_git(repo_path, ["ls-remote", "--heads", remote, f"refs/heads/{prefix}*"],
                    env=_push_env(token, env), secrets=[token] if token else [])
     return [line.partition("\t")[2].removeprefix("refs/heads/") for line in proc.stdout.splitlines() if "\t" in line]

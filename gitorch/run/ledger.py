@@ -96,7 +96,7 @@ class Ledger:
             self.budget.settle(paid.reservation, metric)
             paid.settled = True
         else:
-            self.store.record_metric(metric)
+            self.budget.settle(None, metric)
         return metric
 
     def record_architect(self, result: PlanResult | ReviewResult, *, step: str, task_type: str | None = None,

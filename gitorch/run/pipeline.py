@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..errors import BudgetExceeded, GitorchError, ServiceError
+from ..errors import BudgetExceeded, GitorchError, ServiceError, TeamAway
 from ..model import (
     Plan,
     Review,
@@ -90,20 +90,31 @@ class Pipeline:
         return self._drive(state)
 
     def resume_due(self, *, from_github: bool, now: datetime | None = None) -> list[RunResult | GitorchError]:
-        """Resume every paused run whose wait is over (a usage cap reset, a new budget period), the
-        longest waiting first: `gitorch run --resume-due` takes the runs started on this machine
-        (``from_github=False``), the workflow's schedule those started on GitHub, whose comments and
-        pull requests need the GitHub client. One run failing does not stop the others; its error
-        takes its place in the list."""
+        """Resume every paused run whose wait is over (a usage cap reset, a new budget period) and
+        every run a process left going when it died (its claim lapsed), the longest waiting first:
+        `gitorch run --resume-due` takes the runs started on this machine (``from_github=False``),
+        the workflow's schedule those started on GitHub, whose comments and pull requests need the
+        GitHub client; one of a team also takes the other runners' (rebuilt here from GitHub). One
+        run failing does not stop the others; its error takes its place in the list."""
+        now = now or utcnow()
+        due = {run.id: run for run in self.store.runs_due(now)}
+        if self.parts.claims is not self.store:  # one of a team: any runner's runs, rebuilt here from GitHub
+            due.update({run.id: run for run in self.parts.claims.runs_due(now)
+                        if run.id not in due and from_github and run.repo == self.parts.repo.key})
         outcomes: list[RunResult | GitorchError] = []
-        for run in self.store.runs_due(now or utcnow()):
+        for run in due.values():
+            if not self.known(run.id, run.issue_number):
+                continue
             recorded = self.store.journal_result(run.id, StepKey(StepKind.REQUEST))
             if not recorded or RunRequest.from_journal(recorded["request"]).from_github != from_github:
                 continue
             try:
-                outcomes.append(self.resume(run.id))
+                result = self.resume(run.id)
             except GitorchError as exc:
                 outcomes.append(exc)
+                continue
+            if result.held_by is None:  # a run another process drives is not this tick's
+                outcomes.append(result)
         return outcomes
 
     def rework(self, run_id: str, tasks: list[Task], key: str) -> RunResult:
@@ -157,6 +168,10 @@ class Pipeline:
                 return work()
         except RunHeld as held:
             return self._result(state, message=held.message, held_by=held.holder)
+        except TeamAway as away:  # nobody can say who drives the run now: it waits, untouched
+            if state.run.status is RunStatus.PAUSED or not (state.run.status.waiting or state.run.status.finished):
+                state.set_status(RunStatus.PAUSED, resume_after=parse_iso(away.deferred_until))
+            return self._result(state, message=f"Run {state.run.id} waits: {away.message}\n{away.hint}")
         except LeaseLost as lost:  # another process may drive the run now: this one writes nothing more
             return self._result(state, message=lost.message)
 

@@ -46,6 +46,7 @@ from ..model import (
     Review,
     RoutingDecision,
     Run,
+    RunStatus,
     SpendWindow,
     StepKey,
     Task,
@@ -954,11 +955,23 @@ class SqliteStore:
                             iso(reservation.created_at), iso(reservation.expires_at)))
         return Reserved(granted, committed)
 
-    def settle(self, reservation: Reservation, metric: Metric) -> None:
-        """The call is made: its ledger row replaces its reservation, in one transaction."""
+    def settle(self, reservation: Reservation | None, metric: Metric) -> None:
+        """The call is made: its ledger row replaces its reservation, in one transaction (a call
+        made without one, a builder priced after the fact, just adds its row)."""
         with self._write() as db:
-            db.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
+            if reservation is not None:
+                db.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
             self._insert_metric(db, metric)
+
+    def record_spend(self, metric: Metric, reservation_id: str, totals: list[str]) -> None:
+        """A team runner's paid call: its ledger row and the ``spend`` record that settles its
+        reservation in Convex (``totals``: the team totals it adds to), in one transaction, so the
+        team learns what every recorded call cost once the outbox delivers it."""
+        with self._write() as db:
+            self._insert_metric(db, metric)
+            self._enqueue(db, "spend", reservation_id, {"reservation_id": reservation_id, "run_id": metric.run_id,
+                                                   "usd": metric.cost_usd, "totals": totals,
+                                                   "created_at": metric.created_at})
 
     def release(self, reservation: Reservation) -> None:
         """The call was not made, or failed without an answer: its reservation no longer counts."""
@@ -1058,10 +1071,14 @@ class SqliteStore:
         return _run(row) if row else None
 
     def runs_due(self, now: datetime) -> list[Run]:
-        """Paused runs whose ``resume_after`` has come, the longest waiting first."""
+        """Runs to continue now, the longest waiting first: paused runs whose ``resume_after`` has
+        come, and runs left going by a process that died (no live claim on them)."""
+        going = ", ".join(f"'{s}'" for s in RunStatus if s.going)
         with self._read() as db:
-            return [_run(r) for r in db.execute("SELECT * FROM runs WHERE status = 'paused' AND resume_after <= ? "
-                                                "ORDER BY resume_after, created_at", (iso(now),))]
+            return [_run(r) for r in db.execute(
+                "SELECT * FROM runs WHERE (status = 'paused' AND resume_after <= ?) OR (status IN "
+                f"({going}) AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.run_id = runs.id AND c.expires_at > ?)) "
+                "ORDER BY COALESCE(resume_after, updated_at), created_at", (iso(now), iso(now)))]
 
     def list_runs(self, limit: int = 50) -> list[Run]:
         """Newest first."""
