@@ -222,7 +222,7 @@ def test_a_usage_cap_pauses_the_issue_run_and_the_schedule_resumes_it_after_the_
 
     schedule = {"schedule": "17,47 * * * *", "repository": {"full_name": hub.full_name}}
     early = action(standins, tmp, schedule, "schedule")
-    assert early["status"] == "ignored" and "no paused run is due" in early["message"]
+    assert early["status"] == "ignored" and "no run is due" in early["message"]
 
     # The cap resets: move the run's wait into the past, as the clock would.
     cfg = config_module.load(env=standins.env(tmp / "state"))

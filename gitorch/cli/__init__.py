@@ -227,7 +227,7 @@ def _resume_due(cfg: Any, as_json: bool) -> None:
             click.echo(f"error: {o.message}" if isinstance(o, GitorchError)
                        else f"{o.run.id}: {o.run.status}" + (f" ({o.message})" if o.message else ""))
         if not outcomes:
-            click.echo("no paused run is due")
+            click.echo("no run is due")
     if any(isinstance(o, GitorchError) for o in outcomes):
         sys.exit(1)
 

@@ -338,11 +338,12 @@ def cancel(ctx: Context, ask: Ask) -> Outcome:
 
 
 def resume(ctx: Context, ask: Ask) -> Outcome:
-    """Every paused run whose wait is over (usage cap reset, new budget period), the longest waiting first."""
+    """Every paused run whose wait is over (usage cap reset, new budget period) and every run a dead
+    process left going, the longest waiting first."""
     outcomes = ctx.pipeline().resume_due(from_github=ctx.github is not None)
     lines = [f"failed: {o.message}" if isinstance(o, GitorchError) else f"{o.run.id}: {o.run.status}"
              for o in outcomes]
-    return Outcome("resumed" if outcomes else "ignored", "; ".join(lines) if lines else "no paused run is due",
+    return Outcome("resumed" if outcomes else "ignored", "; ".join(lines) if lines else "no run is due",
                    resumed=outcomes)
 
 

@@ -48,7 +48,8 @@ class Ledger:
         self.prices = cost.PriceTable.from_config(config)
 
     def estimate(self, model: str, input_tokens: int, output_tokens: int) -> float:
-        """What a call not made yet may cost (no cache assumed)."""
+        """What a call not made yet may cost (no cache assumed; it writes at most ``max_output_tokens``)."""
+        output_tokens = min(output_tokens, self.config.anthropic.max_output_tokens)
         return self.prices.usd(model, Usage(input_tokens=input_tokens, output_tokens=output_tokens, estimated=True))
 
     def reserve(self, model: str, *, input_tokens: int, output_tokens: int, run_id: str | None = None) -> Paid:
