@@ -256,7 +256,7 @@ def check_budget(store: Any, config: Any, estimate_usd: float, run_id: str | Non
                        f"at ${estimate_usd:.4f} would pass the limit, so the run pauses")
             resume_at = limit.resume_at.isoformat() if limit.resume_at else None
             when = f"the run goes on by itself after {resume_at} (UTC), or " if resume_at else ""
-            store.record_budget_event("paused", limit.scope, message, run_id, period=limit.period)
+            _record_event(store, config, "paused", limit.scope, message, run_id, limit.period)
             raise BudgetExceeded(message, hint=f"{when}raise {key} in .gitorch.yml{env}",
                                  scope=limit.scope, resume_at=resume_at)
         if limit.limit_usd > 0 and projected >= limit.limit_usd * threshold / 100:
@@ -264,8 +264,18 @@ def check_budget(store: Any, config: Any, estimate_usd: float, run_id: str | Non
             alert = (f"{limit.scope} budget: ${projected:.2f} of ${limit.limit_usd:.2f} ({pct:.0f}%) with this call; "
                      f"alert at {threshold:g}%")
             alerts.append(alert)
-            store.record_budget_event("alert", limit.scope, alert, run_id, period=f"{limit.period}:{threshold:g}%")
+            _record_event(store, config, "alert", limit.scope, alert, run_id, f"{limit.period}:{threshold:g}%")
     return alerts
+
+
+def _record_event(store: Any, config: Any, kind: str, scope: str, message: str, run_id: str | None,
+                  period: str) -> None:
+    """Record a budget event once per period and threshold; the first time, it also goes to people
+    (``gitorch.alerts``: annotation, job summary, webhook)."""
+    if store.record_budget_event(kind, scope, message, run_id, period=period):
+        from .alerts import BudgetAlert, deliver
+
+        deliver(config, BudgetAlert(kind, scope, message, period, run_id))
 
 
 def paused(store: Any, config: Any, now: datetime | None = None) -> bool:
