@@ -12,6 +12,7 @@ import subprocess
 import time
 
 import pytest
+from standins.webhook import WebhookReceiver
 
 from gitorch import alerts
 from gitorch import config as config_module
@@ -26,7 +27,6 @@ from gitorch.simulate import demo_scenario
 from gitorch.simulate.anthropic_api import AnthropicServer
 from gitorch.simulate.demo import DEMO_KEY, ScriptedArchitect, make_repository
 from gitorch.store import open_store
-from tests.standins.webhook import WebhookReceiver
 
 PLAN = {"summary": "An email template.", "tasks": [demo_scenario.PLAN["tasks"][0]]}
 # One limit: the month's, $1. The run and day limits are off so that only the month's periods count.
