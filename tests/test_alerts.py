@@ -192,6 +192,7 @@ def test_a_redirect_is_not_followed(hook):
     ("javascript:alert('hooksecretXYZ')", "https://"),
     ("https://hooks.example.com/services/hooksecretXYZ with spaces", "without spaces"),
     ("https://hooks.example.com/services/\u200bhooksecretXYZ", "visible characters"),
+    ("https://hooks.example.com/services/\udce9hooksecretXYZ", "visible characters"),  # not UTF-8 in the environment
     ("https://hooks.example.com/" + "hooksecretXYZ" * 200, "at most 2048"),
 ])
 def test_a_bad_webhook_address_is_refused_without_repeating_it(tmp_path, url, why):
