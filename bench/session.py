@@ -30,8 +30,8 @@ from standins.webhook import WebhookReceiver  # noqa: E402
 
 from gitorch import config as config_module  # noqa: E402
 from gitorch.commands.session import Session  # noqa: E402
-from gitorch.cost import check_budget  # noqa: E402
 from gitorch.model import Metric, Usage  # noqa: E402
+from gitorch.run.ledger import Ledger  # noqa: E402
 from gitorch.simulate import demo_scenario  # noqa: E402
 from gitorch.simulate.anthropic_api import AnthropicServer  # noqa: E402
 from gitorch.simulate.demo import DEMO_KEY, ScriptedArchitect, make_repository  # noqa: E402
@@ -126,11 +126,12 @@ def alert_cost() -> dict:
             hook.delay_s = 2.0 if name == "webhook_hangs" else 0.0
             with open_store(cfg) as store:
                 store.record_metric(Metric("claude", "claude-sonnet-5-5", Usage(1, 1), 0.8, 0.8))
+                ledger = Ledger(store, cfg)
                 started = time.perf_counter()
-                check_budget(store, cfg, 0.01)  # records the alert: delivered now
+                ledger.release(ledger.reserve("claude-sonnet-5-5", input_tokens=2000, output_tokens=500))  # the alert
                 first = time.perf_counter() - started
                 started = time.perf_counter()
-                check_budget(store, cfg, 0.01)  # recorded already: nothing sent
+                ledger.release(ledger.reserve("claude-sonnet-5-5", input_tokens=2000, output_tokens=500))  # said
                 again = time.perf_counter() - started
             out[f"{name}_first_gate_ms"] = ms(first)
             out[f"{name}_later_gate_ms"] = ms(again)

@@ -44,7 +44,7 @@ test("every runner's records of the period come back as they were sent", async (
       step("run-b", "runner-b", "plan", NOW - 2 * DAY),
     ],
   });
-  const got = await t.query(api.dashboard.records, { since: NOW - 30 * DAY });
+  const got = await t.query(internal.dashboard.records, { since: NOW - 30 * DAY });
   expect(got.runs.map((r: any) => [r.runner, r.data.id])).toEqual([["runner-a", "run-a"], ["runner-b", "run-b"]]);
   expect(got.journal.map((s: any) => s.data.run_id).sort()).toEqual(["run-a", "run-b"]);
   expect((got.runs[0] as any).data.text).toBe("task of runner-a");

@@ -1,14 +1,15 @@
 // What `gitorch dashboard --store convex` follows live: every runner's records of a period (runs with
 // their journal steps and artifacts, metrics, routing decisions, budget events), as each runner
 // sent them (`data`), so the dashboard computes its figures with the same Python code as
-// `gitorch stats` on one machine. Read-only.
+// `gitorch stats` on one machine. Read-only, and internal: only a caller with the deployment's admin or
+// deploy key (gitorch's own dashboard server) may read team data.
 import { v } from "convex/values";
-import { query } from "./_generated/server";
+import { internalQuery } from "./_generated/server";
 
 // The newest runs whose journal (the timeline of steps) comes along.
 const RUNS_WITH_JOURNAL = 25;
 
-export const records = query({
+export const records = internalQuery({
   args: { since: v.number() },
   handler: async (ctx, { since }) => {
     const runs = await ctx.db

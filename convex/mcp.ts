@@ -3,7 +3,7 @@
 // by (runner, key) with a version, exactly like the outbox drain's `mirror:push`.
 import { v } from "convex/values";
 import type { Doc } from "./_generated/dataModel";
-import { mutation, query, type QueryCtx } from "./_generated/server";
+import { internalMutation, internalQuery, type QueryCtx } from "./_generated/server";
 import { upsert } from "./records";
 import {
   artifactsFields,
@@ -24,7 +24,7 @@ function split<T extends { key: string; version: number; runner: string }>(args:
 
 // -- writes --------------------------------------------------------------------------------------
 
-export const writePlan = mutation({
+export const writePlan = internalMutation({
   args: { ...envelope, ...plansFields },
   returns: outcome,
   handler: async (ctx, args) => {
@@ -33,7 +33,7 @@ export const writePlan = mutation({
   },
 });
 
-export const writeArtifact = mutation({
+export const writeArtifact = internalMutation({
   args: { ...envelope, ...artifactsFields },
   returns: outcome,
   handler: async (ctx, args) => {
@@ -42,7 +42,7 @@ export const writeArtifact = mutation({
   },
 });
 
-export const recordMetric = mutation({
+export const recordMetric = internalMutation({
   args: { ...envelope, ...metricsFields },
   returns: outcome,
   handler: async (ctx, args) => {
@@ -51,7 +51,7 @@ export const recordMetric = mutation({
   },
 });
 
-export const recordRoutingDecision = mutation({
+export const recordRoutingDecision = internalMutation({
   args: { ...envelope, ...routingDecisionsFields },
   returns: outcome,
   handler: async (ctx, args) => {
@@ -61,7 +61,7 @@ export const recordRoutingDecision = mutation({
 });
 
 /** The review's verdict on one artifact. `version` must be newer than the artifact's. */
-export const updateReviewStatus = mutation({
+export const updateReviewStatus = internalMutation({
   args: {
     ...envelope,
     reviewStatus: artifactsFields.reviewStatus,
@@ -89,7 +89,7 @@ export const updateReviewStatus = mutation({
 // -- reads ---------------------------------------------------------------------------------------
 
 /** The newest plan of a run; without a run, the newest plan of any run still going. */
-export const getActivePlan = query({
+export const getActivePlan = internalQuery({
   args: { runId: v.optional(v.string()) },
   handler: async (ctx, { runId }) => {
     if (runId !== undefined) {
@@ -110,7 +110,7 @@ export const getActivePlan = query({
 });
 
 /** Artifacts waiting for review, oldest first (of one run, or all). */
-export const getPendingArtifacts = query({
+export const getPendingArtifacts = internalQuery({
   args: { runId: v.optional(v.string()), limit: v.optional(v.number()) },
   handler: async (ctx, { runId, limit }) => {
     const pending = ctx.db
@@ -178,7 +178,7 @@ async function metricsSince(ctx: QueryCtx, since: number) {
 }
 
 /** Tokens and cost of one run, in all and per agent. */
-export const getSessionMetrics = query({
+export const getSessionMetrics = internalQuery({
   args: { runId: v.string() },
   handler: async (ctx, { runId }) => {
     const metrics = await ctx.db
@@ -190,7 +190,7 @@ export const getSessionMetrics = query({
 });
 
 /** gitorch processes seen in the last ten minutes (or since `since`), with the run each is on. */
-export const getActiveSessions = query({
+export const getActiveSessions = internalQuery({
   args: { since: v.optional(v.number()) },
   handler: async (ctx, { since }) => {
     const from = since ?? Date.now() - ACTIVE_MS;
@@ -220,7 +220,7 @@ export const getActiveSessions = query({
 });
 
 /** Today's (UTC, or from `dayStart`) calls, tokens, cost and saving, in all and per agent. */
-export const getTodayMetrics = query({
+export const getTodayMetrics = internalQuery({
   args: { dayStart: v.optional(v.number()) },
   handler: async (ctx, { dayStart }) => {
     const start = dayStart ?? Math.floor(Date.now() / DAY_MS) * DAY_MS;
@@ -229,7 +229,7 @@ export const getTodayMetrics = query({
 });
 
 /** How the router did over the last `days`: suggestions per agent, overrides, accuracy. */
-export const getRoutingStats = query({
+export const getRoutingStats = internalQuery({
   args: { days: v.optional(v.number()) },
   handler: async (ctx, { days }) => {
     const since = Date.now() - (days ?? 30) * DAY_MS;
@@ -273,7 +273,7 @@ export const getRoutingStats = query({
 });
 
 /** Spending over the last `days`: per agent and per day, and the saving against Claude alone. */
-export const getCostAnalysis = query({
+export const getCostAnalysis = internalQuery({
   args: { days: v.optional(v.number()) },
   handler: async (ctx, { days }) => {
     const since = Date.now() - (days ?? 30) * DAY_MS;

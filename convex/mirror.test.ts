@@ -147,17 +147,17 @@ describe("named writes (the original design's API)", () => {
 
   test("writePlan is idempotent and getActivePlan returns the newest", async () => {
     const t = setup();
-    expect(await t.mutation(api.mcp.writePlan, plan)).toBe("inserted");
-    expect(await t.mutation(api.mcp.writePlan, plan)).toBe("duplicate");
-    expect(await t.mutation(api.mcp.writePlan, { ...plan, key: "plan-2", planId: "plan-2", createdAt: NOW + 1 }))
+    expect(await t.mutation(internal.mcp.writePlan, plan)).toBe("inserted");
+    expect(await t.mutation(internal.mcp.writePlan, plan)).toBe("duplicate");
+    expect(await t.mutation(internal.mcp.writePlan, { ...plan, key: "plan-2", planId: "plan-2", createdAt: NOW + 1 }))
       .toBe("inserted");
-    expect((await t.query(api.mcp.getActivePlan, { runId: "run-1" }))?.planId).toBe("plan-2");
-    expect((await t.query(api.mcp.getActivePlan, {}))?.planId).toBe("plan-2");
+    expect((await t.query(internal.mcp.getActivePlan, { runId: "run-1" }))?.planId).toBe("plan-2");
+    expect((await t.query(internal.mcp.getActivePlan, {}))?.planId).toBe("plan-2");
   });
 
   test("writePlan refuses a task without its fields", async () => {
     const t = setup();
-    await expect(t.mutation(api.mcp.writePlan, { ...plan, tasks: [{ id: "t1" }] } as any)).rejects.toThrow(
+    await expect(t.mutation(internal.mcp.writePlan, { ...plan, tasks: [{ id: "t1" }] } as any)).rejects.toThrow(
       /description/,
     );
   });
@@ -166,17 +166,17 @@ describe("named writes (the original design's API)", () => {
     const t = setup();
     const artifact = { key: "a1", version: 1, runner: "r", artifactId: "a1", runId: "run-1", taskId: "t1",
       path: "a.py", agent: "chatgpt-pro", content: "x", reviewStatus: "pending" as const, notes: "", updatedAt: NOW };
-    await t.mutation(api.mcp.writeArtifact, artifact);
-    await t.mutation(api.mcp.writeArtifact, { ...artifact, key: "a2", artifactId: "a2", path: "b.py" });
-    expect((await t.query(api.mcp.getPendingArtifacts, {})).map((a) => a.path)).toEqual(["a.py", "b.py"]);
-    expect(await t.mutation(api.mcp.updateReviewStatus,
+    await t.mutation(internal.mcp.writeArtifact, artifact);
+    await t.mutation(internal.mcp.writeArtifact, { ...artifact, key: "a2", artifactId: "a2", path: "b.py" });
+    expect((await t.query(internal.mcp.getPendingArtifacts, {})).map((a) => a.path)).toEqual(["a.py", "b.py"]);
+    expect(await t.mutation(internal.mcp.updateReviewStatus,
       { key: "a1", version: 2, runner: "r", reviewStatus: "approved", notes: "fine" })).toBe("updated");
-    expect(await t.mutation(api.mcp.updateReviewStatus,
+    expect(await t.mutation(internal.mcp.updateReviewStatus,
       { key: "a1", version: 1, runner: "r", reviewStatus: "rejected" })).toBe("stale");
-    const pending = await t.query(api.mcp.getPendingArtifacts, { runId: "run-1" });
+    const pending = await t.query(internal.mcp.getPendingArtifacts, { runId: "run-1" });
     expect(pending.map((a) => a.path)).toEqual(["b.py"]);
     expect((pending[0] as any).content).toBeUndefined();
-    await expect(t.mutation(api.mcp.updateReviewStatus,
+    await expect(t.mutation(internal.mcp.updateReviewStatus,
       { key: "nope", version: 1, runner: "r", reviewStatus: "approved" })).rejects.toThrow(/no artifact 'nope'/);
   });
 });
@@ -191,16 +191,16 @@ describe("queries", () => {
         metric("m3", 1, { created_at: iso(NOW - 3 * 86_400_000) }),
       ],
     });
-    const today = await t.query(api.mcp.getTodayMetrics, {});
+    const today = await t.query(internal.mcp.getTodayMetrics, {});
     expect(today.total.calls).toBe(2);
     expect(today.byAgent["chatgpt-pro"].savingUsd).toBeCloseTo(0.75);
-    const cost = await t.query(api.mcp.getCostAnalysis, { days: 7 });
+    const cost = await t.query(internal.mcp.getCostAnalysis, { days: 7 });
     expect(cost.total.calls).toBe(3);
     expect(cost.total.costUsd).toBeCloseTo(0.5);
     expect(cost.total.baselineCostUsd).toBeCloseTo(1.25);
     expect(cost.savingPct).toBeCloseTo(60);
     expect(Object.keys(cost.perDay)).toHaveLength(2);
-    const session = await t.query(api.mcp.getSessionMetrics, { runId: "run-1" });
+    const session = await t.query(internal.mcp.getSessionMetrics, { runId: "run-1" });
     expect(session.total.inputTokens).toBe(3000);
   });
 
@@ -220,7 +220,7 @@ describe("queries", () => {
         decision("d4", { outcome: "failure" }),
       ],
     });
-    const stats = await t.query(api.mcp.getRoutingStats, {});
+    const stats = await t.query(internal.mcp.getRoutingStats, {});
     expect(stats).toMatchObject({ decisions: 4, overridden: 1, judged: 3, byAgent: { claude: 4 } });
     expect(stats.accuracy).toBeCloseTo(1 / 3);
     expect(stats.successRate).toBeCloseTo(0.5);
@@ -236,16 +236,16 @@ describe("queries", () => {
       { runner: "r1", session: "s1", host: "ci-1", startedAt: NOW, runId: "run-1", pending: 3 });
     await t.mutation(internal.mirror.heartbeat,
       { runner: "r2", session: "s2", host: "ci-2", startedAt: NOW, pending: 0, stopped: true });
-    const active = await t.query(api.mcp.getActiveSessions, {});
+    const active = await t.query(internal.mcp.getActiveSessions, {});
     expect(active).toHaveLength(1);
     expect(active[0]).toMatchObject({ runner: "r1", host: "ci-1", pending: 3, run: { status: "building" } });
-    expect(await t.query(api.mcp.getActiveSessions, { since: Date.now() + 60_000 })).toEqual([]);
+    expect(await t.query(internal.mcp.getActiveSessions, { since: Date.now() + 60_000 })).toEqual([]);
   });
 
   test("the functions report their version", async () => {
     const t = setup();
     const version = await t.query(api.mirror.version, {});
-    expect(version.functions).toBe(1);
+    expect(version.functions).toBe(2);
     expect(version.tables).toContain("routing_decisions");
   });
 

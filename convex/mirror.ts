@@ -4,6 +4,7 @@
 import { paginationOptsValidator } from "convex/server";
 import { v } from "convex/values";
 import { internalMutation, internalQuery, query } from "./_generated/server";
+import { settleSpend } from "./coordination";
 import {
   dataFromPayload,
   fieldsFromPayload,
@@ -58,7 +59,12 @@ export const push = internalMutation({
       try {
         const payload = r.payload ?? {};
         const fields = fieldsFromPayload(table, payload, now);
-        out.push({ key: r.key, outcome: await upsert(ctx, table, envelope, fields, dataFromPayload(table, payload)) });
+        const outcome = await upsert(ctx, table, envelope, fields, dataFromPayload(table, payload));
+        if (table === "spend" && outcome === "inserted") {
+          // a paid call's real cost, counted once in the team's totals; its reservation is gone
+          await settleSpend(ctx, fields as { reservationId: string; usd: number; totals: string[] });
+        }
+        out.push({ key: r.key, outcome });
       } catch (err) {
         out.push({ key: r.key, outcome: "rejected" as const, error: `${table}/${r.key}: ${(err as Error).message}` });
       }

@@ -6,11 +6,11 @@ import type { DataModel, TableNames } from "./_generated/dataModel";
 
 // Bump when a function's arguments or results change; `gitorch doctor` compares it with the
 // version the Python package expects, so a deployment running older functions is caught.
-export const FUNCTIONS_VERSION = 1;
+export const FUNCTIONS_VERSION = 2;
 
 export type Envelope = { key: string; version: number; runner: string };
 export type Outcome = "inserted" | "updated" | "duplicate" | "stale";
-export type MirroredTable = Exclude<TableNames, "sessions">;
+export type MirroredTable = Exclude<TableNames, "sessions" | "claims" | "reservations" | "spend_totals">;
 
 export const MIRRORED_TABLES: MirroredTable[] = [
   "runs",
@@ -22,12 +22,13 @@ export const MIRRORED_TABLES: MirroredTable[] = [
   "routing_decisions",
   "router_state",
   "budget_events",
+  "spend",
 ];
 
 /** Insert, or replace when `version` is newer; an equal version is a duplicate, an older one stale. */
 export async function upsert(
   ctx: GenericMutationCtx<DataModel>,
-  table: TableNames,
+  table: MirroredTable | "sessions",
   envelope: Envelope,
   fields: Record<string, unknown>,
   data?: unknown,
@@ -98,6 +99,11 @@ function time(p: Json, now: number, ...names: string[]): number {
   return toMs(pick(p, ...names), now);
 }
 
+function optTime(p: Json, ...names: string[]): number | undefined {
+  const value = pick(p, ...names);
+  return value === undefined || value === "" ? undefined : toMs(value, 0);
+}
+
 function task(t: Json) {
   return {
     id: str(t, "id"),
@@ -132,6 +138,7 @@ export function fieldsFromPayload(table: MirroredTable, p: Json, now: number): R
         issueNumber: optNum(p, "issue_number", "issueNumber"),
         verdict: optStr(p, "verdict"),
         rounds: num(p, "rounds"),
+        resumeAfter: optTime(p, "resume_after", "resumeAfter"),
         createdAt: time(p, now, "created_at", "createdAt"),
         updatedAt: time(p, now, "updated_at", "updatedAt", "created_at"),
       };
@@ -215,6 +222,14 @@ export function fieldsFromPayload(table: MirroredTable, p: Json, now: number): R
         repo: str(p, "repo"),
         state: str(p, "state"),
         updatedAt: time(p, now, "updated_at", "updatedAt"),
+      };
+    case "spend":
+      return {
+        reservationId: str(p, "reservation_id", "reservationId"),
+        runId: optStr(p, "run_id", "runId"),
+        usd: num(p, "usd"),
+        totals: (pick(p, "totals") ?? []).map(String),
+        createdAt: time(p, now, "created_at", "createdAt"),
       };
     case "budget_events":
       return {

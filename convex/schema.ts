@@ -49,6 +49,8 @@ export const runsFields = {
   issueNumber: v.optional(v.number()),
   verdict: v.optional(v.string()),
   rounds: v.number(),
+  // a paused run's wait: when any runner of the team may continue it
+  resumeAfter: v.optional(v.number()),
   createdAt: v.number(),
   updatedAt: v.number(),
 };
@@ -140,6 +142,34 @@ export const routerStateFields = {
   updatedAt: v.number(),
 };
 
+export const claimsFields = {
+  runId: v.string(),
+  host: v.string(),
+  pid: v.number(),
+  token: v.string(),
+  holderRunner: v.string(),
+  since: v.number(),
+  expiresAt: v.number(),
+};
+
+export const reservationsFields = {
+  reservationId: v.string(),
+  runId: v.optional(v.string()),
+  model: v.string(),
+  usd: v.number(),
+  holderRunner: v.string(),
+  createdAt: v.number(),
+  expiresAt: v.number(),
+};
+
+export const spendFields = {
+  reservationId: v.string(),
+  runId: v.optional(v.string()),
+  usd: v.number(),
+  totals: v.array(v.string()),
+  createdAt: v.number(),
+};
+
 export default defineSchema({
   // A gitorch process on a runner, seen by its heartbeats (the original design's sessions).
   sessions: defineTable({ ...envelope, ...sessionsFields })
@@ -186,10 +216,28 @@ export default defineSchema({
   routing_decisions: defineTable({ ...envelope, ...routingDecisionsFields })
     .index("by_key", ["runner", "key"])
     .index("by_decision", ["decisionId"])
-    .index("by_created", ["createdAt"]),
+    .index("by_created", ["createdAt"])
+    .index("by_feedback", ["repo", "feedbackAt"]),
 
   // The router's learned state per repository (base64), so a new runner starts from the team's.
   router_state: defineTable({ ...envelope, ...routerStateFields }).index("by_key", ["runner", "key"]),
+
+  // Who drives each run: one claim per run, with an expiry its holder keeps pushing back.
+  claims: defineTable(claimsFields).index("by_run", ["runId"]),
+
+  // Paid calls in flight: their estimate counts against the team's limits until they settle.
+  reservations: defineTable(reservationsFields)
+    .index("by_reservation", ["reservationId"])
+    .index("by_run", ["runId"])
+    .index("by_expires", ["expiresAt"]),
+
+  // What each paid call really cost, once (by its reservation), mirrored from the runner that made it.
+  spend: defineTable({ ...envelope, ...spendFields })
+    .index("by_key", ["runner", "key"])
+    .index("by_reservation", ["reservationId"]),
+
+  // The team's spending per month, day and run ("month:2026-12", "day:2026-12-02", "run:<id>").
+  spend_totals: defineTable({ total: v.string(), usd: v.number() }).index("by_total", ["total"]),
 
   // Budget alerts and refusals.
   budget_events: defineTable({ ...envelope, ...budgetEventsFields })

@@ -87,6 +87,10 @@ class BudgetConfig(Section):
     builder_subscription_usd: float = Field(
         200.0, ge=0, description="the builder's flat monthly plan, amortised in reports (marginal cost 0)"
     )
+    reservation_expiry_s: float = Field(
+        900.0, gt=0, description="a paid call's reservation that its process left behind (a crash) stops "
+        "counting against the limits after this many seconds"
+    )
     webhook_url: SecretStr | None = Field(
         None, description="Slack-compatible webhook told each budget alert once; its address is a secret, so "
                           "prefer the environment [BUDGET_WEBHOOK_URL]"
@@ -188,6 +192,8 @@ class PipelineConfig(Section):
     parallelism: int = Field(2, ge=1, le=16, description="independent tasks built at once")
     plan_approval: Literal["auto", "required"] = Field("auto", description="build at once, or wait for approval")
     attempts: int = Field(3, ge=1, le=10, description="attempts per agent call before fallback")
+    lease_s: float = Field(180.0, ge=10, le=3600, description="a run's claim lapses this many seconds after its "
+                           "process last renewed it (a process that died); the next claimer continues the run")
 
 
 class VerifyConfig(Section):
@@ -205,6 +211,8 @@ class ConvexConfig(Section):
     interval_s: float = Field(5.0, gt=0, description="seconds between background drains when nothing new is written")
     park_after_refusals: int = Field(5, ge=1, description="a record Convex refuses this many times is parked: kept "
                                      "in SQLite, no longer sent, until 'gitorch sync --retry-parked'")
+    retry_after_s: float = Field(300.0, gt=0, description="with a team (CONVEX_URL and its key): a run that cannot "
+                                 "reach Convex to claim its run or reserve a paid call pauses this long")
 
 
 class Secrets(BaseModel):

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from .errors import BudgetExceeded, GitorchError
-from .model import AGENTS, CLAUDE, Metric, Usage, utcnow
+from .model import AGENTS, CLAUDE, Metric, Reservation, SpendWindow, Usage, utcnow
 
 PRICES_AS_OF = "2026-11-27"  # the day the list prices below were last checked
 MTOK = 1_000_000
@@ -208,27 +208,34 @@ def next_month(now: datetime) -> datetime:
 
 @dataclass
 class Limit:
-    """One budget limit as it stands now."""
+    """One budget limit: the spending it holds (``window``), the key a budget event is recorded
+    under once ("2026-11:$100", "2026-11-27:$5", "run-x:$5"), and when spending is allowed again."""
 
-    scope: str  # run, day, month
-    limit_usd: float
-    spent_usd: float
-    period: str  # the key a budget event is recorded under once: "2026-11:$100", "2026-11-27:$5", "run-x:$5"
-    resume_at: datetime | None  # when spending is allowed again on its own
+    window: SpendWindow
+    period: str
+    resume_at: datetime | None
+
+    @property
+    def scope(self) -> str:
+        return self.window.scope
+
+    @property
+    def limit_usd(self) -> float:
+        return self.window.limit_usd
 
 
-def limits(store: Any, config: Any, run_id: str | None = None, now: datetime | None = None) -> list[Limit]:
+def limits(config: Any, run_id: str | None = None, now: datetime | None = None) -> list[Limit]:
     """The limits that apply, month first (the longest pause), then day, then run."""
     now = now or utcnow()
     budget = config.budget
-    found = [Limit("month", budget.monthly_usd, store.spent_usd(since=month_start(now), until=now),
+    found = [Limit(SpendWindow("month", budget.monthly_usd, since=month_start(now), until=now),
                    f"{month_start(now):%Y-%m}:${budget.monthly_usd:g}", next_month(now))]
     if budget.daily_usd is not None:
-        found.append(Limit("day", budget.daily_usd, store.spent_usd(since=day_start(now), until=now),
+        found.append(Limit(SpendWindow("day", budget.daily_usd, since=day_start(now), until=now),
                            f"{day_start(now):%Y-%m-%d}:${budget.daily_usd:g}", day_start(now) + timedelta(days=1)))
     if run_id is not None and budget.per_run_usd is not None:
-        found.append(Limit("run", budget.per_run_usd, store.spent_usd(run_id=run_id),
-                           f"{run_id}:${budget.per_run_usd:g}", None))
+        found.append(Limit(SpendWindow("run", budget.per_run_usd, run_id=run_id), f"{run_id}:${budget.per_run_usd:g}",
+                           None))
     return found
 
 
@@ -236,27 +243,30 @@ _LIMIT_KEYS = {"month": ("budget.monthly_usd", " (or MONTHLY_BUDGET_USD)"), "day
                "run": ("budget.per_run_usd", "")}
 
 
-def check_budget(store: Any, config: Any, estimate_usd: float, run_id: str | None = None, *,
-                 now: datetime | None = None) -> list[str]:
-    """Gate a call estimated at ``estimate_usd``. Returns alert lines for every limit the call takes
-    to or past ``alert_threshold_pct`` (a budget event is recorded once per period and threshold).
-    Raises ``BudgetExceeded`` (and records a "paused" event once per period) when it would take
-    spending past a limit."""
-    if estimate_usd < 0:
-        raise GitorchError(f"a cost estimate cannot be negative ({estimate_usd})",
+def hold(budget: Any, events: Any, config: Any, reservation: Reservation, *, now: datetime | None = None) -> list[str]:
+    """Hold a paid call's ``reservation`` against every limit at once (``budget.reserve``, atomic).
+    Returns alert lines for each limit the call takes to or past ``alert_threshold_pct`` (a budget
+    event is recorded once per period and threshold). Raises ``BudgetExceeded`` (and records a
+    "paused" event once per period) when it would take spending, with what calls in flight hold,
+    past a limit; nothing is held then."""
+    if reservation.usd < 0:
+        raise GitorchError(f"a cost estimate cannot be negative ({reservation.usd})",
                            hint="pass the estimated USD of the call, 0 for a builder on its plan")
     now = now or utcnow()
+    current = limits(config, reservation.run_id, now)
+    answer = budget.reserve(reservation, [limit.window for limit in current])
     threshold = config.budget.alert_threshold_pct
     alerts = []
-    for limit in limits(store, config, run_id, now):
-        projected = limit.spent_usd + estimate_usd
+    for limit, committed in zip(current, answer.committed_usd, strict=True):
+        projected = committed + reservation.usd
         if projected > limit.limit_usd + 1e-9:
             key, env = _LIMIT_KEYS[limit.scope]
-            message = (f"{limit.scope} budget: ${limit.spent_usd:.2f} of ${limit.limit_usd:.2f} spent; a call estimated "
-                       f"at ${estimate_usd:.4f} would pass the limit, so the run pauses")
+            held = "spent and held by calls in flight" if committed else "spent"
+            message = (f"{limit.scope} budget: ${committed:.2f} of ${limit.limit_usd:.2f} {held}; a call estimated "
+                       f"at ${reservation.usd:.4f} would pass the limit, so the run pauses")
             resume_at = limit.resume_at.isoformat() if limit.resume_at else None
             when = f"the run goes on by itself after {resume_at} (UTC), or " if resume_at else ""
-            _record_event(store, config, "paused", limit.scope, message, run_id, limit.period)
+            _record_event(events, config, "paused", limit.scope, message, reservation.run_id, limit.period)
             raise BudgetExceeded(message, hint=f"{when}raise {key} in .gitorch.yml{env}",
                                  scope=limit.scope, resume_at=resume_at)
         if limit.limit_usd > 0 and projected >= limit.limit_usd * threshold / 100:
@@ -264,15 +274,19 @@ def check_budget(store: Any, config: Any, estimate_usd: float, run_id: str | Non
             alert = (f"{limit.scope} budget: ${projected:.2f} of ${limit.limit_usd:.2f} ({pct:.0f}%) with this call; "
                      f"alert at {threshold:g}%")
             alerts.append(alert)
-            _record_event(store, config, "alert", limit.scope, alert, run_id, f"{limit.period}:{threshold:g}%")
+            _record_event(events, config, "alert", limit.scope, alert, reservation.run_id,
+                          f"{limit.period}:{threshold:g}%")
+    if not answer.granted:  # a limit the loop above did not see (the team's store counted more)
+        raise BudgetExceeded("the budget has no room for this call",
+                             hint="see 'gitorch stats' for what is spent and held; raise a limit in .gitorch.yml")
     return alerts
 
 
-def _record_event(store: Any, config: Any, kind: str, scope: str, message: str, run_id: str | None,
+def _record_event(events: Any, config: Any, kind: str, scope: str, message: str, run_id: str | None,
                   period: str) -> None:
     """Record a budget event once per period and threshold; the first time, it also goes to people
     (``gitorch.alerts``: annotation, job summary, webhook)."""
-    if store.record_budget_event(kind, scope, message, run_id, period=period):
+    if events.record_budget_event(kind, scope, message, run_id, period=period):
         from .alerts import BudgetAlert, deliver
 
         deliver(config, BudgetAlert(kind, scope, message, period, run_id))
@@ -282,8 +296,8 @@ def paused(store: Any, config: Any, now: datetime | None = None) -> bool:
     """True while the month's or the day's limit stops paid calls: spending reached it, or a call
     was paused against it in this period (and the limit has not been changed since)."""
     now = now or utcnow()
-    current = limits(store, config, None, now)
-    if any(limit.spent_usd >= limit.limit_usd for limit in current):
+    current = limits(config, None, now)
+    if any(store.spent_usd(since=limit.window.since, until=limit.window.until) >= limit.limit_usd for limit in current):
         return True
     periods = {(limit.scope, limit.period) for limit in current}
     events = store.budget_events(kind="paused")

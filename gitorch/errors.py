@@ -72,6 +72,11 @@ class ServiceError(GitorchError):
         self.deferred_until = deferred_until
 
 
+class TeamAway(ServiceError):
+    """The team's Convex cannot be reached to claim a run or reserve a paid call: nothing that needs
+    it is done, and the run waits until ``deferred_until`` (``convex.retry_after_s``)."""
+
+
 class AgentError(ServiceError):
     """An agent call failed. ``reason`` says why in a word (``AgentReason``), which also decides
     whether it is worth another attempt; ``artifacts`` names the screenshots and logs kept for a person."""

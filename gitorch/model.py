@@ -243,6 +243,11 @@ class RunStatus(StrEnum):
         return self.terminal or self is RunStatus.FAILED
 
     @property
+    def going(self) -> bool:
+        """A process is (or was, until it died) driving the run."""
+        return self in (RunStatus.STARTED, RunStatus.PLANNING, RunStatus.BUILDING, RunStatus.REVIEWING)
+
+    @property
     def waiting(self) -> bool:
         """Stopped on purpose until a person, a clock or a budget lets it go on."""
         return self in (RunStatus.AWAITING_CONFIRMATION, RunStatus.AWAITING_PLAN_APPROVAL,
@@ -433,6 +438,7 @@ class PullInfo:
     author: str = ""
     url: str = ""
     created: bool = False  # opened by this call (not found)
+    body: str = ""
 
 
 @dataclass
@@ -580,3 +586,62 @@ class Verification:
     @property
     def summary(self) -> str:
         return f"{self.command.split()[0] if self.command.strip() else self.command} exited {self.exit_code}"
+
+
+# -- one owner per run, one budget for the team -------------------------------------------------------
+
+
+@dataclass
+class Holder:
+    """Who drives a run: the machine, the process, and a random token of this one drive; ``runner``
+    is the state folder's own id (processes with the same one share a machine and a store). ``since``
+    is when the claim was taken, ``expires_at`` when it lapses unless renewed."""
+
+    host: str
+    pid: int
+    token: str
+    runner: str = ""
+    since: datetime | None = None
+    expires_at: datetime | None = None
+
+    def __str__(self) -> str:
+        since = f" since {self.since:%Y-%m-%d %H:%M:%S} UTC" if self.since else ""
+        return f"{self.host} (pid {self.pid}){since}"
+
+    def same(self, other: Holder | None) -> bool:
+        return other is not None and other.token == self.token
+
+
+@dataclass(frozen=True)
+class SpendWindow:
+    """One budget limit a paid call is held against: spending in [since, until) (or by one run)
+    plus what calls in flight have reserved, against ``limit_usd``."""
+
+    scope: str  # month, day, run
+    limit_usd: float
+    since: datetime | None = None
+    until: datetime | None = None
+    run_id: str | None = None
+
+
+@dataclass
+class Reservation:
+    """The estimated cost of a paid call, held against the limits until the call's usage settles it.
+    One a crashed process left behind counts until ``expires_at``."""
+
+    id: str
+    usd: float
+    model: str
+    run_id: str | None
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass
+class Reserved:
+    """What a reservation found: whether it was granted, and per window what was committed before it
+    (spent and reserved by calls in flight)."""
+
+    granted: bool
+    committed_usd: list[float]
+    offline: bool = False  # made against this machine's allowance while the team's store was away

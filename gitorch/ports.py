@@ -17,6 +17,7 @@ from .model import (
     CommentInfo,
     CommitResult,
     Edit,
+    Holder,
     InlineComment,
     IssueInfo,
     Metric,
@@ -25,11 +26,14 @@ from .model import (
     PullInfo,
     PushResult,
     RangeDiff,
+    Reservation,
+    Reserved,
     Review,
     ReviewPosted,
     ReviewResult,
     RoutingDecision,
     Run,
+    SpendWindow,
     StepKey,
     Task,
     Verification,
@@ -107,7 +111,17 @@ class GitRepo(Protocol):
         """Tick off the items of ``task_file`` that asked for the run, in one commit on its branch."""
         ...
 
-    def fetch_branch(self, branch: str) -> None: ...
+    def fetch_branch(self, branch: str) -> str | None:
+        """Bring ``branch`` up to date with the remote; its tip there (None: not on the remote)."""
+        ...
+
+    def remote_branch(self, prefix: str) -> str | None:
+        """The branch on the remote whose name starts with ``prefix``, if there is one."""
+        ...
+
+    def task_commits(self, branch: str, run_id: str, base: str) -> list[tuple[str, str, str]]:
+        """The run's task commits on ``branch`` since ``base``, oldest first: (task id, agent, commit)."""
+        ...
 
     def push_branch(self, branch: str) -> PushResult: ...
 
@@ -168,6 +182,14 @@ class GitHub(Protocol):
 
     def last_reviewed_sha(self, pr: int) -> str | None:
         """The head commit gitorch reviewed last, so a new round reviews only what came after."""
+        ...
+
+    def find_pr(self, branch: str) -> PullInfo | None:
+        """The pull request from ``branch``, open or closed (the newest), with its body."""
+        ...
+
+    def posted_reviews(self, pr: int) -> list[tuple[str, str]]:
+        """gitorch's reviews on ``pr``, oldest first, as (head commit, body)."""
         ...
 
     def set_status(self, sha: str, state: str, description: str, context: str = "gitorch/review",
@@ -243,6 +265,46 @@ class Ledger(Protocol):
         ...
 
     def budget_events(self, since: datetime | None = None, kind: str | None = None) -> list[dict[str, Any]]: ...
+
+
+class Budget(Protocol):
+    """Where paid calls are held against the limits before they are made: this machine's store, or
+    the team's (Convex) so that one monthly limit holds across runners."""
+
+    def reserve(self, reservation: Reservation, windows: list[SpendWindow]) -> Reserved:
+        """Hold ``reservation`` against every window in one transaction; granted only when each
+        window's spending, what calls in flight hold, and this one stay within its limit."""
+        ...
+
+    def settle(self, reservation: Reservation | None, metric: Metric) -> None:
+        """The call is made: its ledger row replaces its reservation (None: a call that needed none,
+        a builder priced after the fact; its cost still counts)."""
+        ...
+
+    def release(self, reservation: Reservation) -> None:
+        """The call was not made, or failed without an answer."""
+        ...
+
+
+class Claims(Protocol):
+    """One process drives a run at a time: it claims the run, renews the claim while it works and
+    releases it at the end; a claim whose holder died lapses at its expiry."""
+
+    def claim(self, run_id: str, holder: Holder, lease_s: float, *, take_over: Holder | None = None) -> Holder:
+        """Take (or renew) the claim; returns who holds the run now: ``holder``, or another live one.
+        ``take_over`` names a holder known to be dead, whose claim is taken at once."""
+        ...
+
+    def renew(self, run_id: str, holder: Holder, lease_s: float) -> bool:
+        """False when the claim is no longer ``holder``'s."""
+        ...
+
+    def release_claim(self, run_id: str, holder: Holder) -> None: ...
+
+    def runs_due(self, now: datetime) -> list[Run]:
+        """Runs to continue now, the longest waiting first: paused runs whose wait is over, and runs
+        left going by a process that died (no live claim). For a team: every runner's."""
+        ...
 
 
 class Outbox(Protocol):
@@ -342,8 +404,10 @@ class Records(Protocol):
     def save_router_state(self, repo: str, state: bytes) -> None: ...
 
 
-class Store(Journal, Ledger, Outbox, Records, Protocol):
+class Store(Journal, Ledger, Budget, Claims, Outbox, Records, Protocol):
     """Everything gitorch keeps: SQLite on the machine (``store.sqlite``), mirrored to Convex."""
+
+    runner: str  # this state folder's own id: the records it writes carry it
 
     def close(self) -> None: ...
 

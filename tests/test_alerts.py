@@ -12,15 +12,15 @@ import subprocess
 import time
 
 import pytest
+from expect import check_budget
 from standins.webhook import WebhookReceiver
 
 from gitorch import alerts
 from gitorch import config as config_module
-from gitorch.cost import check_budget
 from gitorch.dashboard import data as dashboard_data
 from gitorch.dashboard import render
 from gitorch.errors import ConfigError
-from gitorch.model import Metric, Usage
+from gitorch.model import Metric, Usage, utcnow
 from gitorch.run.assemble import assemble
 from gitorch.run.state import RunRequest
 from gitorch.simulate import demo_scenario
@@ -119,8 +119,8 @@ def test_inside_github_actions_an_alert_is_a_warning_annotation_and_a_job_summar
     cfg = config_module.load(cwd=tmp_path, env=env)
     with open_store(cfg) as store:
         _spend(store, 0.8)
-        first = check_budget(store, cfg, 0.05)
-        again = check_budget(store, cfg, 0.05)
+        first = check_budget(store, cfg, 0.05, now=utcnow())
+        again = check_budget(store, cfg, 0.05, now=utcnow())
     assert first == again and len(first) == 1  # said to the run each time...
     err = capsys.readouterr().err
     annotations = [line for line in err.splitlines() if line.startswith("::warning")]
@@ -142,7 +142,7 @@ def test_the_dashboard_shows_the_budget_alerts_said_this_month(tmp_path):
     cfg.budget.per_run_usd = 1.0
     with open_store(cfg) as store:
         store.record_metric(Metric("claude", "claude-sonnet-5-5", Usage(1, 1), 0.85, 0.85, run_id="run-a"))
-        check_budget(store, cfg, 0.01, run_id="run-a")
+        check_budget(store, cfg, 0.01, run_id="run-a", now=utcnow())
         snapshot = dashboard_data.snapshot(store, cfg)
     [notice] = snapshot["alerts"]
     assert notice["kind"] == "budget-alert" and notice["text"].startswith("run budget: $0.86 of $1.00 (86%)")
@@ -222,11 +222,11 @@ def test_the_webhook_address_is_never_printed_logged_or_stored(tmp_path, hook, c
     cfg = config_module.load(cwd=tmp_path, env=env)
     with open_store(cfg) as store:
         _spend(store, 0.8)
-        check_budget(store, cfg, 0.05)
+        check_budget(store, cfg, 0.05, now=utcnow())
         hook.answer(500, times=3)
         _spend(store, 0.2)
         with pytest.raises(Exception, match="would pass the limit"):
-            check_budget(store, cfg, 0.05)
+            check_budget(store, cfg, 0.05, now=utcnow())
         stored = json.dumps(store.budget_events()) + json.dumps(store.outbox_pending(100), default=str)
         page = json.dumps(dashboard_data.snapshot(store, cfg), default=str)
     out = capsys.readouterr()

@@ -88,13 +88,14 @@ def test_sync_status_works_without_convex():
 def test_doctor_check_passes_against_a_deployment_with_our_functions(convex):
     check = doctor_check(config_module.load())
     assert (check.status, check.name) == ("ok", "convex")
-    assert "functions v1" in check.detail
+    assert f"functions v{convex_module.FUNCTIONS_VERSION}" in check.detail
 
 
 def test_doctor_check_catches_functions_of_another_version(convex, monkeypatch):
-    monkeypatch.setattr(convex_module, "FUNCTIONS_VERSION", 2)
+    deployed = convex_module.FUNCTIONS_VERSION
+    monkeypatch.setattr(convex_module, "FUNCTIONS_VERSION", deployed + 1)
     check = doctor_check(config_module.load())
-    assert check.status == "fail" and "version 1" in check.detail and "npx convex deploy" in check.fix
+    assert check.status == "fail" and f"version {deployed}" in check.detail and "npx convex deploy" in check.fix
 
 
 def test_doctor_check_fails_when_convex_does_not_answer(convex):

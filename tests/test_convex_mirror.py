@@ -412,7 +412,7 @@ def test_a_live_subscription_sees_a_write_from_another_process(tmp_path, convex)
     async def watch() -> list[float]:
         seen = []
         writer = None
-        async for today in follow(convex.url, "mcp:getTodayMetrics"):
+        async for today in follow(convex.url, "mcp:getTodayMetrics", admin_key=convex.admin_key):
             seen.append(today["byAgent"].get("chatgpt-pro", {}).get("calls", 0.0))
             if writer is None:
                 writer = await asyncio.create_subprocess_exec(
@@ -492,7 +492,7 @@ def test_without_the_key_writes_are_refused_as_not_public(convex):
 
 
 def test_a_function_error_names_the_function(convex):
-    client = ConvexHttp(convex.url, None)
+    client = ConvexHttp(convex.url, convex.admin_key)
     with pytest.raises(ConvexRequestError, match="mcp:updateReviewStatus failed: .*no artifact 'x'"):
         client.mutation("mcp:updateReviewStatus", {"key": "x", "version": 2, "runner": "r", "reviewStatus": "approved"})
 
@@ -501,7 +501,8 @@ def test_the_live_reader_follows_sessions_and_kpis_and_stops_when_cancelled(stor
     changes: list[str] = []
 
     async def scenario() -> dict:
-        reader = LiveReader(convex.url, on_change=lambda name, value: changes.append(name))
+        reader = LiveReader(convex.url, on_change=lambda name, value: changes.append(name),
+                            admin_key=convex.admin_key)
         task = asyncio.create_task(reader.run())
         while set(reader.latest) != set(LIVE_QUERIES):
             await asyncio.wait_for(reader.updated.wait(), 20)

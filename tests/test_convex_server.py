@@ -28,8 +28,8 @@ def post(server, kind: str, body, headers=None) -> requests.Response:
 def test_integer_valued_floats_are_written_as_floats(server):
     response = post(server, "query", {"path": "mirror:version", "args": {}, "format": "convex_encoded_json"})
     assert response.status_code == 200
-    assert '"functions":1.0' in response.text  # the Python client rejects a bare 1
-    assert ConvexHttpClient(server.url).query("mirror:version")["functions"] == 1.0
+    assert '"functions":2.0' in response.text  # the Python client rejects a bare 2
+    assert ConvexHttpClient(server.url).query("mirror:version")["functions"] == 2.0
 
 
 @pytest.mark.parametrize("body, code", [
@@ -50,12 +50,15 @@ def test_a_malformed_request_gets_a_4xx_with_code_and_message(server, body, code
 
 
 def test_a_function_that_throws_answers_200_with_status_error(server):
-    response = post(server, "mutation", {"path": "mcp:writePlan", "args": {"key": "k"}})
+    admin = {"Authorization": f"Convex {server.admin_key}"}
+    response = post(server, "mutation", {"path": "mcp:writePlan", "args": {"key": "k"}}, headers=admin)
     assert response.status_code == 200
     reply = response.json()
     assert reply["status"] == "error" and "Missing required field `version`" in reply["errorMessage"]
+    client = ConvexHttpClient(server.url)
+    client.set_admin_auth(server.admin_key)
     with pytest.raises(ConvexExecutionError, match="Missing required field"):
-        ConvexHttpClient(server.url).mutation("mcp:writePlan", {"key": "k"})
+        client.mutation("mcp:writePlan", {"key": "k"})
 
 
 def test_calling_a_query_as_a_mutation_says_what_it_is(server):
@@ -77,6 +80,7 @@ def test_internal_functions_need_the_admin_key(server):
 
 def test_the_websocket_client_gets_answers_even_for_failing_mutations(server):
     client = ConvexClient(server.url)
+    client.set_admin_auth(server.admin_key)
     results: list[object] = []
 
     def call() -> None:
@@ -90,7 +94,7 @@ def test_the_websocket_client_gets_answers_even_for_failing_mutations(server):
     thread.start()
     thread.join(20)  # without a Transition after the failure the call would never return
     assert results and "no artifact 'no-such'" in str(results[0])
-    assert client.query("mirror:version")["functions"] == 1.0
+    assert client.query("mirror:version")["functions"] == 2.0
 
 
 def test_switches_refuse_and_recover(server):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from expect import check_budget, reservation
 
 from gitorch import config as config_module
 from gitorch.config import Config
@@ -14,8 +15,8 @@ from gitorch.cost import (
     Price,
     PriceTable,
     alias,
-    check_budget,
     deprecation_warnings,
+    hold,
     metric_for,
     paused,
     subscription_usd,
@@ -360,3 +361,49 @@ def test_monthly_budget_from_the_environment(store, repo, monkeypatch):
 def test_negative_estimate_is_refused(store):
     with pytest.raises(GitorchError, match="cannot be negative"):
         check_budget(store, Config(), -1, now=NOW)
+
+
+# -- reservations: calls in flight ------------------------------------------------------------------
+
+
+def test_calls_in_flight_hold_their_estimate_against_the_limit(store):
+    cfg = budget_config(monthly_usd=1.0, per_run_usd=None)
+    first, second = reservation(0.4), reservation(0.4)
+    hold(store, store, cfg, first)
+    hold(store, store, cfg, second)  # 0.8 of 1.0 held by two calls in flight
+    with pytest.raises(BudgetExceeded, match=r"\$0.80 of \$1.00 spent and held by calls in flight"):
+        hold(store, store, cfg, reservation(0.4))
+    assert store.reserved_usd() == pytest.approx(0.8)  # the refused call holds nothing
+
+
+def test_a_settled_call_counts_what_it_used_and_a_released_one_nothing(store):
+    cfg = budget_config(monthly_usd=1.0, per_run_usd=None)
+    used, failed = reservation(0.4, "run-1"), reservation(0.4, "run-1")
+    hold(store, store, cfg, used)
+    hold(store, store, cfg, failed)
+    store.settle(used, Metric("claude", "claude-sonnet-5-5", Usage(1, 1), 0.25, 0.25, run_id="run-1"))
+    store.release(failed)
+    assert store.reserved_usd() == 0
+    assert store.spent_usd(run_id="run-1") == pytest.approx(0.25)
+    hold(store, store, cfg, reservation(0.7))  # 0.25 spent + 0.7 fits in 1.0
+
+
+def test_a_reservation_left_by_a_crashed_process_lapses(store):
+    cfg = budget_config(monthly_usd=1.0, per_run_usd=None)
+    hold(store, store, cfg, reservation(0.9, expires_in_s=0.2))  # its process died before the call ended
+    with pytest.raises(BudgetExceeded):
+        hold(store, store, cfg, reservation(0.5))
+    import time
+
+    time.sleep(0.3)
+    hold(store, store, cfg, reservation(0.5))  # the lapsed reservation no longer counts
+    assert store.reserved_usd() == pytest.approx(0.5)
+
+
+def test_the_run_limit_holds_only_that_runs_calls(store):
+    cfg = budget_config(monthly_usd=100, per_run_usd=1.0)
+    hold(store, store, cfg, reservation(0.8, "run-a"))
+    with pytest.raises(BudgetExceeded) as err:
+        hold(store, store, cfg, reservation(0.3, "run-a"))
+    assert err.value.scope == "run"
+    hold(store, store, cfg, reservation(0.8, "run-b"))  # another run has its own limit

@@ -453,7 +453,7 @@ def test_team_mode_shows_a_run_written_by_a_second_runner(convex_server, dashboa
     other.journal_begin(first.id, "plan", {"detail": "Claude plans"})
     _push(other, convex_server)
 
-    source = TeamSource(config, LocalSource(config), convex_server.url, tick_s=0.1)
+    source = TeamSource(config, LocalSource(config), convex_server.url, convex_server.admin_key, tick_s=0.1)
     server = dashboard(source)
     page = open_page(server.url)
     page.wait_for_selector(f'tr[data-run="{first.id}"]', timeout=20000)
@@ -489,7 +489,7 @@ def test_team_mode_falls_back_to_the_local_store_when_convex_is_unreachable(home
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     config = _config()
-    source = TeamSource(config, LocalSource(config), f"http://127.0.0.1:{port}")
+    source = TeamSource(config, LocalSource(config), f"http://127.0.0.1:{port}", "no-key-needed-here")
     server = dashboard(source)
     page = open_page(server.url)
     notice = page.locator("[data-notice=convex-unreachable]")
@@ -508,7 +508,7 @@ def test_team_mode_shows_a_notice_while_convex_is_away_and_recovers(convex_serve
         run = Run(id=new_id("run"), text="Team run before the outage", trigger="cli", status="reviewing")
         mine.save_run(run)
         _push(mine, convex_server)
-    source = TeamSource(config, LocalSource(config), convex_server.url, probe_every_s=0.3, tick_s=0.1)
+    source = TeamSource(config, LocalSource(config), convex_server.url, convex_server.admin_key, probe_every_s=0.3, tick_s=0.1)
     server = dashboard(source)
     page = open_page(server.url)
     page.wait_for_selector(f'tr[data-run="{run.id}"]', timeout=20000)

@@ -81,6 +81,13 @@ def test_team_mode_without_convex_url_says_what_to_set():
     assert "CONVEX_URL is empty" in result.stderr and "hint:" in result.stderr
 
 
+def test_team_mode_without_the_deploy_key_says_the_records_need_it(monkeypatch):
+    monkeypatch.setenv("CONVEX_URL", "http://127.0.0.1:9")
+    result = gitorch("dashboard", "--store", "convex")
+    assert result.returncode == 1
+    assert "CONVEX_DEPLOY_KEY" in result.stderr and "--store local" in result.stderr
+
+
 def test_with_a_token_every_request_must_carry_it(server):
     s = server(token=TOKEN)
     with httpx.Client(base_url=s.url.rstrip("/"), follow_redirects=False) as http:

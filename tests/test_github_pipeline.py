@@ -115,6 +115,47 @@ def test_a_labelled_issue_becomes_a_reviewed_pull_request_once(world):
     assert (len(hub.comments), len(hub.pulls), len(hub.pull_reviews(pr)), len(standins.page.prompts)) == counts
 
 
+def test_a_finished_run_delivered_again_to_an_empty_store_is_not_done_again(world):
+    """The state folder is gone (moved aside, a new runner): the run is rebuilt from its comment, its
+    pull request, its reviews and its branch, and nothing is built, asked or posted again."""
+    import shutil
+
+    standins, repo, tmp = world
+    hub = standins.hub
+    issue = hub.add_issue(demo_scenario.ISSUE_TITLE, demo_scenario.ISSUE_BODY, labels=["gitorch"])
+    action(standins, tmp, labeled(issue, hub.full_name))
+    done = action(standins, tmp, proceed(issue, hub.full_name), "issue_comment")
+    pr = done["pr_number"]
+    branch = hub.pulls[pr]["head"]["ref"]
+    remote = str(tmp / "origin.git")
+
+    def world_now():
+        return (len(hub.comments), len(hub.pulls), len(hub.pull_reviews(pr)), len(hub.pull_review_comments(pr)),
+                hub.issue_labels(issue), len(standins.page.prompts), len(standins.api.message_requests),
+                git(repo, "--git-dir", remote, "rev-parse", branch).strip())
+
+    before = world_now()
+    writes = sum(m != "GET" for m, _, _ in hub.requests)
+    shutil.rmtree(tmp / "state")  # the store is lost
+
+    label_again = action(standins, tmp, labeled(issue, hub.full_name))
+    proceed_again = action(standins, tmp, proceed(issue, hub.full_name), "issue_comment")
+    assert label_again["status"] == proceed_again["status"] == "done"
+    assert proceed_again["pr_number"] == pr and proceed_again["verdict"] == "approve"
+    assert world_now() == before  # 0 builds, 0 Claude calls, 0 new commits, reviews, comments, labels
+    assert sum(m != "GET" for m, _, _ in hub.requests) == writes  # nothing written to GitHub at all
+    assert len(git(repo, "--git-dir", remote, "rev-list", f"main..{branch}").split()) == 7
+    assert before[2] == 2
+    from gitorch.store.sqlite import SqliteStore
+
+    with SqliteStore(tmp / "state" / "state.db") as store:  # the new store knows the run as GitHub keeps it
+        run = store.get_run(f"run-issue-{issue}")
+        assert run.status == "done" and run.pr_number == pr and run.branch == branch
+        keys = [row["key"] for row in store.journal(run.id)]
+        assert sum(k.startswith("commit:") for k in keys) == 7 and "review:r2" in keys
+        assert [r.verdict for r in store.reviews(run.id)] == ["reject", "approve"]
+
+
 def review_comment(pr: int, branch: str, comment_id: int, full_name: str, path: str, line: int, body: str) -> dict:
     payload = copy.deepcopy(next(p for p in _examples()["pull_request_review_comment"] if p["action"] == "created"))
     payload["repository"]["full_name"] = full_name

@@ -358,3 +358,36 @@ def test_the_repositorys_tests_run_without_gitorchs_credentials(workspace, monke
     finally:
         builders.close()
     assert result.verify.exit_code == 0, result.verify.tail
+
+
+FOUR = {"summary": "Four helpers, each in its own module.", "tasks": [
+    {"id": f"t{i}", "description": f"Write shop/helpers/h{i}.py with a function helper_{i}() returning {i}.",
+     "files": [f"shop/helpers/h{i}.py"], "assigned_to": "claude", "depends_on": [], "estimated_lines": 20,
+     "task_type": "code_generation"} for i in range(1, 5)]}
+
+
+@pytest.mark.parametrize("parallelism", [1, 2, 4])
+def test_parallel_claude_builds_never_pass_the_run_limit_by_more_than_one_call(workspace, standins, parallelism):
+    """Four independent tasks built by Claude at once: each call holds its estimate first, so the
+    run's spending stays within its limit plus what one call used beyond its estimate."""
+    repo, env = workspace
+    standins.architect._plan = FOUR
+    (repo / ".gitorch.yml").write_text(f"agents:\n  builder: claude\nbudget:\n  per_run_usd: 0.026\n"
+                                       "anthropic:\n  max_output_tokens: 1024\n"
+                                       f"pipeline:\n  parallelism: {parallelism}\n")
+    git(repo, "commit", "-qam", "gitorch settings")
+    try:
+        pipeline, builders, cfg = _pipeline(repo, env)
+        result = pipeline.start(RunRequest(text="Add four small helpers", confirmed=True))
+    finally:
+        builders.close()
+        standins.architect._plan = demo_scenario.PLAN
+    metrics = pipeline.store.run_metrics(result.run.id)
+    spent = sum(m.cost_usd for m in metrics)
+    assert result.run.status == "paused" and "run budget" in result.message
+    assert spent <= 0.026 + max(m.cost_usd for m in metrics) + 1e-9, (parallelism, spent)
+    assert pipeline.store.reserved_usd() == 0  # nothing is left held once the calls ended
+    # The builds that were paid for are kept: resuming builds only what is left.
+    kept = [s["key"] for s in pipeline.store.journal(result.run.id) if s["key"].startswith("build:")
+            and s["status"] == "finished"]
+    assert len(kept) == sum(m.step == "build" for m in metrics)

@@ -93,3 +93,30 @@ def test_killed_after_every_step_the_run_still_does_everything_exactly_once(worl
     tasks = git(repo, "log", "--format=%(trailers:key=Gitorch-Task,valueonly)", f"main..{result['branch']}").split()
     assert sorted(tasks) == ["fix1-1", "t1", "t3"]
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_two_resumes_of_one_run_started_together_build_it_once(world):
+    standins, repo, env, db = world
+    waiting = subprocess.run([sys.executable, "-m", "gitorch", "run", TEXT, "--json"], cwd=repo, capture_output=True,
+                             text=True, env={**env, "AUTO_ROUTING_ENABLED": "false"}, stdin=subprocess.DEVNULL)
+    run_id = json.loads(waiting.stdout)["run_id"]
+    assert json.loads(waiting.stdout)["status"] == "awaiting_confirmation"
+    first, second = (_gitorch(repo, env, "--resume", run_id) for _ in range(2))  # at the same moment
+    outcomes = []
+    for proc in (first, second):
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, out[-2000:] + err[-2000:]  # both exit cleanly
+        outcomes.append(json.loads(out))
+    held = [o for o in outcomes if o["held_by"]]
+    built = [o for o in outcomes if not o["held_by"]]
+    assert len(held) == 1 and len(built) == 1
+    builder_pid = first.pid if outcomes[1]["held_by"] else second.pid
+    assert f"is being driven by {os.uname().nodename} (pid {builder_pid}) since" in held[0]["message"]
+    assert built[0]["status"] == "done" and built[0]["verdict"] == "approve"
+    tasks = git(repo, "log", "--format=%(trailers:key=Gitorch-Task,valueonly)", f"main..{built[0]['branch']}").split()
+    assert sorted(tasks) == ["fix1-1", "t1", "t3"]  # one commit per task and fix
+    assert len(standins.page.prompts) == 3  # each built once, by the builder
+    with SqliteStore(db) as store:
+        metrics = store.run_metrics(run_id)
+        assert not any(m.fallback for m in metrics) and sum(m.step == "build" for m in metrics) == 3
+        assert all(s["attempts"] == 1 for s in store.journal(run_id) if s["key"].startswith(("build:", "commit:")))

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
+from expect import check_budget
 
 from gitorch import config as config_module
 from gitorch.cli import cli
 from gitorch.config import Config
-from gitorch.cost import check_budget, metric_for
+from gitorch.cost import metric_for
 from gitorch.errors import BudgetExceeded, GitorchError
 from gitorch.model import Artifact, Metric, RoutingDecision, Run, Usage
 from gitorch.stats import compute, markdown, series

@@ -934,6 +934,6 @@ def test_m007_sums_the_rows_already_there(tmp_path, monkeypatch):
             old.execute(f"INSERT INTO {table} SELECT * FROM full.{table}")
         old.execute("DETACH DATABASE full")
     migrated = SqliteStore(tmp_path / "old.db")
-    assert migrated.schema_version()[-1] == "m007_lookups_and_hourly_sums"
+    assert "m007_lookups_and_hourly_sums" in migrated.schema_version()
     _same_sums(migrated)
     migrated.close()

@@ -13,6 +13,7 @@ import type {
   FilterApi,
   FunctionReference,
 } from "convex/server";
+import type * as coordination from "../coordination.js";
 import type * as dashboard from "../dashboard.js";
 import type * as mcp from "../mcp.js";
 import type * as mirror from "../mirror.js";
@@ -27,6 +28,7 @@ import type * as records from "../records.js";
  * ```
  */
 declare const fullApi: ApiFromModules<{
+  coordination: typeof coordination;
   dashboard: typeof dashboard;
   mcp: typeof mcp;
   mirror: typeof mirror;

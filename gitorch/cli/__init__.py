@@ -198,6 +198,9 @@ def run(text, task_file, agent, yes, resume_id, resume_due, as_json) -> None:
         confirm = confirm_in_terminal(console, render_decision)
     with _context(cfg, progress=None if as_json else RichProgress(console), confirm=confirm) as ctx:
         result = dispatch(ctx, ask).run
+    if result.held_by is not None:  # another process drives it: nothing was done here, and that is fine
+        _print_json(result_json(result)) if as_json else click.echo(result.message)
+        return
     if as_json:
         _print_json(result_json(result))
     else:
@@ -512,8 +515,13 @@ def dashboard(port: int, open_browser: bool, store_kind: str | None, host: str, 
     if kind == "convex" and not cfg.convex.url:
         raise GitorchError("--store convex needs the team's deployment, but CONVEX_URL is empty",
                            hint="export CONVEX_URL=https://<name>.convex.cloud, or use --store local")
+    key = cfg.secrets.convex_admin_key
+    if kind == "convex" and key is None:
+        raise GitorchError("--store convex reads the team's records, which only the deployment's key may read, "
+                           "but neither CONVEX_DEPLOY_KEY nor CONVEX_ADMIN_KEY is set",
+                           hint="export CONVEX_DEPLOY_KEY from the deployment's settings, or use --store local")
     local = LocalSource(cfg)
-    source = TeamSource(cfg, local, cfg.convex.url) if kind == "convex" else local
+    source = TeamSource(cfg, local, cfg.convex.url, key.get_secret_value()) if kind == "convex" else local
     with DashboardServer(source, host=host, port=port, token=token) as server:
         where = f"team: Convex {cfg.convex.url}" if kind == "convex" else f"local store {cfg.db_path}"
         click.echo(f"gitorch dashboard ({where}) on {server.url} - Ctrl-C stops it", err=True)

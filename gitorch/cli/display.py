@@ -127,5 +127,6 @@ def result_json(result: RunResult) -> dict[str, Any]:
         "commits": result.commits, "cost_usd": round(result.cost_usd, 6),
         "baseline_cost_usd": round(result.baseline_cost_usd, 6),
         "saving_usd": round(result.baseline_cost_usd - result.cost_usd, 6),
+        "held_by": str(result.held_by) if result.held_by else None,
         "verify": asdict(result.verify) if result.verify else None, "alerts": result.alerts, "answer": result.answer, "message": result.message,
     }

@@ -240,6 +240,8 @@ class Prompt:
                           "-" if lim["pct"] is None else f"{lim['pct']:g}%")
         self.console.print(table)
         per_run = f"; each run may spend ${data['per_run_usd']:.2f}" if data["per_run_usd"] is not None else ""
+        if data["held_usd"]:
+            self.console.print(f"calls in flight hold ${data['held_usd']:.4f} more")
         state = "[red]paused[/]" if data["paused"] else "[green]go ahead[/]"
         self.console.print(f"alert at {data['alert_threshold_pct']:g}% of a limit{per_run}; paid calls {state}; "
                            f"webhook {'set (address hidden)' if data['webhook'] else 'not set (budget.webhook_url)'}")

@@ -28,7 +28,7 @@ from ..github.events import Event, Ignored, parse_event, read_payload
 from ..github.permissions import check_trigger
 from ..ports import GitHub
 from ..redact import redact
-from .table import COMMANDS, SUGGESTION_KEY, Ask, Context, Outcome, dispatch, read_command, suggestion_comment
+from .table import COMMANDS, Ask, Context, Outcome, dispatch, read_command
 
 log = logging.getLogger("gitorch.github")
 
@@ -127,21 +127,8 @@ def run_action(config: Any, env: Any, *, provider: GitHub | None = None, store: 
 
     with Context(config, store, config.repo_root or Path.cwd(), github=provider, router=router,
                  pipeline=pipeline) as ctx:
-        comment_url = _suggest(ctx, ask) if ask.command == "task" else None
         result = dispatch(ctx, ask)
-    result.comment_url = result.comment_url or comment_url
     return _finish(env, result, config.secrets.values())
-
-
-def _suggest(ctx: Context, ask: Ask) -> str | None:
-    """A new task is routed first, and the suggestion posted before anything is spent."""
-    decision = ctx.router.route(ask.text)
-    ask.decision_id = decision.id
-    if ask.issue is None or ctx.github is None:
-        return None
-    comment = ctx.github.post_or_update_comment(ask.issue, SUGGESTION_KEY, suggestion_comment(decision, stage="planning"))
-    ctx.github.set_run_label(ask.issue, "planning")
-    return comment.url
 
 
 def _finish(env: Any, result: Outcome, secrets: list[str] | None = None) -> Outcome:

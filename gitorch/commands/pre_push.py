@@ -246,7 +246,7 @@ def _review(cfg, root: Path, ranges, err: IO[str]) -> int:
     """Claude reviews what the push adds; returns 1 to stop the push (review: block, rejected)."""
     from ..agents.claude import ClaudeArchitect
     from ..git.repo import diff_commits
-    from ..run.ledger import Ledger
+    from ..run.assemble import paying
     from ..run.review import review_change
     from ..store import open_store
 
@@ -261,16 +261,19 @@ def _review(cfg, root: Path, ranges, err: IO[str]) -> int:
         return 0
     architect = ClaudeArchitect(cfg)  # a missing key fails here, before anything is printed
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(open_store(cfg), cfg)
 
-    def gate(model: str, **tokens: int) -> None:
-        for alert in ledger.gate(model, **tokens):
+    def say(alerts: list[str]) -> None:
+        for alert in alerts:
             _say(err, f"gitorch: {alert}")
-        _say(err, f"gitorch: Claude is reviewing the outgoing change ({len(files)} file"
-                  f"{'s' if len(files) != 1 else ''})...")
 
-    review = review_change(architect, ledger, cfg, None, "\n".join(diffs), files, gate, repo_context="",
-                           step="pre-push-review").review
+    _say(err, f"gitorch: Claude is reviewing the outgoing change ({len(files)} file{'s' if len(files) != 1 else ''})...")
+    store = open_store(cfg)
+    try:
+        with paying(cfg, store) as ledger:
+            review = review_change(architect, ledger, cfg, None, "\n".join(diffs), files, ledger.gate(alerts=say),
+                                   repo_context="", step="pre-push-review").review
+    finally:
+        store.close()
     if review.verdict == "approve":
         _say(err, f"gitorch: review approves: {review.summary}")
         return 0

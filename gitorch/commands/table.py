@@ -175,22 +175,45 @@ class Command:
 
 
 def _ran(result: RunResult, ctx: Context) -> Outcome:
-    """The outcome of a command that drove a run."""
+    """The outcome of a command that drove a run (or found it driven elsewhere: ``held``)."""
     run = result.run
+    if result.held_by is not None:
+        return Outcome("held", result.message, decision=result.decision, run=result, pr_number=run.pr_number)
     return Outcome(str(run.status), result.message or f"run {run.id}: {run.status}", decision=result.decision,
                    plan=result.plan, run=result, pr_number=run.pr_number, verdict=run.verdict,
                    metrics=ctx.store.run_metrics(run.id), alerts=result.alerts)
 
 
 def task(ctx: Context, ask: Ask) -> Outcome:
-    """A task: routed, planned, built, reviewed (from a label, a dispatch, `gitorch run`, the session)."""
+    """A task: routed, planned, built, reviewed (from a label, a dispatch, `gitorch run`, the session).
+    On GitHub a new task's suggestion is posted first; the event of a run that exists already (here,
+    or on GitHub and its branch) moves that run on instead, posting nothing new."""
     trigger = "issue" if ask.issue is not None else ("cli" if ask.by is None else "action")
     request = RunRequest(text=ask.text, title=ask.title, trigger=trigger, agent=ask.agent, issue_number=ask.issue,
                          requested_by=ask.by, decision_id=ask.decision_id, confirmed=ask.confirmed,
                          tasks=list(ask.tasks), task_file=ask.task_file)
     if ask.tasks:
         request.trigger = "task_md"
-    return _ran(ctx.pipeline().start(request, run_id=ask.issue_run or (f"run-{ask.key}" if ask.key else None)), ctx)
+    run_id = ask.issue_run or (f"run-{ask.key}" if ask.key else None)
+    pipeline = ctx.pipeline()
+    if run_id is not None and pipeline.known(run_id, ask.issue):
+        return _ran(pipeline.resume(run_id), ctx)
+    comment_url = _suggest(ctx, ask, request) if ctx.github is not None else None
+    outcome = _ran(pipeline.start(request, run_id=run_id), ctx)
+    outcome.comment_url = outcome.comment_url or comment_url
+    return outcome
+
+
+def _suggest(ctx: Context, ask: Ask, request: RunRequest) -> str | None:
+    """A new task on GitHub is routed first, and the suggestion posted before anything is spent."""
+    if request.decision_id is None:
+        request.decision_id = ctx.router.route(ask.text).id
+    if ask.issue is None:
+        return None
+    decision = ctx.store.get_decision(request.decision_id)
+    comment = ctx.github.post_or_update_comment(ask.issue, SUGGESTION_KEY, suggestion_comment(decision, stage="planning"))
+    ctx.github.set_run_label(ask.issue, "planning")
+    return comment.url
 
 
 def task_md(ctx: Context, ask: Ask) -> Outcome:
@@ -238,7 +261,7 @@ def plan(ctx: Context, ask: Ask) -> Outcome:
                             secrets=ctx.config.secrets.values(), count=parts.architect.count_tokens)
     alerts: list[str] = []
     result = make_plan(parts.architect, parts.ledger, ctx.config, ask.text, context.text,
-                       parts.ledger.gate_with(alerts))
+                       parts.ledger.gate(alerts=alerts.extend))
     ctx.store.save_plan(result.plan)
     return Outcome("planned", result.plan.summary, plan=result.plan, call=result, context=context, alerts=alerts)
 
@@ -272,7 +295,7 @@ def review(ctx: Context, ask: Ask) -> Outcome:
                             count=parts.architect.count_tokens)
     alerts: list[str] = []
     result = review_change(parts.architect, parts.ledger, ctx.config, None, change.diff, change.files,
-                           parts.ledger.gate_with(alerts), repo_context=context.text)
+                           parts.ledger.gate(alerts=alerts.extend), repo_context=context.text)
     return Outcome(result.review.verdict, result.review.summary, review=result.review, call=result, context=context,
                    alerts=alerts, verdict=result.review.verdict)
 
@@ -286,7 +309,7 @@ def rework(ctx: Context, ask: Ask) -> Outcome:
     work = Task(id="rework", description=f"Address this review comment{where}:\n\n{ask.text}",
                 files=[ask.path] if ask.path else [], task_type="debugging")
     result = ctx.pipeline().rework(run.id, [work], key=str(ask.comment_id or ask.key))
-    if ask.comment_id is not None and ask.pr is not None and ctx.github is not None:
+    if result.held_by is None and ask.comment_id is not None and ask.pr is not None and ctx.github is not None:
         ctx.github.reply_to_review_comment(
             ask.pr, ask.comment_id, f"rework-{ask.comment_id}",
             f"Done in {result.commits[-1][:10] if result.commits else 'no new commit'}; "
@@ -398,11 +421,15 @@ def budget(ctx: Context, ask: Ask) -> Outcome:
 
     now = utcnow()
     config = ctx.config.budget
-    limits = [{"scope": lim.scope, "limit_usd": lim.limit_usd, "spent_usd": round(lim.spent_usd, 6),
-               "pct": round(lim.spent_usd / lim.limit_usd * 100, 1) if lim.limit_usd else None}
-              for lim in cost.limits(ctx.store, ctx.config, ask.run_id, now)]
+    limits = []
+    for lim in cost.limits(ctx.config, ask.run_id, now):
+        w = lim.window
+        spent = ctx.store.spent_usd(since=w.since, until=w.until, run_id=w.run_id)
+        limits.append({"scope": lim.scope, "limit_usd": lim.limit_usd, "spent_usd": round(spent, 6),
+                       "pct": round(spent / lim.limit_usd * 100, 1) if lim.limit_usd else None})
     events = [e for e in ctx.store.budget_events(since=cost.month_start(now)) if e["kind"] in ("alert", "paused")]
-    data = {"limits": limits, "per_run_usd": config.per_run_usd, "alert_threshold_pct": config.alert_threshold_pct,
+    data = {"limits": limits, "held_usd": round(ctx.store.reserved_usd(ask.run_id), 6),
+            "per_run_usd": config.per_run_usd, "alert_threshold_pct": config.alert_threshold_pct,
             "paused": cost.paused(ctx.store, ctx.config, now), "events": events,
             "webhook": config.webhook_url is not None}
     lines = [f"{lim['scope']}: ${lim['spent_usd']:.2f} of ${lim['limit_usd']:.2f}"

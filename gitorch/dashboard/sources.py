@@ -88,13 +88,14 @@ class TeamSource:
 
     mode = "team"
 
-    def __init__(self, config: Any, local: LocalSource, url: str, *, probe_every_s: float = 10.0,
+    def __init__(self, config: Any, local: LocalSource, url: str, admin_key: str, *, probe_every_s: float = 10.0,
                  tick_s: float = 0.2, wait_s: float = 5.0):
         from ..store.convex import check_url
 
         self.config = config
         self.local = local
         self.url = check_url(url)
+        self.admin_key = admin_key  # the team's records are read by internal functions only
         self.probe_every_s = probe_every_s
         self.tick_s = tick_s
         self.wait_s = wait_s  # how long the first team result may take before the local store is shown
@@ -157,7 +158,8 @@ class TeamSource:
                         if task is not None:
                             task.cancel()
                         reader = LiveReader(self.url, queries={"records": (RECORDS_QUERY,
-                                                                           {"since": self._since_ms()})})
+                                                                           {"since": self._since_ms()})},
+                                            admin_key=self.admin_key)
                         task = asyncio.create_task(reader.run())
                         subscribed_at = time.monotonic()
                 records = reader.latest.get("records") if reader is not None else None

@@ -352,6 +352,33 @@ def find_task_commit(repo: pygit2.Repository, tip: pygit2.Oid, run_id: str, task
     return None
 
 
+def task_commits(repo_path: str | os.PathLike[str], tip: str, run_id: str,
+                 stop: str | None = None) -> list[tuple[str, str, str]]:
+    """The commits gitorch made for ``run_id`` on the branch at ``tip`` (not before ``stop``), oldest
+    first, as (task id, agent, commit id): the tasks of the run that are done on that branch."""
+    repo = open_repo(repo_path)
+    walker = repo.walk(_commit(repo, tip).id, pygit2.GIT_SORT_TOPOLOGICAL | pygit2.GIT_SORT_REVERSE)
+    if stop is not None:
+        walker.hide(_commit(repo, stop).id)
+    found = []
+    for commit in walker:
+        t = _trailers(commit)
+        if t.get(RUN_TRAILER) == run_id and TASK_TRAILER in t:
+            found.append((t[TASK_TRAILER], t.get(AGENT_TRAILER, ""), str(commit.id)))
+    return found
+
+
+def remote_branches(repo_path: str | os.PathLike[str], prefix: str, remote: str = "origin", *,
+                    token: str | None = None, env: Mapping[str, str] | None = None) -> list[str]:
+    """The branches on ``remote`` whose names start with ``prefix`` (none when the repository has
+    no such remote: a working copy that was never pushed anywhere)."""
+    if remote not in open_repo(repo_path).remotes.names() and not any(c in remote for c in "/:"):
+        return []
+    proc = run_git(repo_path, ["ls-remote", "--heads", remote, f"refs/heads/{prefix}*"],
+                   env=_push_env(token, env), secrets=[token] if token else [])
+    return [line.partition("\t")[2].removeprefix("refs/heads/") for line in proc.stdout.splitlines() if "\t" in line]
+
+
 def _conflict_report(repo: pygit2.Repository, index: pygit2.Index) -> tuple[list[str], dict[str, str]]:
     paths: list[str] = []
     hunks: dict[str, str] = {}

@@ -27,7 +27,9 @@ from .repo import (
     range_diff,
     read_file,
     read_files,
+    remote_branches,
     resolve,
+    task_commits,
 )
 from .taskfile import parse, tick
 
@@ -80,8 +82,18 @@ class Repository:
                                 author_name=git.author_name, author_email=git.author_email,
                                 allow_workflow_files=self.config.edits.allow_workflow_files)
 
-    def fetch_branch(self, branch: str) -> None:
-        fetch_branch(self.path, branch, remote=self.config.git.remote, token=self._token)
+    def fetch_branch(self, branch: str) -> str | None:
+        return fetch_branch(self.path, branch, remote=self.config.git.remote, token=self._token)
+
+    def remote_branch(self, prefix: str) -> str | None:
+        """The run branch on the remote whose name starts with ``prefix`` (``gitorch/<run id>-``)."""
+        found = remote_branches(self.path, prefix, remote=self.config.git.remote, token=self._token)
+        return found[0] if found else None
+
+    def task_commits(self, branch: str, run_id: str, base: str) -> list[tuple[str, str, str]]:
+        """The run's task commits on ``branch`` (as fetched), oldest first: (task id, agent, commit)."""
+        tip = self.branch_tip(branch)
+        return task_commits(self.path, tip, run_id, stop=base) if tip else []
 
     def push_branch(self, branch: str) -> PushResult:
         return push_branch(self.path, branch, remote=self.config.git.remote,

@@ -114,7 +114,7 @@ class LocalProvider:
             head_sha = proc.stdout.strip()
         text = body if issue is None or f"#{issue}" in body else f"{body}\n\nCloses #{issue}"
         pulls[branch] = {"number": number, "head_ref": branch, "head_sha": head_sha, "base_ref": base,
-                         "state": "open", "merged": False, "author": "gitorch", "url": ""}
+                         "state": "open", "merged": False, "author": "gitorch", "url": "", "body": text}
         path = self._write(f"pulls/{_safe(branch)}.md", f"{marker('pr', branch)}\n# {title}\n\n{text}\n")
         pulls[branch]["url"] = path.as_uri()
         self._save("pulls", pulls)
@@ -123,6 +123,17 @@ class LocalProvider:
     def last_reviewed_sha(self, pr: int) -> str | None:
         reviews = self._state("reviews", {}).get(str(pr), [])
         return reviews[-1] if reviews else None
+
+    def find_pr(self, branch: str) -> PullInfo | None:
+        pull = self._state("pulls", {}).get(branch)
+        return PullInfo(**{**pull, "created": False}) if pull else None
+
+    def posted_reviews(self, pr: int) -> list[tuple[str, str]]:
+        out = []
+        for head_sha in self._state("reviews", {}).get(str(pr), []):
+            path = self.folder / "reviews" / f"pr-{pr}-{_safe(head_sha)[:12]}.md"
+            out.append((head_sha, path.read_text(encoding="utf-8") if path.exists() else ""))
+        return out
 
     def post_review(self, pr: int, head_sha: str, verdict: str, summary: str,
                     comments: list[InlineComment]) -> ReviewPosted:

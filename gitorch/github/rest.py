@@ -211,7 +211,8 @@ class RestProvider:
     def _pull_info(data: Any, created: bool = False) -> PullInfo:
         return PullInfo(number=data.number, head_ref=data.head.ref, head_sha=data.head.sha, base_ref=data.base.ref,
                         state=data.state, merged=bool(getattr(data, "merged", False) or data.merged_at),
-                        author=data.user.login if data.user else "", url=data.html_url, created=created)
+                        author=data.user.login if data.user else "", url=data.html_url, created=created,
+                        body=data.body or "")
 
     def get_pull(self, number: int) -> PullInfo:
         data = self._call(f"read pull request #{number}",
@@ -329,6 +330,16 @@ class RestProvider:
     def last_reviewed_sha(self, pr: int) -> str | None:
         reviews = self._gitorch_reviews(pr)
         return reviews[-1][0] if reviews else None
+
+    def find_pr(self, branch: str) -> PullInfo | None:
+        pulls = self._call(f"look for the pull requests from {branch}",
+                           lambda: self._gh.rest.pulls.list(self.owner, self.name, state="all",
+                                                            head=f"{self.owner}:{branch}", per_page=100).parsed_data,
+                           needs="pulls:read")
+        return self._pull_info(max(pulls, key=lambda p: p.number)) if pulls else None
+
+    def posted_reviews(self, pr: int) -> list[tuple[str, str]]:
+        return [(key, review.body or "") for key, review in self._gitorch_reviews(pr)]
 
     def _diff_lines(self, pr: int) -> dict[str, set[int]]:
         files = self._pages(

@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ class Builders(Mapping[str, Builder]):
         self._made: dict[str, Builder] = {}
         self._lock = threading.Lock()  # pool threads ask at once; each builder is made once
         self.mirror: Any = None  # the Convex mirror draining in the background during the run
+        self.team: Any = None  # the team's claims and budget on Convex, when this runner is one of a team
 
     def __getitem__(self, agent: str) -> Builder:
         if agent not in self.allowed:
@@ -64,13 +66,34 @@ class Builders(Mapping[str, Builder]):
         for builder in self._made.values():
             builder.close()
         self._made.clear()
-        if self.mirror is not None:  # the thread stops, then one last drain of what the run wrote
-            self.mirror.stop()
-            try:
-                self.mirror.drain()
-            except GitorchError as exc:  # Convex away: the rows wait in SQLite for the next drain
-                log.warning("Convex mirror: %s; 'gitorch sync' sends the rest later", exc.message)
-            self.mirror = None
+        _close_team(self.mirror, self.team)
+        self.mirror = self.team = None
+
+
+def _close_team(mirror: Any, team: Any) -> None:
+    if mirror is not None:  # the thread stops, then one last drain of what was written (spend too)
+        mirror.stop()
+        try:
+            mirror.drain()
+        except GitorchError as exc:  # Convex away: the rows wait in SQLite for the next drain
+            log.warning("Convex mirror: %s; 'gitorch sync' sends the rest later", exc.message)
+    if team is not None:
+        team.close()
+
+
+@contextmanager
+def paying(config: Config, store: Store) -> Iterator[Ledger]:
+    """The ledger a paid call outside a run goes through (the pre-push hook's review): the team's
+    budget when this machine is one of a team, whose spend is sent before it returns."""
+    from ..store.convex import mirror_for
+    from ..store.team import team_for
+
+    mirror = mirror_for(config, store)
+    team = team_for(config, store, mirror)
+    try:
+        yield Ledger(store, config, budget=team)
+    finally:
+        _close_team(mirror, team)
 
 
 def assemble(config: Config, *, repo_path: Path, store: Store | None = None, github: GitHub | None = None,
@@ -83,6 +106,7 @@ def assemble(config: Config, *, repo_path: Path, store: Store | None = None, git
     from ..git.repository import Repository
     from ..routing import Router as LearnedRouter
     from ..store.convex import mirror_for
+    from ..store.team import team_for
 
     store = store or open_store(config)
     repo = Repository(repo_path, config)
@@ -90,8 +114,11 @@ def assemble(config: Config, *, repo_path: Path, store: Store | None = None, git
     lazy.mirror = mirror_for(config, store)  # None without CONVEX_URL: state stays in SQLite
     if lazy.mirror is not None:
         lazy.mirror.start()  # runs never wait on Convex: the outbox drains on its own thread
+    # One of a team (CONVEX_URL and its key): claims and the budget live in the team's Convex
+    lazy.team = team_for(config, store, lazy.mirror)
     parts = Parts(store=store, router=router or LearnedRouter(config, store, repo=github.repo if github else repo.key),
-                  architect=ClaudeArchitect(config), builders=lazy, repo=repo, ledger=Ledger(store, config),
+                  architect=ClaudeArchitect(config), builders=lazy, repo=repo,
+                  ledger=Ledger(store, config, budget=lazy.team), claims=lazy.team or store,
                   github=github, confirm=confirm, render_comment=render_comment,
                   **({"progress": progress} if progress else {}))
     return Pipeline(config, parts), lazy

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -38,7 +38,7 @@ from ..model import (
 from ..ports import Builder, GitRepo
 from ..retry import RetryPolicy
 from .commit import commit_step
-from .ledger import Gate, Ledger
+from .ledger import Ledger, Paid
 from .state import Paused, RunState
 
 log = logging.getLogger("gitorch.run.build")
@@ -75,18 +75,20 @@ def reask_instructions(previous: str, error_message: str) -> str:
 
 
 def build_task(task: Task, context: BuildContext, config: Any, builders: Mapping[str, Builder], policy: RetryPolicy,
-               ledger: Ledger, *, repo: GitRepo | None = None, gate: Gate | None = None) -> BuildResult:
+               ledger: Ledger, *, repo: GitRepo | None = None,
+               alerts: Callable[[list[str]], None] | None = None) -> BuildResult:
     """``task`` built by the builders of ``builder_order`` in turn until one gives usable edits;
-    with ``repo`` its edits are checked against the repository (``result.contents``); ``gate`` is the
-    budget gate paid builders pass before each call."""
-    return _TaskBuild(config, builders, policy, ledger, repo, gate).build(task, context)
+    with ``repo`` its edits are checked against the repository (``result.contents``). Each call of a
+    paid builder (Claude) is held against the budget first (``alerts`` hears what that raises)."""
+    return _TaskBuild(config, builders, policy, ledger, repo, alerts).build(task, context)
 
 
 class _TaskBuild:
     def __init__(self, config: Any, builders: Mapping[str, Builder], policy: RetryPolicy, ledger: Ledger,
-                 repo: GitRepo | None, gate: Gate | None):
+                 repo: GitRepo | None, alerts: Callable[[list[str]], None] | None):
         self.config, self.builders, self.policy, self.ledger = config, builders, policy, ledger
-        self.repo, self.gate = repo, gate
+        self.repo, self.alerts = repo, alerts
+        self._paid: Paid | None = None  # the paid call in flight, settled by its answer's row
 
     def build(self, task: Task, context: BuildContext) -> BuildResult:
         failures: list[BuildCall] = []
@@ -149,12 +151,25 @@ class _TaskBuild:
         return result
 
     def _answer(self, builder: Builder, agent: str, task: Task, context: BuildContext) -> BuildResult:
-        """One answer under the retry policy, checked against the repository."""
+        """One answer under the retry policy, checked against the repository. A paid builder's call
+        is held against the budget first; the row its answer gets settles it, and a call that fails
+        without an answer releases it."""
         def attempt() -> BuildResult:
-            if self.gate is not None and agent == CLAUDE:  # the plans' builders cost nothing at the margin
-                self.gate(self.config.models.build, input_tokens=sum(map(len, context.files.values())) // 4 + 3000,
-                          output_tokens=max(task.estimated_lines, 50) * 12)
-            return builder.build(task, context)
+            if agent == CLAUDE:  # the plans' builders cost nothing at the margin
+                self._paid = self.ledger.reserve(
+                    self.config.models.build, input_tokens=sum(map(len, context.files.values())) // 4 + 3000,
+                    output_tokens=max(task.estimated_lines, 50) * 12, run_id=context.run_id)
+                if self._paid.alerts and self.alerts is not None:
+                    self.alerts(self._paid.alerts)
+            try:
+                return builder.build(task, context)
+            except UnusableAnswer as exc:
+                if exc.result is None:
+                    self._release()
+                raise
+            except BaseException:
+                self._release()
+                raise
 
         result = self.policy.call(attempt)
         if self.repo is not None:
@@ -165,10 +180,17 @@ class _TaskBuild:
     def _record(self, result: BuildResult | None, task: Task, context: BuildContext, calls: list[BuildCall],
                 fallback: bool, error: str | None = None) -> None:
         if result is None:
+            self._release()
             return
         calls.append(BuildCall(result.agent, result.model, result.usage, round(result.duration_s, 3), error))
+        paid, self._paid = self._paid, None
         self.ledger.record(agent=result.agent, model=result.model, usage=result.usage, duration_s=result.duration_s,
-                           task_type=task.task_type, run_id=context.run_id, step="build", fallback=fallback)
+                           task_type=task.task_type, run_id=context.run_id, step="build", fallback=fallback, paid=paid)
+
+    def _release(self) -> None:
+        paid, self._paid = self._paid, None
+        if paid is not None:
+            self.ledger.release(paid)
 
 
 # -- a round ----------------------------------------------------------------------------------------
@@ -205,11 +227,16 @@ def build_round(state: RunState, plan: Plan, tasks: list[Task], round_no: int) -
         pending = [t for t in wave if finished[t.id] is None]
         with ThreadPoolExecutor(max_workers=state.config.pipeline.parallelism) as pool:
             futures = {t.id: pool.submit(_build_one, state, plan, t, tip) for t in pending}
-            # Wait for all before acting on any, so a failure leaves no half-recorded wave.
-            built = {tid: f.result() for tid, f in futures.items()}
+        # Every build of the wave has ended. The ones that gave an answer are kept (their calls were
+        # paid for) before a failure of another stops the run; the commits follow in task order.
+        failure = next((f.exception() for f in futures.values() if f.exception() is not None), None)
         for task in wave:
-            result = finished[task.id] or state.finish(keys[task.id], _keep(state, task, built[task.id], tip))
-            head = commit_step(state, task, round_no, result)
+            if finished[task.id] is None and futures[task.id].exception() is None:
+                finished[task.id] = state.finish(keys[task.id], _keep(state, task, futures[task.id].result(), tip))
+        if failure is not None:
+            raise failure
+        for task in wave:
+            head = commit_step(state, task, round_no, finished[task.id])
     return head
 
 
@@ -223,7 +250,7 @@ def _build_one(state: RunState, plan: Plan, task: Task, tip: str) -> BuildResult
                          max_retry_after_s=state.config.anthropic.max_retry_after_s)
     try:
         return build_task(task, context, state.config, state.parts.builders, policy, state.parts.ledger, repo=repo,
-                          gate=state.gate)
+                          alerts=state.say_alerts)
     except AgentError as exc:
         if exc.deferred_until:
             raise Paused(RunStatus.PAUSED, f"task {task.id} has to wait: {exc.message}",

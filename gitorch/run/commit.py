@@ -65,13 +65,14 @@ def _propose_resolution(state: RunState, task: Task, built: dict[str, Any], conf
         f"({task.description.splitlines()[0]}). Write each file so that it keeps their change and does "
         f"what the task asked. The conflicting hunks (ours = the branch now, theirs = the task):\n\n{hunks}"
         f"\n\n{ours}"), files=list(conflict.paths), assigned_to=CLAUDE, task_type="debugging")
-    state.gate(state.config.models.build, input_tokens=len(hunks + ours) // 3 + 3000, output_tokens=2000)
     context = BuildContext(plan=None, files={p: c for p, c in current.items() if c is not None},
                            run_id=state.run.id, repo_root=str(repo.path), base_commit=tip)
-    result = state.parts.builders[CLAUDE].build(fix, context)
-    state.parts.ledger.record(agent=result.agent, model=result.model, usage=result.usage,
-                              duration_s=result.duration_s, step=f"resolve:{task.id}", task_type="debugging",
-                              run_id=state.run.id)
+    with state.gate(state.config.models.build, input_tokens=len(hunks + ours) // 3 + 3000,
+                    output_tokens=2000) as paid:
+        result = state.parts.builders[CLAUDE].build(fix, context)
+        state.parts.ledger.record(agent=result.agent, model=result.model, usage=result.usage,
+                                  duration_s=result.duration_s, step=f"resolve:{task.id}", task_type="debugging",
+                                  run_id=state.run.id, paid=paid)
     artifacts = repo.apply_edits(result.edits, context.files)
     return {"artifacts": {**built["artifacts"], **artifacts}, "tip": tip, "paths": list(conflict.paths),
             "hunks": conflict.hunks, "summary": f"Claude proposes a resolution of {', '.join(conflict.paths)}"}

@@ -17,10 +17,11 @@ the calling thread, in task order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from ..errors import BudgetExceeded, GitorchError, ServiceError
+from ..errors import BudgetExceeded, GitorchError, ServiceError, TeamAway
 from ..model import (
     Plan,
     Review,
@@ -36,8 +37,10 @@ from ..model import (
 )
 from .build import build_round
 from .commit import approve_resolution, tick_task_file
+from .lease import Lease, LeaseLost, RunHeld
 from .plan import approve_plan, plan_step
 from .publish import label, post_review, publish, tell
+from .recover import recover
 from .review import fix_tasks, review_step
 from .route import confirm_step, route_step
 from .state import Parts, Paused, RunRequest, RunResult, RunState
@@ -54,7 +57,7 @@ class Pipeline:
 
     def start(self, request: RunRequest, run_id: str | None = None) -> RunResult:
         run_id = run_id or new_id("run")
-        if self.store.get_run(run_id) is not None:
+        if self.known(run_id, request.issue_number):
             return self.resume(run_id, request)
         run = Run(id=run_id, text=request.text, trigger=request.trigger, repo=self.parts.repo.key,
                   issue_number=request.issue_number)
@@ -62,6 +65,10 @@ class Pipeline:
         self.store.journal_begin(run.id, StepKey(StepKind.REQUEST), {})
         self.store.journal_finish(run.id, StepKey(StepKind.REQUEST), {"request": request.as_journal()})
         return self._drive(RunState(self.config, self.parts, run, request))
+
+    def known(self, run_id: str, issue_number: int | None = None) -> bool:
+        """Whether the run exists: in this store, or (rebuilt into it now) on GitHub and the remote branch."""
+        return self.store.get_run(run_id) is not None or recover(self.config, self.parts, run_id, issue_number)
 
     def resume(self, run_id: str, update: RunRequest | None = None) -> RunResult:
         """Continue a run from its last finished step. ``update`` carries what a person said since
@@ -83,20 +90,31 @@ class Pipeline:
         return self._drive(state)
 
     def resume_due(self, *, from_github: bool, now: datetime | None = None) -> list[RunResult | GitorchError]:
-        """Resume every paused run whose wait is over (a usage cap reset, a new budget period), the
-        longest waiting first: `gitorch run --resume-due` takes the runs started on this machine
-        (``from_github=False``), the workflow's schedule those started on GitHub, whose comments and
-        pull requests need the GitHub client. One run failing does not stop the others; its error
-        takes its place in the list."""
+        """Resume every paused run whose wait is over (a usage cap reset, a new budget period) and
+        every run a process left going when it died (its claim lapsed), the longest waiting first:
+        `gitorch run --resume-due` takes the runs started on this machine (``from_github=False``),
+        the workflow's schedule those started on GitHub, whose comments and pull requests need the
+        GitHub client; one of a team also takes the other runners' (rebuilt here from GitHub). One
+        run failing does not stop the others; its error takes its place in the list."""
+        now = now or utcnow()
+        due = {run.id: run for run in self.store.runs_due(now)}
+        if self.parts.claims is not self.store:  # one of a team: any runner's runs, rebuilt here from GitHub
+            due.update({run.id: run for run in self.parts.claims.runs_due(now)
+                        if run.id not in due and from_github and run.repo == self.parts.repo.key})
         outcomes: list[RunResult | GitorchError] = []
-        for run in self.store.runs_due(now or utcnow()):
+        for run in due.values():
+            if not self.known(run.id, run.issue_number):
+                continue
             recorded = self.store.journal_result(run.id, StepKey(StepKind.REQUEST))
             if not recorded or RunRequest.from_journal(recorded["request"]).from_github != from_github:
                 continue
             try:
-                outcomes.append(self.resume(run.id))
+                result = self.resume(run.id)
             except GitorchError as exc:
                 outcomes.append(exc)
+                continue
+            if result.held_by is None:  # a run another process drives is not this tick's
+                outcomes.append(result)
         return outcomes
 
     def rework(self, run_id: str, tasks: list[Task], key: str) -> RunResult:
@@ -104,8 +122,11 @@ class Pipeline:
         the tasks are built, pushed and reviewed (only the new changes). ``key`` names the comment
         that asked, so a re-delivered event does the round once."""
         state = self._state(run_id, what="rework needs the run that opened the pull request")
+        return self._holding(state, lambda: self._rework(state, tasks, key))
+
+    def _rework(self, state: RunState, tasks: list[Task], key: str) -> RunResult:
         round_no = state.step(StepKey(StepKind.REWORK, tag=key), lambda: {"round": state.run.rounds + 1})["round"]
-        plan = self.store.latest_plan(run_id) or Plan(summary="rework", tasks=[])
+        plan = self.store.latest_plan(state.run.id) or Plan(summary="rework", tasks=[])
         for i, task in enumerate(tasks, 1):
             task.id = f"rework{round_no}-{i}"
             if task.assigned_to not in self.parts.builders:
@@ -115,14 +136,18 @@ class Pipeline:
         since = previous.get("head", state.base) if tasks else state.base
         try:
             review, _, verify = self._round(state, plan, tasks, round_no, since)
+        except LeaseLost:
+            raise
         except GitorchError as exc:
             state.set_status(RunStatus.FAILED)
-            raise GitorchError(f"rework of run {run_id} failed: {exc.message}", hint=exc.hint) from exc
+            raise GitorchError(f"rework of run {state.run.id} failed: {exc.message}", hint=exc.hint) from exc
         state.set_status(RunStatus.DONE, verdict=review.verdict)
         label(state, "done" if review.verdict == "approve" else "failed")
         return self._result(state, verify=verify)
 
     def _state(self, run_id: str, what: str | None = None) -> RunState:
+        if self.store.get_run(run_id) is None:
+            recover(self.config, self.parts, run_id, None)
         run = self.store.get_run(run_id)
         if run is None:
             raise GitorchError(f"no run with id {run_id}",
@@ -134,11 +159,33 @@ class Pipeline:
 
     # -- the run ------------------------------------------------------------------------------------
 
+    def _holding(self, state: RunState, work: Callable[[], RunResult]) -> RunResult:
+        """``work`` done while holding the run's claim. A run another process holds is left alone,
+        and nothing is said where it was asked for."""
+        try:
+            with Lease(self.parts.claims, state.run.id, self.config.pipeline.lease_s,
+                       runner=self.store.runner) as state.lease:
+                return work()
+        except RunHeld as held:
+            return self._result(state, message=held.message, held_by=held.holder)
+        except TeamAway as away:  # nobody can say who drives the run now: it waits, untouched
+            if state.run.status is RunStatus.PAUSED or not (state.run.status.waiting or state.run.status.finished):
+                state.set_status(RunStatus.PAUSED, resume_after=parse_iso(away.deferred_until))
+            return self._result(state, message=f"Run {state.run.id} waits: {away.message}\n{away.hint}")
+        except LeaseLost as lost:  # another process may drive the run now: this one writes nothing more
+            return self._result(state, message=lost.message)
+
     def _drive(self, state: RunState) -> RunResult:
-        """Drive the run until it ends or stops on purpose; say why where the run was asked for."""
+        """Drive the run, holding its claim, until it ends or stops on purpose; say why where the run
+        was asked for."""
+        return self._holding(state, lambda: self._owned(state))
+
+    def _owned(self, state: RunState) -> RunResult:
         state.run.resume_after = None  # saved with the next status; a new pause sets it again
         try:
             return self._run(state)
+        except LeaseLost:
+            raise
         except Paused as pause:
             return self._pause(state, pause.status, pause.message, pause.hint, pause.resume_after)
         except BudgetExceeded as exc:
@@ -219,7 +266,7 @@ class Pipeline:
         state.set_status(RunStatus.REVIEWING, pr_number=pr_number)
         label(state, "reviewing")
         review = review_step(state, plan, round_no, state.base if round_no == 1 else since, head, verify)
-        post_review(state, pr_number, head, review, round_no)
+        post_review(state, pr_number, head, review, round_no, verify)
         return review, head, verify
 
     # -- finishing ---------------------------------------------------------------------------------------
@@ -233,6 +280,8 @@ class Pipeline:
         state.step(StepKey(StepKind.FINISH), action)
         state.set_status(status, verdict=verdict)
         label(state, "done" if verdict != "reject" else "failed")
+        tell(state, "Done: Claude approved the work." if verdict == "approve" else
+             f"Done after {state.run.rounds} round(s); Claude's last verdict is **{verdict}**." if verdict else "Answered.")
 
     def _result(self, state: RunState, **kw: Any) -> RunResult:
         run = state.run

@@ -30,11 +30,12 @@ from .state import Paused, RunRequest, RunState
 
 def make_plan(architect: Architect, ledger: Ledger, config: Any, text: str, repo_context: str, gate: Gate, *,
               run_id: str | None = None, task_type: str | None = "planning") -> PlanResult:
-    """Claude's plan for ``text``: the budget ``gate`` first, then the call, then its ledger row."""
-    gate(config.models.plan, input_tokens=len(repo_context) // 4 + 2000,
-         output_tokens=config.anthropic.max_output_tokens // 2)
-    result = architect.plan(text, repo_context)
-    ledger.record_architect(result, step="plan", task_type=task_type, run_id=run_id)
+    """Claude's plan for ``text``: held against the budget by ``gate`` first, then made, then its
+    ledger row written (which settles what the gate held)."""
+    with gate(config.models.plan, input_tokens=len(repo_context) // 4 + 2000,
+              output_tokens=config.anthropic.max_output_tokens // 2) as paid:
+        result = architect.plan(text, repo_context)
+        ledger.record_architect(result, step="plan", task_type=task_type, run_id=run_id, paid=paid)
     result.plan.run_id = run_id
     return result
 

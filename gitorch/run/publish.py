@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from ..model import Plan, Review, RunStatus, StepKey, StepKind
+from ..model import Plan, Review, RunStatus, StepKey, StepKind, Verification
 from ..redact import redact
 from .plan import render_plan
+from .recover import review_block, run_block
 from .state import RunRequest, RunState
 
 # The `gitorch:<stage>` label that shows a run's status on its issue (a failed or paused run can be resumed).
@@ -34,7 +35,7 @@ def tell(state: RunState, message: str) -> int | None:
                                           note=message)
     else:
         body = message
-    body = redact(body, state.config.secrets.values())
+    body = run_block(state) + "\n" + redact(body, state.config.secrets.values())  # its record, hidden, first
     return github.post_or_update_comment(request.issue_number, "suggestion", body).id
 
 
@@ -58,7 +59,7 @@ def publish(state: RunState, plan: Plan, push_key: StepKey) -> int | None:
     state.step(push_key, push)
 
     def open_pr() -> dict[str, Any]:
-        body = redact(pr_body(state.request, plan, state.run.id), state.config.secrets.values())
+        body = run_block(state) + "\n" + redact(pr_body(state.request, plan, state.run.id), state.config.secrets.values())
         pr = github.open_or_update_pr(branch, github.default_branch(), f"gitorch: {state.request.headline}", body,
                                       state.request.issue_number)
         return {"pr_number": pr.number, "summary": f"PR #{pr.number}"}
@@ -66,12 +67,13 @@ def publish(state: RunState, plan: Plan, push_key: StepKey) -> int | None:
     return state.step(StepKey(StepKind.PR), open_pr)["pr_number"]
 
 
-def post_review(state: RunState, pr_number: int | None, head: str, review: Review, round_no: int) -> None:
-    """The review on the PR, with the ``gitorch/review`` status on the head commit."""
+def post_review(state: RunState, pr_number: int | None, head: str, review: Review, round_no: int,
+                verify: Verification | None) -> None:
+    """The review on the PR (with its record, hidden), and the ``gitorch/review`` status on the head commit."""
     github = state.parts.github
     if github is None or pr_number is None:
         return
-    summary = redact(review.summary, state.config.secrets.values())
+    summary = review_block(state, review, head, verify) + "\n" + redact(review.summary, state.config.secrets.values())
     state.step(StepKey(StepKind.POST_REVIEW, round_no), lambda: {"review": _plain(github.post_review(
         pr_number, head, review.verdict, summary, review.comments))})
     tell(state, f"Round {round_no}: Claude's verdict is **{review.verdict}** on #{pr_number}.")

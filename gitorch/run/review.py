@@ -33,10 +33,11 @@ def review_change(architect: Architect, ledger: Ledger, config: Any, plan: Plan 
     Without ``repo_context`` the architect reads the repository as its plan did (one prompt cache)."""
     if verify is not None:
         diff += f"\n\n# Verification: `{verify.command}` exited {verify.exit_code}\n{verify.tail}"
-    gate(config.models.review, input_tokens=(len(diff) + len(repo_context or "")) // 4 + 4000, output_tokens=2000)
     artifacts = {p: c for p, c in files.items() if c is not None}
-    result = architect.review(plan, diff, artifacts, repo_context=repo_context)
-    ledger.record_architect(result, step=step, task_type="review", run_id=run_id)
+    with gate(config.models.review, input_tokens=(len(diff) + len(repo_context or "")) // 4 + 4000,
+              output_tokens=2000) as paid:
+        result = architect.review(plan, diff, artifacts, repo_context=repo_context)
+        ledger.record_architect(result, step=step, task_type="review", run_id=run_id, paid=paid)
     review = result.review
     if verify is not None and not verify.passed and review.verdict == "approve":
         review.verdict = "reject"

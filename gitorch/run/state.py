@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import GitorchError
 from ..model import (
+    Holder,
     Plan,
     Review,
     RoutingDecision,
@@ -25,7 +26,8 @@ from ..model import (
     Verification,
     utcnow,
 )
-from ..ports import Architect, Builder, GitHub, GitRepo, Progress, Router, Silent, Store
+from ..ports import Architect, Builder, Claims, GitHub, GitRepo, Progress, Router, Silent, Store
+from .lease import Lease
 from .ledger import Ledger
 
 
@@ -92,6 +94,7 @@ class RunResult:
     message: str = ""
     alerts: list[str] = field(default_factory=list)
     verify: Verification | None = None
+    held_by: Holder | None = None  # another process drives the run: this one did nothing
 
 
 @dataclass
@@ -104,6 +107,7 @@ class Parts:
     builders: Mapping[str, Builder]
     repo: GitRepo
     ledger: Ledger
+    claims: Claims  # who drives which run: this machine's store, or the team's Convex
     github: GitHub | None = None
     # asks a person about a routing decision: ("proceed" | "override" | "cancel", agent or None)
     confirm: Callable[[RoutingDecision], tuple[str, str | None]] | None = None
@@ -124,11 +128,17 @@ class RunState:
         self.run = run
         self.request = request
         self.alerts: list[str] = []  # budget alerts of this drive, said where the run was asked for
+        self.lease: Lease | None = None  # the claim this drive holds on the run
+        # The budget gate of this run's paid calls; what it raises is said where the run was asked for.
+        self.gate = parts.ledger.gate(run.id, alerts=self.say_alerts)
 
     # -- the journal ------------------------------------------------------------------------------
 
     def begin(self, key: StepKey, detail: str = "") -> dict[str, Any] | None:
-        """Record that a step starts; its result when it finished already."""
+        """Record that a step starts; its result when it finished already. A drive that lost its
+        claim on the run stops here, before acting again."""
+        if self.lease is not None:
+            self.lease.check()
         done = self.store.journal_begin(self.run.id, key, {"detail": detail})
         if done is not None:
             self.parts.progress.step(key, "done", "already done")
@@ -180,12 +190,9 @@ class RunState:
         decision_id = recorded.get("decision_id") or self.request.decision_id
         return self.store.get_decision(decision_id) if decision_id else None
 
-    # -- the ledger -----------------------------------------------------------------------------------
-
-    def gate(self, model: str, *, input_tokens: int, output_tokens: int) -> None:
-        """The budget gate for a paid call of this run; its alerts are kept to say where the run was asked."""
-        for alert in self.parts.ledger.gate(model, input_tokens=input_tokens, output_tokens=output_tokens,
-                                             run_id=self.run.id):
+    def say_alerts(self, alerts: list[str]) -> None:
+        """Keep budget alerts this drive raised (each once), to say them where the run was asked for."""
+        for alert in alerts:
             if alert not in self.alerts:
                 self.alerts.append(alert)
                 self.parts.progress.step("budget", "alert", alert)

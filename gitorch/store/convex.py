@@ -41,7 +41,7 @@ from ..retry import backoff_s
 log = logging.getLogger("gitorch.convex")
 
 # The version of the functions in convex/ this package expects (convex/records.ts FUNCTIONS_VERSION).
-FUNCTIONS_VERSION = 1
+FUNCTIONS_VERSION = 2
 PUSH = "mirror:push"
 HEARTBEAT = "mirror:heartbeat"
 VERSION = "mirror:version"
@@ -514,11 +514,16 @@ async def _follow(client: Any, query: str, args: dict[str, Any]) -> AsyncIterato
             subscription.unsubscribe()
 
 
-async def follow(url: str, query: str, args: dict[str, Any] | None = None) -> AsyncIterator[Any]:
-    """Every new result of ``query`` as Convex pushes it, starting with the current one."""
+async def follow(url: str, query: str, args: dict[str, Any] | None = None, *,
+                 admin_key: str | None = None) -> AsyncIterator[Any]:
+    """Every new result of ``query`` as Convex pushes it, starting with the current one. gitorch's
+    queries are internal: ``admin_key`` (the deploy key) is needed to read them."""
     from convex import ConvexClient
 
-    async for value in _follow(ConvexClient(check_url(url)), query, args or {}):
+    client = ConvexClient(check_url(url))
+    if admin_key:
+        client.set_admin_auth(admin_key)
+    async for value in _follow(client, query, args or {}):
         yield value
 
 
@@ -528,8 +533,9 @@ class LiveReader:
     dashboard's team mode."""
 
     def __init__(self, url: str, queries: dict[str, tuple[str, dict[str, Any]]] | None = None,
-                 on_change: Callable[[str, Any], None] | None = None):
+                 on_change: Callable[[str, Any], None] | None = None, *, admin_key: str | None = None):
         self.url = check_url(url)
+        self.admin_key = admin_key  # the team's records are internal functions: only the key reads them
         self.queries = dict(LIVE_QUERIES if queries is None else queries)
         self.on_change = on_change
         self.latest: dict[str, Any] = {}
@@ -555,6 +561,8 @@ class LiveReader:
         from convex import ConvexClient
 
         client = ConvexClient(self.url)
+        if self.admin_key:
+            client.set_admin_auth(self.admin_key)
         await asyncio.gather(*(self._watch(client, name, q, a) for name, (q, a) in self.queries.items()))
 
 

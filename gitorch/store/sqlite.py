@@ -37,12 +37,17 @@ from typing import Any
 from ..errors import GitorchError
 from ..model import (
     Artifact,
+    Holder,
     InlineComment,
     Metric,
     Plan,
+    Reservation,
+    Reserved,
     Review,
     RoutingDecision,
     Run,
+    RunStatus,
+    SpendWindow,
     StepKey,
     Task,
     Usage,
@@ -473,6 +478,33 @@ def m007_lookups_and_hourly_sums(db: sqlite3.Connection) -> None:
             db.execute(statement)
 
 
+@migration
+def m008_claims_and_reservations(db: sqlite3.Connection) -> None:
+    """Who drives each run (a lease with an expiry), and the estimated cost of paid calls in flight,
+    held against the budget until their usage settles them."""
+    _execute_all(db, """
+        CREATE TABLE claims (
+            run_id TEXT PRIMARY KEY,
+            host TEXT NOT NULL,
+            pid INTEGER NOT NULL,
+            token TEXT NOT NULL,
+            runner TEXT NOT NULL,
+            since TEXT NOT NULL,
+            expires_at TEXT NOT NULL
+        );
+        CREATE TABLE reservations (
+            id TEXT PRIMARY KEY,
+            run_id TEXT,
+            model TEXT NOT NULL,
+            usd REAL NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            offline INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX reservations_run ON reservations(run_id)
+    """)
+
+
 def applied_migrations(db: sqlite3.Connection) -> list[str]:
     exists = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").fetchone()
     if not exists:
@@ -554,6 +586,11 @@ def _metric(row: sqlite3.Row) -> Metric:
         task_type=row["task_type"], run_id=row["run_id"], step=row["step"], fallback=bool(row["fallback"]),
         created_at=parse_iso(row["created_at"]),
     )
+
+
+def _holder(row: sqlite3.Row) -> Holder:
+    return Holder(row["host"], row["pid"], row["token"], row["runner"], parse_iso(row["since"]),
+                  parse_iso(row["expires_at"]))
 
 
 def _run(row: sqlite3.Row) -> Run:
@@ -808,18 +845,21 @@ class SqliteStore:
     # -- the ledger ------------------------------------------------------------------------------
 
     def record_metric(self, metric: Metric) -> None:
-        u = metric.usage
         with self._write() as db:
-            cursor = db.execute(
-                "INSERT INTO metrics (agent, model, input_tokens, output_tokens, cache_creation_input_tokens, "
-                "cache_read_input_tokens, estimated, cost_usd, baseline_cost_usd, duration_s, task_type, run_id, "
-                "step, fallback, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (metric.agent, metric.model, u.input_tokens, u.output_tokens, u.cache_creation_input_tokens,
-                 u.cache_read_input_tokens, int(u.estimated), float(metric.cost_usd), float(metric.baseline_cost_usd),
-                 float(metric.duration_s), metric.task_type, metric.run_id, metric.step, int(metric.fallback),
-                 iso(metric.created_at)),
-            )
-            self._enqueue(db, "metrics", f"{self.runner}:{cursor.lastrowid}", asdict(metric))
+            self._insert_metric(db, metric)
+
+    def _insert_metric(self, db: sqlite3.Connection, metric: Metric) -> None:
+        u = metric.usage
+        cursor = db.execute(
+            "INSERT INTO metrics (agent, model, input_tokens, output_tokens, cache_creation_input_tokens, "
+            "cache_read_input_tokens, estimated, cost_usd, baseline_cost_usd, duration_s, task_type, run_id, "
+            "step, fallback, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (metric.agent, metric.model, u.input_tokens, u.output_tokens, u.cache_creation_input_tokens,
+             u.cache_read_input_tokens, int(u.estimated), float(metric.cost_usd), float(metric.baseline_cost_usd),
+             float(metric.duration_s), metric.task_type, metric.run_id, metric.step, int(metric.fallback),
+             iso(metric.created_at)),
+        )
+        self._enqueue(db, "metrics", f"{self.runner}:{cursor.lastrowid}", asdict(metric))
 
     def metrics_since(self, since: datetime, until: datetime | None = None,
                       run_id: str | None = None) -> list[Metric]:
@@ -880,6 +920,11 @@ class SqliteStore:
                   until: datetime | None = None) -> float:
         """Marginal spending recorded since ``since`` (all time when None) and before ``until``,
         or by one run."""
+        with self._read() as db:
+            return self._spent(db, since, until, run_id)
+
+    @staticmethod
+    def _spent(db: sqlite3.Connection, since: datetime | None, until: datetime | None, run_id: str | None) -> float:
         if run_id is not None:
             where, args = _where(("run_id = ?", run_id), ("created_at >= ?", iso(since)),
                                  ("created_at < ?", iso(until)))
@@ -887,8 +932,94 @@ class SqliteStore:
         else:
             rows, args = METRIC_HOURS.period(since, until)
             sql = f"SELECT COALESCE(SUM(cost_pico), 0) FROM ({rows})"
+        return db.execute(sql, args).fetchone()[0] / PICO
+
+    # -- the budget: reservations of calls in flight ------------------------------------------------
+
+    def reserve(self, reservation: Reservation, windows: list[SpendWindow]) -> Reserved:
+        """Hold ``reservation`` against every window at once, in one transaction: granted only when
+        each window's spending, plus what calls in flight reserved, plus this one stays within its
+        limit. Reservations past their expiry (a crashed process's) no longer count."""
+        with self._write() as db:
+            db.execute("DELETE FROM reservations WHERE expires_at <= ?", (iso(utcnow()),))
+            committed = []
+            for window in windows:
+                where, args = _where(("run_id = ?", window.run_id))
+                held = db.execute(f"SELECT COALESCE(SUM(usd), 0) FROM reservations{where}", args).fetchone()[0]
+                committed.append(self._spent(db, window.since, window.until, window.run_id) + held)
+            granted = all(c + reservation.usd <= w.limit_usd + 1e-9 for c, w in zip(committed, windows, strict=True))
+            if granted:
+                db.execute("INSERT INTO reservations (id, run_id, model, usd, created_at, expires_at) "
+                           "VALUES (?, ?, ?, ?, ?, ?)",
+                           (reservation.id, reservation.run_id, reservation.model, reservation.usd,
+                            iso(reservation.created_at), iso(reservation.expires_at)))
+        return Reserved(granted, committed)
+
+    def settle(self, reservation: Reservation | None, metric: Metric) -> None:
+        """The call is made: its ledger row replaces its reservation, in one transaction (a call
+        made without one, a builder priced after the fact, just adds its row)."""
+        with self._write() as db:
+            if reservation is not None:
+                db.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
+            self._insert_metric(db, metric)
+
+    def record_spend(self, metric: Metric, reservation_id: str, totals: list[str]) -> None:
+        """A team runner's paid call: its ledger row and the ``spend`` record that settles its
+        reservation in Convex (``totals``: the team totals it adds to), in one transaction, so the
+        team learns what every recorded call cost once the outbox delivers it."""
+        with self._write() as db:
+            self._insert_metric(db, metric)
+            self._enqueue(db, "spend", reservation_id, {"reservation_id": reservation_id, "run_id": metric.run_id,
+                                                   "usd": metric.cost_usd, "totals": totals,
+                                                   "created_at": metric.created_at})
+
+    def release(self, reservation: Reservation) -> None:
+        """The call was not made, or failed without an answer: its reservation no longer counts."""
+        with self._write() as db:
+            db.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
+
+    def reserved_usd(self, run_id: str | None = None) -> float:
+        """What calls in flight hold now (of one run, or all)."""
+        where, args = _where(("expires_at > ?", iso(utcnow())), ("run_id = ?", run_id))
         with self._read() as db:
-            return db.execute(sql, args).fetchone()[0] / PICO
+            return db.execute(f"SELECT COALESCE(SUM(usd), 0) FROM reservations{where}", args).fetchone()[0]
+
+    # -- claims: one process drives a run at a time --------------------------------------------------
+
+    def claim(self, run_id: str, holder: Holder, lease_s: float, *, take_over: Holder | None = None) -> Holder:
+        """Take or renew the claim on ``run_id`` for ``lease_s`` seconds, in one transaction; returns
+        who holds it now: ``holder`` (with its ``since`` and ``expires_at``), or another live one.
+        ``take_over``: a holder known to be dead (its process is gone), whose claim is taken at once."""
+        now = utcnow()
+        with self._write() as db:
+            row = db.execute("SELECT * FROM claims WHERE run_id = ?", (run_id,)).fetchone()
+            dead = take_over is not None and row is not None and row["token"] == take_over.token
+            if row is not None and row["token"] != holder.token and parse_iso(row["expires_at"]) > now and not dead:
+                return _holder(row)
+            since = parse_iso(row["since"]) if row is not None and row["token"] == holder.token else now
+            expires = now + timedelta(seconds=lease_s)
+            db.execute("INSERT OR REPLACE INTO claims (run_id, host, pid, token, runner, since, expires_at) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)", (run_id, holder.host, holder.pid, holder.token, holder.runner,
+                                                      iso(since), iso(expires)))
+        return Holder(holder.host, holder.pid, holder.token, holder.runner, since, expires)
+
+    def renew(self, run_id: str, holder: Holder, lease_s: float) -> bool:
+        """Keep the claim for ``lease_s`` more seconds; False when it is no longer ``holder``'s."""
+        with self._write() as db:
+            cursor = db.execute("UPDATE claims SET expires_at = ? WHERE run_id = ? AND token = ?",
+                                (iso(utcnow() + timedelta(seconds=lease_s)), run_id, holder.token))
+        return cursor.rowcount == 1
+
+    def release_claim(self, run_id: str, holder: Holder) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM claims WHERE run_id = ? AND token = ?", (run_id, holder.token))
+
+    def holder(self, run_id: str) -> Holder | None:
+        """Who holds ``run_id`` now (None: nobody, or the claim lapsed)."""
+        with self._read() as db:
+            row = db.execute("SELECT * FROM claims WHERE run_id = ? AND expires_at > ?",
+                             (run_id, iso(utcnow()))).fetchone()
+        return _holder(row) if row is not None else None
 
     def record_budget_event(self, kind: str, scope: str, message: str, run_id: str | None = None,
                             period: str | None = None) -> bool:
@@ -940,10 +1071,14 @@ class SqliteStore:
         return _run(row) if row else None
 
     def runs_due(self, now: datetime) -> list[Run]:
-        """Paused runs whose ``resume_after`` has come, the longest waiting first."""
+        """Runs to continue now, the longest waiting first: paused runs whose ``resume_after`` has
+        come, and runs left going by a process that died (no live claim on them)."""
+        going = ", ".join(f"'{s}'" for s in RunStatus if s.going)
         with self._read() as db:
-            return [_run(r) for r in db.execute("SELECT * FROM runs WHERE status = 'paused' AND resume_after <= ? "
-                                                "ORDER BY resume_after, created_at", (iso(now),))]
+            return [_run(r) for r in db.execute(
+                "SELECT * FROM runs WHERE (status = 'paused' AND resume_after <= ?) OR (status IN "
+                f"({going}) AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.run_id = runs.id AND c.expires_at > ?)) "
+                "ORDER BY COALESCE(resume_after, updated_at), created_at", (iso(now), iso(now)))]
 
     def list_runs(self, limit: int = 50) -> list[Run]:
         """Newest first."""

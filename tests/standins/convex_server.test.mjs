@@ -57,13 +57,15 @@ test("a new query set starts at version 0 and gets the query's value, floats wri
   const t = await next("Transition");
   expect(t.startVersion).toEqual({ querySet: 0, ts: ZERO_TS, identity: 0 });
   expect(t.endVersion.querySet).toBe(1);
-  expect(t.modifications[0]).toMatchObject({ type: "QueryUpdated", queryId: 0, value: { functions: 1 } });
-  expect(t.text).toContain('"functions":1.0');
+  expect(t.modifications[0]).toMatchObject({ type: "QueryUpdated", queryId: 0, value: { functions: 2 } });
+  expect(t.text).toContain('"functions":2.0');
   ws.close();
 });
 
 test("every mutation, failed or not, is followed by a transition that covers it", async () => {
   const { ws, next, send } = await connect();
+  send({ type: "Authenticate", tokenType: "Admin", value: "test-admin-key", baseVersion: 0 });
+  await next("Transition"); // team data is read and written with the deploy key only
   send({ type: "ModifyQuerySet", baseVersion: 0, newVersion: 1,
     modifications: [{ type: "Add", queryId: 0, udfPath: "mcp:getTodayMetrics", args: [{}] }] });
   const first = await next("Transition");
