@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -83,6 +91,29 @@ class BudgetConfig(Section):
         900.0, gt=0, description="a paid call's reservation that its process left behind (a crash) stops "
         "counting against the limits after this many seconds"
     )
+    webhook_url: SecretStr | None = Field(
+        None, description="Slack-compatible webhook told each budget alert once; its address is a secret, so "
+                          "prefer the environment [BUDGET_WEBHOOK_URL]"
+    )
+    webhook_timeout_s: float = Field(5.0, gt=0, le=60, description="seconds one webhook attempt may take (3 attempts)")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_address(cls, value: SecretStr | None) -> SecretStr | None:
+        """An https:// address (http:// only to this machine); the address itself is never repeated."""
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from urllib.parse import urlsplit
+
+        url = value.get_secret_value().strip()
+        if len(url) > 2048 or any(ch.isspace() or not ch.isprintable() for ch in url):
+            raise ValueError("it must be one web address of at most 2048 visible characters, without spaces")
+        parts = urlsplit(url)
+        local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+        if not parts.hostname or parts.scheme not in ("https", "http") or (parts.scheme == "http" and not local):
+            raise ValueError("it must be an https:// address (http:// only to this machine: localhost or "
+                             "127.0.0.1)")
+        return SecretStr(url)
 
 
 class PriceConfig(Section):
@@ -185,7 +216,8 @@ class ConvexConfig(Section):
 
 
 class Secrets(BaseModel):
-    """Taken from the environment only, never from the file; never printed."""
+    """Taken from the environment only, never from the file; never printed. (The budget webhook's
+    address may come from the file too: ``load`` copies it here so that it is redacted like the rest.)"""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -193,11 +225,13 @@ class Secrets(BaseModel):
     github_token: SecretStr | None = None
     convex_admin_key: SecretStr | None = None
     codex_api_key: SecretStr | None = None
+    budget_webhook_url: SecretStr | None = None
 
     def values(self) -> list[str]:
         """Every secret that is set, for redaction."""
         return [s.get_secret_value() for s in (self.anthropic_api_key, self.github_token,
-                                               self.convex_admin_key, self.codex_api_key) if s]
+                                               self.convex_admin_key, self.codex_api_key,
+                                               self.budget_webhook_url) if s]
 
 
 class Config(Section):
@@ -223,13 +257,16 @@ class Config(Section):
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
     repo_root: Path | None = Field(None, exclude=True)
     state_dir: Path = Field(Path("~/.gitorch").expanduser(), exclude=True)
+    actions: ActionEnv = Field(default_factory=lambda: ActionEnv(), exclude=True)  # inside a GitHub Actions job?
 
     @property
     def db_path(self) -> Path:
         return self.state_dir / "state.db"
 
 
-RUNTIME_FIELDS = frozenset({"secrets", "repo_root", "state_dir"})
+RUNTIME_FIELDS = frozenset({"secrets", "repo_root", "state_dir", "actions"})
+# Keys whose values are secrets: an error about one never repeats the value.
+SECRET_KEYS = frozenset({"budget.webhook_url"})
 
 # Environment variable -> dotted key. Booleans and numbers are parsed by the models.
 ENV_OVERRIDES: dict[str, str] = {
@@ -246,6 +283,7 @@ ENV_OVERRIDES: dict[str, str] = {
     "CODEX_HOME": "codex.home",
     "CODEX_BASE_URL": "codex.base_url",
     "CODEX_MODEL": "codex.model",
+    "BUDGET_WEBHOOK_URL": "budget.webhook_url",
 }
 SECRET_ENV: dict[str, tuple[str, ...]] = {
     "anthropic_api_key": ("ANTHROPIC_API_KEY", "CLAUDE_API_KEY"),
@@ -332,6 +370,8 @@ def _config_error(err: ValidationError, source: str, env_keys: Mapping[str, str]
             close = difflib.get_close_matches(str(item["loc"][-1]), known, n=1)
             guess = f" Did you mean '{close[0]}'?" if close else ""
             lines.append(f"{origin}: unknown key '{key}'.{guess} Allowed here: {', '.join(known)}.")
+        elif key in SECRET_KEYS:
+            lines.append(f"{origin}: '{key}' (value hidden) is not valid: {item['msg']}.")
         else:
             lines.append(f"{origin}: '{key}' = {item.get('input')!r} is not valid: {item['msg']}.")
     return ConfigError(
@@ -402,9 +442,10 @@ def load(cwd: Path | None = None, env: Mapping[str, str] | None = None, file: Pa
         config = Config.model_validate(data)
     except ValidationError as err:
         raise _config_error(err, source, used_env) from None
-    config.secrets = Secrets(**secrets)
+    config.secrets = Secrets(**secrets, budget_webhook_url=config.budget.webhook_url)
     config.repo_root = repo_root
     config.state_dir = state_dir
+    config.actions = action_env(env)
     return config
 
 
@@ -449,6 +490,7 @@ class ActionEnv(BaseModel):
     output: str | None = None  # GITHUB_OUTPUT, a file to append name=value lines to
     server_url: str = "https://github.com"  # GITHUB_SERVER_URL
     run_id: str | None = None  # GITHUB_RUN_ID
+    running: bool = False  # GITHUB_ACTIONS=true: inside a workflow job (annotations are read from the log)
 
 
 def action_env(env: Mapping[str, str] | None = None) -> ActionEnv:
@@ -462,4 +504,8 @@ def action_env(env: Mapping[str, str] | None = None) -> ActionEnv:
         output=env.get("GITHUB_OUTPUT") or None,
         server_url=env.get("GITHUB_SERVER_URL") or "https://github.com",
         run_id=env.get("GITHUB_RUN_ID") or None,
+        running=env.get("GITHUB_ACTIONS") == "true",
     )
+
+
+Config.model_rebuild()  # ``Config.actions`` names ActionEnv, defined above

@@ -20,6 +20,8 @@ PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
     re.compile(r"xox[abposr]-[A-Za-z0-9-]{10,}"),  # Slack tokens
     re.compile(r"(?:sk|rk)_live_[A-Za-z0-9]{16,}"),  # Stripe live keys
+    re.compile(r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]+"),  # Slack webhooks
+    re.compile(r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]+"),  # Discord webhooks
 )
 # A quoted value assigned to a name that says it is secret: the name stays, the value goes.
 ASSIGNMENT = re.compile(

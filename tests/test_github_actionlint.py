@@ -79,7 +79,7 @@ def test_action_steps_pass_actionlint(actionlint, tmp_path):
 def test_action_declares_the_inputs_and_outputs_users_rely_on():
     action = yaml.safe_load(ACTION.read_text())
     assert set(action["inputs"]) == {"anthropic-api-key", "github-token", "config", "trigger-label", "builder",
-                                     "monthly-budget-usd"}
+                                     "monthly-budget-usd", "budget-webhook-url"}
     assert set(action["outputs"]) == {"pr-number", "verdict", "cost-usd"}
     run_scripts = "\n".join(step.get("run", "") for step in action["runs"]["steps"])
     assert "${{" not in run_scripts  # inputs reach the scripts through env only

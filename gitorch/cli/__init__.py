@@ -547,6 +547,23 @@ def mcp() -> None:
 
 
 @cli.command()
+def start() -> None:
+    """The interactive session: type tasks, see each suggestion, confirm or override it, watch the runs.
+
+    Confirmed tasks queue and run while you type the next; /status, /stats, /budget, /history,
+    /resume RUN and /quit; Ctrl-C clears the line (never the runs)."""
+    from .session import start as start_session
+
+    cfg = _load_config()
+    if cfg.repo_root is None:
+        raise GitorchError("not inside a git repository", hint="cd into the repository gitorch should work on")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise GitorchError("gitorch start is a session for a terminal, and this input or output is not one",
+                           hint="run it in a terminal; in a script use 'gitorch run TEXT --yes'")
+    start_session(cfg, crash_log=_write_crash_log)
+
+
+@cli.command()
 @click.option("--builder", type=click.Choice(["chatgpt-pro", "codex"]), default="chatgpt-pro", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a summary object instead of the story.")
 def demo(builder: str, as_json: bool) -> None:
@@ -649,7 +666,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(3)
 
 
-def _write_crash_log() -> Path:
+def _write_crash_log(details: str | None = None) -> Path:
+    """The traceback being handled (or ``details``, one caught on another thread) in a log file."""
     import platform
     import tempfile
 
@@ -659,7 +677,7 @@ def _write_crash_log() -> Path:
     path = Path(tempfile.gettempdir()) / "gitorch-crash.log"
     body = (
         f"gitorch {__version__}, Python {platform.python_version()}, {platform.platform()}\n"
-        f"args: {sys.argv[1:]}\n\n{traceback.format_exc()}"
+        f"args: {sys.argv[1:]}\n\n{details or traceback.format_exc()}"
     )
     path.write_text(redact(body), encoding="utf-8")
     return path

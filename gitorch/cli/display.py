@@ -62,15 +62,20 @@ def confirm_in_terminal(console: Console, render_decision) -> Any:
             if answer == "c":
                 return "cancel", None
             if answer == "e":
-                console.print(f"[bold]Why:[/] {decision.reasoning}")
-                scores = ", ".join(f"{k} {v:.0f}" for k, v in decision.scores.items())
-                types = ", ".join(f"{k} {v:.0%}" for k, v in sorted(decision.task_types.items(), key=lambda kv: -kv[1]))
-                console.print(f"[bold]Scores:[/] {scores}\n[bold]Task type:[/] {types}")
+                for line in explain_lines(decision):
+                    console.print(line)
                 continue
             agent = Prompt.ask("agent", choices=["claude", "chatgpt-pro", "codex"], console=console)
             return "override", agent
 
     return ask
+
+
+def explain_lines(decision: RoutingDecision) -> list[str]:
+    """Why the router suggested its agent: the reasoning, the scores, the task-type probabilities."""
+    scores = ", ".join(f"{k} {v:.0f}" for k, v in decision.scores.items())
+    types = ", ".join(f"{k} {v:.0%}" for k, v in sorted(decision.task_types.items(), key=lambda kv: -kv[1]))
+    return [f"[bold]Why:[/] {decision.reasoning}", f"[bold]Scores:[/] {scores}", f"[bold]Task type:[/] {types}"]
 
 
 def run_table(result: RunResult) -> Table:

@@ -27,6 +27,7 @@ from ..model import (
     RunStatus,
     Task,
     TaskSpec,
+    utcnow,
 )
 from ..ports import GitHub, Progress, Router, Store
 from ..run.state import RunRequest, RunResult
@@ -89,6 +90,7 @@ class Outcome:
     call: PlanResult | ReviewResult | None = None  # a plan or review made outside a run
     context: RepoContext | None = None  # what the architect read of the repository for it
     resumed: list[RunResult | GitorchError] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)  # what `stats`, `budget` and `history` found
 
     @property
     def cost_usd(self) -> float:
@@ -367,6 +369,7 @@ def explain(ctx: Context, ask: Ask) -> Outcome:
 def status(ctx: Context, ask: Ask) -> Outcome:
     """Where the issue's run is."""
     decision = _decision(ctx, ask)
+    found: dict[str, Any] = {}
     if ctx.github is not None and ask.issue is not None:
         issue = ctx.github.get_issue(ask.issue)
         stages = [lb for lb in issue.labels if lb.startswith("gitorch:")]
@@ -374,9 +377,10 @@ def status(ctx: Context, ask: Ask) -> Outcome:
     else:
         run = ctx.store.get_run(ask.run_id) if ask.run_id else None
         text = f"run {run.id}: {run.status}" if run else "no run named"
+        found = {"status": str(run.status), "branch": run.branch} if run else {}
     if decision is not None:
         text += f" Suggested agent: **{decision.override_agent or decision.agent}**."
-    return _reply(ctx, ask, Outcome("answered", "status", decision=decision), text)
+    return _reply(ctx, ask, Outcome("answered", "status", decision=decision, figures=found), text)
 
 
 def help_(ctx: Context, ask: Ask) -> Outcome:
@@ -395,6 +399,53 @@ def outcome(ctx: Context, ask: Ask) -> Outcome:
     decision = ctx.router.feedback(decision.id, outcome=result)
     return Outcome("learned", f"#{ask.pr} {'merged' if merged else 'closed'}: {result} recorded", decision=decision,
                    pr_number=ask.pr)
+
+
+def route(ctx: Context, ask: Ask) -> Outcome:
+    """The router's suggestion for a task, recorded and shown before anything runs (the session's panel)."""
+    decision = ctx.router.route(ask.text)
+    return Outcome("suggested", f"{decision.task_type} -> {decision.agent} ({decision.confidence:.0%})",
+                   decision=decision)
+
+
+def stats(ctx: Context, ask: Ask) -> Outcome:
+    """Tokens and cost per agent, the saving against Claude alone, routing accuracy, budget."""
+    from .. import stats as figures
+
+    data = figures.compute(ctx.store, ctx.config, days=_count(ask, "days", 30))
+    return Outcome("answered", "stats", figures=data, text=figures.markdown(data))
+
+
+def budget(ctx: Context, ask: Ask) -> Outcome:
+    """Each limit with what is spent against it, whether paid calls pause, and the alerts said this month."""
+    from .. import cost
+
+    now = utcnow()
+    config = ctx.config.budget
+    limits = []
+    for lim in cost.limits(ctx.config, ask.run_id, now):
+        w = lim.window
+        spent = ctx.store.spent_usd(since=w.since, until=w.until, run_id=w.run_id)
+        limits.append({"scope": lim.scope, "limit_usd": lim.limit_usd, "spent_usd": round(spent, 6),
+                       "pct": round(spent / lim.limit_usd * 100, 1) if lim.limit_usd else None})
+    events = [e for e in ctx.store.budget_events(since=cost.month_start(now)) if e["kind"] in ("alert", "paused")]
+    data = {"limits": limits, "held_usd": round(ctx.store.reserved_usd(ask.run_id), 6),
+            "per_run_usd": config.per_run_usd, "alert_threshold_pct": config.alert_threshold_pct,
+            "paused": cost.paused(ctx.store, ctx.config, now), "events": events,
+            "webhook": config.webhook_url is not None}
+    lines = [f"{lim['scope']}: ${lim['spent_usd']:.2f} of ${lim['limit_usd']:.2f}"
+             + (f" ({lim['pct']:g}%)" if lim["pct"] is not None else "") for lim in limits]
+    lines.append(f"alert at {config.alert_threshold_pct:g}%; paid calls {'pause' if data['paused'] else 'go ahead'}")
+    return Outcome("answered", "budget", figures=data, text="\n".join(lines))
+
+
+def history(ctx: Context, ask: Ask) -> Outcome:
+    """The newest runs of this machine's store: status, branch, cost against Claude alone."""
+    from .. import stats as figures
+
+    runs = figures.runs(ctx.store, limit=_count(ask, "runs", 15))
+    text = "\n".join(f"{r['id']}: {r['status']} {r['branch'] or ''} ${r['cost_usd']:.4f}".rstrip() for r in runs)
+    return Outcome("answered", "history", figures={"runs": runs}, text=text or "no runs yet")
 
 
 # -- helpers of the commands --------------------------------------------------------------------------
@@ -430,6 +481,16 @@ def _reply(ctx: Context, ask: Ask, result: Outcome, text: str) -> Outcome:
     return result
 
 
+def _count(ask: Ask, what: str, default: int) -> int:
+    """The command's one number argument (days, runs), or ``default``."""
+    if not ask.args:
+        return default
+    if len(ask.args) != 1 or not ask.args[0].isdigit() or not 1 <= int(ask.args[0]) <= 3650:
+        raise GitorchError(f"{ask.command} takes one number of {what} from 1 to 3650, not {' '.join(ask.args)!r}",
+                           hint=f"for example: {ask.command} {default}")
+    return int(ask.args[0])
+
+
 def _token(ctx: Context) -> str | None:
     token = ctx.config.secrets.github_token
     return token.get_secret_value() if token else None
@@ -454,6 +515,13 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("rework", "address a review comment on a gitorch pull request", True, rework, comment=False),
     Command("outcome", "learn from a gitorch pull request that was merged or closed", False, outcome, comment=False),
     Command("resume", "continue paused runs whose wait is over", False, resume, comment=False),
+    Command("route", "suggest an agent for a task, with confidence and reasoning; nothing runs", False, route,
+            comment=False),
+    Command("stats", "tokens, cost per agent, saving against Claude alone, routing accuracy", False, stats,
+            comment=False),
+    Command("budget", "the limits, what is spent against them, and this month's alerts", False, budget,
+            comment=False),
+    Command("history", "the newest runs with their status, branch and cost", False, history, comment=False),
 )}
 
 

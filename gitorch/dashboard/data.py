@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from .. import stats
+from .. import alerts, cost, stats
 from ..model import JournalEntry, StepKind, utcnow
 from ..redact import redact
 
@@ -118,5 +118,6 @@ def snapshot(store: Any, config: Any, *, now: datetime | None = None, days: int 
         "runs": runs,
         "active": active,
         "decisions": decisions,
+        "alerts": alerts.notices(store.budget_events(since=cost.month_start(now)), secrets),
         "empty": not run_objects and not decisions and not figures["by_agent"],
     }

@@ -6,6 +6,7 @@ concrete adapters, so the CLI, the Action, the session and the demo assemble a r
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -121,3 +122,14 @@ def assemble(config: Config, *, repo_path: Path, store: Store | None = None, git
                   github=github, confirm=confirm, render_comment=render_comment,
                   **({"progress": progress} if progress else {}))
     return Pipeline(config, parts), lazy
+
+
+def alongside(pipeline: Pipeline, *, progress: Progress) -> Pipeline:
+    """A pipeline for one more run driven at the same time in this process (the session's runs, each
+    on a thread of its own): the same store, router, builders (one browser), repository and ledger,
+    with its own progress and its own architect, which keeps the repository context its run's plan
+    read for that run's review."""
+    from ..agents.claude import ClaudeArchitect
+
+    parts = dataclasses.replace(pipeline.parts, architect=ClaudeArchitect(pipeline.config), progress=progress)
+    return Pipeline(pipeline.config, parts)

@@ -43,6 +43,8 @@ def confirm_step(state: RunState, decision: RoutingDecision) -> str:
         chosen, how = decision.agent, "auto"
         if request.agent:
             chosen, how = request.agent, "override"
+        elif decision.override_agent and decision.override_agent != decision.agent:
+            chosen, how = decision.override_agent, "override"  # a person overrode it already (and was learned from)
         elif request.confirmed:
             how = "confirmed"
         elif config.routing.auto and not decision.manual and \
@@ -62,7 +64,7 @@ def confirm_step(state: RunState, decision: RoutingDecision) -> str:
                 f"{config.routing.min_confidence_for_auto:.0%} needed to start by itself.",
                 hint="reply '/gitorch proceed' to go ahead, or '/gitorch override claude|chatgpt-pro|codex'",
             )
-        if how == "override" and chosen != decision.agent:
+        if how == "override" and chosen != decision.agent and chosen != decision.override_agent:
             state.parts.router.feedback(decision.id, override_agent=chosen)
         return {"agent": chosen, "how": how, "summary": f"{chosen} ({how})"}
 
