@@ -32,6 +32,7 @@ from pathlib import Path
 # shadow the `convex` package; drop that entry before anything imports it.
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     sys.path.pop(0)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the stand-ins live with the tests
 
 from standins.convex_local import LocalConvex  # noqa: E402
 

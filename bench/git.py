@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gitorch.commands import pre_push as hook
+from gitorch.git import hook
 from gitorch.git import repo as gitops
 
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
