@@ -456,3 +456,19 @@ def test_cli_plan_without_a_key_names_the_variable(api, repo):
     assert isinstance(result.exception, GitorchError)
     assert "ANTHROPIC_API_KEY" in str(result.exception)
     assert api.requests == []
+
+
+@pytest.mark.parametrize("args", [["plan", "Add a verbose flag"], ["review", "--range", "main..feature"]])
+def test_a_key_refused_at_count_tokens_stops_before_any_messages_call(repo, args):
+    """The first call of `gitorch plan` and `gitorch review` is the free count_tokens: a 401 there ends
+    the command, and the refused key is never sent again (no messages call)."""
+    _git(repo, "checkout", "-qb", "feature")
+    (repo / "done.py").write_text("def done():\n    return 1\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "work")
+    with AnthropicServer(api_key="sk-ant-the-only-valid-key-000") as api:
+        result = CliRunner().invoke(cli, args, env=_env(api))
+        assert isinstance(result.exception, AgentError), result.output
+        assert "refused the key (401)" in result.exception.message
+        assert "ANTHROPIC_API_KEY" in result.exception.hint
+        assert [(r.path, r.status) for r in api.requests] == [("/v1/messages/count_tokens", 401)]
