@@ -199,8 +199,9 @@ class GitHub(Protocol):
         """Show where a run is: the one ``gitorch:<stage>`` label, the others removed."""
         ...
 
-    def reply_to_review_comment(self, pr: int, comment_id: int, key: str, body: str) -> CommentInfo:
-        """Answer in the thread of a review comment (once per ``key``)."""
+    def reply_to_review_comment(self, pr: int, comment_id: int, key: str, body: str) -> CommentInfo | None:
+        """Answer in the thread of a review comment (once per ``key``); None when the comment was
+        deleted, so there is no thread to answer in."""
         ...
 
 

@@ -279,3 +279,46 @@ def test_merged_gitorch_pr_teaches_the_router(gh, examples, tmp_path, repo):
         result = run_action(cfg, env, store=store, router=router)
         assert result.status == "learned" and "merged" in result.message
         assert store.get_decision(decision.id).outcome == "success"
+
+
+def test_a_review_comment_deleted_before_the_job_ran_is_reworked_and_the_job_ends_well(gh, examples, tmp_path, repo):
+    """The rework is pushed; the reply finds no thread (GitHub answers 404 there), so gitorch says the
+    comment was deleted, blames no permission, exits 0 and writes its outputs."""
+    cfg = config_module.load(env={"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": gh.base_url})
+    gh.push_branch("gitorch/run-7", diff="")
+    pr = gh._create_pull(gh.default_identity, {"title": "t", "head": "gitorch/run-7", "base": "main"})["number"]
+    comment = gh.add_review_comment(pr, "cli.py", 2, "Rename run()", user="octocat")
+    payload = copy.deepcopy(next(p for p in examples["pull_request_review_comment"] if p["action"] == "created"))
+    payload["repository"]["full_name"] = gh.full_name
+    payload["pull_request"].update(number=pr, state="open", locked=False)
+    payload["pull_request"]["head"]["ref"] = "gitorch/run-7"
+    payload["comment"].update(id=comment, path="cli.py", line=2, body="Rename run()", author_association="OWNER")
+    payload["comment"]["user"].update(login="octocat", type="User")
+    payload["sender"].update(login="octocat", type="User")
+    del gh.review_comments[comment]  # deleted before the job ran
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(payload))
+    env = config_module.ActionEnv(event_name="pull_request_review_comment", event_path=str(event),
+                                  repository=gh.full_name, output=str(tmp_path / "out.txt"))
+    reworked = []
+
+    class Recorded:
+        """Stands in for the run pipeline: the rework is done and pushed."""
+
+        def __init__(self, ctx):
+            self.store = ctx.store
+
+        def rework(self, run_id, tasks, key):
+            reworked.append((run_id, key))
+            run = Run(id=run_id, text="t", status="done", pr_number=pr, verdict="approve")
+            return RunResult(run=run, commits=["c0ffee" * 6 + "abcd"])
+
+    with SqliteStore(tmp_path / "state.db") as store:
+        store.save_run(Run(id="run-7", text="t", repo=gh.full_name, pr_number=pr, branch="gitorch/run-7"))
+        result = run_action(cfg, env, store=store, pipeline=Recorded)
+    assert reworked == [("run-7", str(comment))]
+    assert result.status == "done" and f"review comment {comment} on #{pr} was deleted" in result.message
+    assert "permission" not in result.message
+    assert not [c for c in gh.pull_review_comments(pr)]  # no reply anywhere
+    outputs = dict(line.split("=", 1) for line in (tmp_path / "out.txt").read_text().splitlines())
+    assert outputs == {"pr-number": str(pr), "verdict": "approve", "cost-usd": "0.0000"}

@@ -274,6 +274,40 @@ def test_reply_in_a_review_thread_once(gh, provider):
     assert len(replies) == 1 and replies[0]["body"].endswith("Renamed in abc123.")
 
 
+def test_a_review_comment_deleted_before_the_reply_is_not_answered_and_blames_no_permission(gh, provider):
+    gh.push_branch("gitorch/run-1", diff=DIFF)
+    pr = provider.open_or_update_pr("gitorch/run-1", "main", "t", "b", None)
+    thread = gh.add_review_comment(pr.number, "cli.py", 2, "rename run()")
+    del gh.review_comments[thread]  # the person deleted it before the job ran
+    gh.requests.clear()
+    assert provider.reply_to_review_comment(pr.number, thread, "round-2", "Renamed.") is None
+    assert [m for m, _, _ in gh.requests] == ["GET"]  # nothing was sent to a thread that is gone
+
+
+def test_a_review_comment_deleted_while_gitorch_replies_is_not_answered(gh, provider):
+    gh.push_branch("gitorch/run-1", diff=DIFF)
+    pr = provider.open_or_update_pr("gitorch/run-1", "main", "t", "b", None)
+    thread = gh.add_review_comment(pr.number, "cli.py", 2, "rename run()")
+    reply = gh._handlers["pulls/create-reply-for-review-comment"]
+
+    def deleted_first(**kw):  # the person deletes the comment the moment gitorch answers
+        gh.review_comments.pop(thread, None)
+        return reply(**kw)
+
+    gh._handlers["pulls/create-reply-for-review-comment"] = deleted_first
+    assert provider.reply_to_review_comment(pr.number, thread, "round-2", "Renamed.") is None
+    assert ("POST", f"/repos/{gh.full_name}/pulls/{pr.number}/comments/{thread}/replies", 404) in gh.requests
+
+
+def test_a_reply_refused_with_404_on_a_comment_that_exists_names_the_permission(gh, provider):
+    gh.push_branch("gitorch/run-1", diff=DIFF)
+    pr = provider.open_or_update_pr("gitorch/run-1", "main", "t", "b", None)
+    thread = gh.add_review_comment(pr.number, "cli.py", 2, "rename run()")
+    gh.fail("POST", r"/replies$", 404)
+    with pytest.raises(GitorchError, match="pull-requests: write"):
+        provider.reply_to_review_comment(pr.number, thread, "round-2", "Renamed.")
+
+
 def test_config_is_read_from_the_default_branch_only(gh, provider):
     gh.set_file(".gitorch.yml", "github:\n  trigger_label: build-me\n")
     gh.set_file(".gitorch.yml", "github:\n  allowed_bots: [evil]\n", ref="gitorch/run-1")

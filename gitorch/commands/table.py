@@ -309,12 +309,16 @@ def rework(ctx: Context, ask: Ask) -> Outcome:
     work = Task(id="rework", description=f"Address this review comment{where}:\n\n{ask.text}",
                 files=[ask.path] if ask.path else [], task_type="debugging")
     result = ctx.pipeline().rework(run.id, [work], key=str(ask.comment_id or ask.key))
+    outcome = _ran(result, ctx)
     if result.held_by is None and ask.comment_id is not None and ask.pr is not None and ctx.github is not None:
-        ctx.github.reply_to_review_comment(
+        reply = ctx.github.reply_to_review_comment(
             ask.pr, ask.comment_id, f"rework-{ask.comment_id}",
             f"Done in {result.commits[-1][:10] if result.commits else 'no new commit'}; "
             f"Claude's verdict: **{result.run.verdict}**.")
-    return _ran(result, ctx)
+        if reply is None:  # the person deleted the comment before the job ran: the work stands, unanswered
+            outcome.message += (f"; review comment {ask.comment_id} on #{ask.pr} was deleted before gitorch could "
+                                "answer it, so the rework is on the branch without a reply in the thread")
+    return outcome
 
 
 def retry(ctx: Context, ask: Ask) -> Outcome:

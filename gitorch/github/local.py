@@ -170,7 +170,7 @@ class LocalProvider:
         labels[str(issue)] = [*kept, wanted]
         self._save("labels", labels)
 
-    def reply_to_review_comment(self, pr: int, comment_id: int, key: str, body: str) -> CommentInfo:
+    def reply_to_review_comment(self, pr: int, comment_id: int, key: str, body: str) -> CommentInfo | None:
         path = self.folder / "replies" / f"pr-{pr}-{comment_id}--{_safe(key)}.md"
         existed = path.exists()
         if not existed:

@@ -427,28 +427,41 @@ class RestProvider:
                 self.owner, self.name, issue, data={"labels": [wanted]}), needs="issues:write")
 
     # -- review threads --------------------------------------------------------------------------
-    def _find_reply(self, pr: int, comment_id: int, tag: str) -> CommentInfo | None:
-        comments = self._pages(
+    def _review_comments(self, pr: int) -> list[Any]:
+        return self._pages(
             f"list review comments on #{pr}",
             lambda p: self._gh.rest.pulls.list_review_comments(self.owner, self.name, pr, per_page=100,
                                                                page=p).parsed_data,
             needs="pulls:read")
+
+    def _find_reply(self, comments: list[Any], tag: str) -> CommentInfo | None:
         for c in comments:
             if tag in (c.body or "") and self._ours(c.user.type if c.user else None, str(c.author_association)):
                 return CommentInfo(id=c.id, body=c.body, author=c.user.login if c.user else "", url=c.html_url)
         return None
 
-    def reply_to_review_comment(self, pr: int, comment_id: int, key: str, body: str) -> CommentInfo:
+    def reply_to_review_comment(self, pr: int, comment_id: int, key: str, body: str) -> CommentInfo | None:
         tag = marker("reply", f"{comment_id}/{key}")
         text = self._clean(f"{tag}\n{body}")
-        existing = self._find_reply(pr, comment_id, tag)
+        comments = self._review_comments(pr)
+        existing = self._find_reply(comments, tag)
         if existing is not None:
             return existing
+        if all(c.id != comment_id for c in comments):
+            log.info("review comment %s on #%s was deleted; nothing to answer", comment_id, pr)
+            return None
 
         def create() -> CommentInfo:
             c = self._gh.rest.pulls.create_reply_for_review_comment(self.owner, self.name, pr, comment_id,
                                                                     body=text).parsed_data
             return CommentInfo(id=c.id, body=c.body, author=c.user.login if c.user else "", url=c.html_url, created=True)
 
-        return self._create(f"answer review comment {comment_id}", create,
-                            lambda: self._find_reply(pr, comment_id, tag), needs="pulls:write")
+        try:
+            return self._create(f"answer review comment {comment_id}", create,
+                                lambda: self._find_reply(self._review_comments(pr), tag), needs="pulls:write")
+        except GitHubError as err:
+            # Listed a moment ago and 404 now: deleted in between, not a missing permission.
+            if err.status == 404 and all(c.id != comment_id for c in self._review_comments(pr)):
+                log.info("review comment %s on #%s was deleted; nothing to answer", comment_id, pr)
+                return None
+            raise
