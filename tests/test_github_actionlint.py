@@ -101,3 +101,73 @@ def test_example_workflow_is_least_privilege_and_serialised():
     assert events["schedule"] == [{"cron": "17,47 * * * *"}]  # paused runs go on after their wait
     for step in job["steps"]:
         assert "${{" not in step.get("run", "")
+
+
+# -- what `gitorch init` writes passes the user's own actionlint -------------------------------------
+
+
+def _init(repo: Path):
+    from click.testing import CliRunner
+
+    from gitorch.cli import cli
+
+    return CliRunner().invoke(cli, ["init"])
+
+
+def test_the_workflow_init_writes_passes_the_users_actionlint(actionlint, repo):
+    result = _init(repo)
+    assert result.exit_code == 0, result.output
+    assert (repo / ".github" / "actionlint.yaml").read_text().endswith("labels:\n    - gitorch\n")
+    # actionlint run as a user would, in the repository, finding .github/actionlint.yaml by itself
+    run = subprocess.run([actionlint, "-oneline", "-no-color"], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    (repo / ".github" / "actionlint.yaml").unlink()  # the control: without it the label is unknown
+    run = subprocess.run([actionlint, "-oneline", "-no-color"], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0 and 'label "gitorch" is unknown' in run.stdout
+
+
+@pytest.mark.parametrize(("before", "after"), [
+    ("# ours\nself-hosted-runner:\n  labels:\n    - gpu  # big one\n    - arm64\nconfig-variables: [FOO]\n",
+     "# ours\nself-hosted-runner:\n  labels:\n    - gpu  # big one\n    - arm64\n    - gitorch\nconfig-variables: [FOO]\n"),
+    ("self-hosted-runner:\n  labels: [gpu, 'arm64']\n", "self-hosted-runner:\n  labels: [gpu, 'arm64', gitorch]\n"),
+    ("self-hosted-runner:\n  labels: []\n", "self-hosted-runner:\n  labels: [gitorch]\n"),
+    ("config-variables: null\n", "config-variables: null\nself-hosted-runner:\n  labels:\n    - gitorch\n"),
+    ("self-hosted-runner:\n  labels:\n  - gitorch\n", "self-hosted-runner:\n  labels:\n  - gitorch\n"),
+], ids=["block-list", "flow-list", "empty-flow-list", "no-runner-key", "label-there-already"])
+def test_init_extends_an_existing_actionlint_file_keeping_what_it_has(actionlint, repo, before, after):
+    lint_file = repo / ".github" / "actionlint.yaml"
+    lint_file.parent.mkdir()
+    lint_file.write_text(before)
+    result = _init(repo)
+    assert result.exit_code == 0, result.output
+    assert lint_file.read_text() == after
+    run = subprocess.run([actionlint, "-oneline", "-no-color"], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_init_extends_the_yml_spelling_when_that_is_the_one_there(repo):
+    lint_file = repo / ".github" / "actionlint.yml"
+    lint_file.parent.mkdir()
+    lint_file.write_text("self-hosted-runner:\n  labels:\n    - gpu\n")
+    assert _init(repo).exit_code == 0
+    assert lint_file.read_text().endswith("- gpu\n    - gitorch\n")
+    assert not (repo / ".github" / "actionlint.yaml").exists()
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (b"self-hosted-runner:\n  labels: [gpu\n", "is not valid YAML at line"),
+    (b"- just\n- a list\n", "holds a list, not the mapping"),
+    (b"self-hosted-runner:\n  labels: gpu\n", "has no 'labels:' list"),
+    (b"self-hosted-runner: yes\n", "has no 'labels:' list"),
+    (b"self-hosted-runner:\n  labels:\n    - \xff\xfe\n", "is not UTF-8"),
+    (b"# " + b"x" * (300 * 1024) + b"\n", "more than the"),
+], ids=["malformed", "a-list", "labels-not-a-list", "runner-not-a-mapping", "not-utf8", "oversized"])
+def test_an_actionlint_file_init_cannot_extend_stops_it_and_nothing_is_written(repo, content, says):
+    lint_file = repo / ".github" / "actionlint.yaml"
+    lint_file.parent.mkdir()
+    lint_file.write_bytes(content)
+    result = _init(repo)
+    assert result.exit_code != 0
+    assert says in result.exception.message and "by hand" in result.exception.hint
+    assert lint_file.read_bytes() == content
+    assert not (repo / ".gitorch.yml").exists() and not (repo / ".github" / "workflows").exists()

@@ -587,11 +587,11 @@ def demo(builder: str, as_json: bool) -> None:
 @click.option("--print", "print_only", is_flag=True, help="Print the default .gitorch.yml instead of writing it.")
 @click.option("--force", is_flag=True, help="Overwrite an existing .gitorch.yml.")
 def init(print_only: bool, force: bool) -> None:
-    """Write a commented .gitorch.yml and an example workflow, and install the pre-push hook."""
-    from importlib import resources
-
+    """Write a commented .gitorch.yml, an example workflow (with its runner label in actionlint's
+    settings), and install the pre-push hook."""
     from .. import config
     from ..git.hook import install
+    from ..github import workflow as github_workflow
 
     text = config.default_yaml()
     if print_only:
@@ -603,14 +603,19 @@ def init(print_only: bool, force: bool) -> None:
     target = root / config.CONFIG_FILE
     if target.exists() and not force:
         raise GitorchError(f"{target} exists already", hint="edit it, or pass --force to replace it with the defaults")
+    lint = github_workflow.lint_config_plan(root)  # a file it cannot extend stops init before anything is written
     target.write_text(text, encoding="utf-8")
     click.echo(f"wrote {target}")
-    workflow = root / ".github" / "workflows" / "gitorch.yml"
+    workflow = root / github_workflow.WORKFLOW_PATH
     if not workflow.exists():
         workflow.parent.mkdir(parents=True, exist_ok=True)
-        workflow.write_text(resources.files("gitorch").joinpath("workflow.example.yml").read_text(encoding="utf-8"),
-                            encoding="utf-8")
+        workflow.write_text(github_workflow.example_workflow(), encoding="utf-8")
         click.echo(f"wrote {workflow} (for a self-hosted runner labelled 'gitorch'; see the README)")
+    if lint.text is not None:
+        lint.path.parent.mkdir(parents=True, exist_ok=True)
+        lint.path.write_text(lint.text, encoding="utf-8")
+        click.echo(f"{'wrote' if lint.action == 'write' else 'added the runner label to'} {lint.path} "
+                   "(so actionlint knows the 'gitorch' runner label)")
     result = install(root)
     click.echo(f"pre-push hook: {result.action} at {result.path}")
 
