@@ -448,6 +448,9 @@ class CommentInfo:
     author: str
     url: str = ""
     created: bool = False
+    author_type: str = "User"  # "User", "Bot"
+    association: str | None = None  # the author's author_association, where GitHub says it
+    created_at: str = ""  # ISO time GitHub gives
 
 
 @dataclass

@@ -163,6 +163,10 @@ class GitHub(Protocol):
         """The config file's text on the default branch (never a PR head); None when absent."""
         ...
 
+    def comments(self, issue: int) -> list[CommentInfo]:
+        """Every comment on ``issue`` (or pull request), oldest first, with who wrote it."""
+        ...
+
     def find_comment(self, issue: int, key: str) -> CommentInfo | None:
         """gitorch's comment on ``issue`` marked ``key``, if there is one."""
         ...

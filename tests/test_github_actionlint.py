@@ -86,13 +86,15 @@ def test_action_declares_the_inputs_and_outputs_users_rely_on():
     assert "action" in run_scripts and "gitorch" in run_scripts
 
 
-def test_example_workflow_is_least_privilege_and_serialised():
+def test_example_workflow_is_least_privilege_and_serialised_per_issue_on_the_job():
     workflow = yaml.safe_load(EXAMPLE.read_text())
     assert workflow["permissions"] == {"contents": "write", "issues": "write", "pull-requests": "write",
                                        "statuses": "write"}
-    assert "github.event.issue.number" in workflow["concurrency"]["group"]
-    assert workflow["concurrency"]["cancel-in-progress"] is False
     job = workflow["jobs"]["gitorch"]
+    # On the job, not the workflow: a run whose `if:` drops it never takes the pending slot.
+    assert "concurrency" not in workflow
+    assert "github.event.issue.number" in job["concurrency"]["group"] and "github.run_id" in job["concurrency"]["group"]
+    assert job["concurrency"]["cancel-in-progress"] is False
     assert job["runs-on"] == ["self-hosted", "gitorch"]
     assert "head.repo.full_name == github.repository" in job["if"]  # forks never reach the runner
     events = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads `on` as true

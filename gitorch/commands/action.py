@@ -1,16 +1,23 @@
 """`gitorch action`: one GitHub event in, the gates applied, the command run, gitorch's answer out.
 
 1. The event is parsed (``events.parse_event``); anything gitorch does not act on ends here with one
-   log line and no API call.
+   log line and no API call. What the payload alone decides is decided here too, before any API call
+   (``permissions.decide_from_payload``): gitorch's own comments, bots, strangers whose
+   ``author_association`` the payload gives, closed or locked issues.
 2. ``.gitorch.yml`` is read again from the repository's default branch through the API (never from
    the checkout, which may be a PR head) and the event parsed again under it.
 3. Comments on pull requests count only on gitorch's own PRs; then ``permissions.check_trigger``
    decides who may trigger and counts the person's daily runs of commands that cost. Refusals are
    logged, not posted.
-4. The event becomes a command of ``gitorch.commands.table`` and is run there; a new task is first
+4. No event is lost: GitHub keeps one running and one pending job per concurrency group and cancels
+   the pending one when a newer job queues, so before its own event a job answers, oldest first, the
+   trusted ``/gitorch`` commands on its issue or pull request that came before it and that no job
+   answered (``catch_up``). Each answered command is recorded in the store's journal under
+   ``commands/<repo>/<issue>``, so none is answered twice.
+5. The event becomes a command of ``gitorch.commands.table`` and is run there; a new task is first
    routed and the suggestion posted as the one marked comment on the issue, with the
    ``gitorch:planning`` label.
-5. The job summary goes to ``GITHUB_STEP_SUMMARY`` and ``pr-number``, ``verdict`` and ``cost-usd`` to
+6. The job summary goes to ``GITHUB_STEP_SUMMARY`` and ``pr-number``, ``verdict`` and ``cost-usd`` to
    ``GITHUB_OUTPUT``.
 """
 
@@ -20,17 +27,24 @@ import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ..errors import GitorchError
 from ..github.events import Event, Ignored, parse_event, read_payload
-from ..github.permissions import check_trigger
+from ..github.permissions import check_trigger, decide_from_payload
+from ..model import CommentInfo, parse_iso, utcnow
 from ..ports import GitHub
 from ..redact import redact
 from .table import COMMANDS, Ask, Context, Outcome, dispatch, read_command
 
 log = logging.getLogger("gitorch.github")
+
+# A job GitHub cancelled was queued at most a day before the job that replaced it (a job waits at most
+# 24 hours for a self-hosted runner, and the example workflow's job at most 2 more): older commands
+# were answered, or GitHub dropped their whole queue.
+CATCH_UP = timedelta(hours=26)
 
 
 def _default_branch_config(config: Any, provider: GitHub, path: str, overrides: dict[str, Any]) -> Any:
@@ -95,6 +109,10 @@ def run_action(config: Any, env: Any, *, provider: GitHub | None = None, store: 
     if isinstance(event, Ignored):
         log.info("%s", event)
         return _finish(env, Outcome("ignored", str(event)))
+    early = decide_from_payload(event, config.github)
+    if early is not None and not early:  # strangers and gitorch's own words cost no API call
+        log.info("refused %s from %s: %s", event.key, event.actor.login or "someone", early.reason)
+        return _finish(env, Outcome("refused", early.reason))
 
     repo = env.repository or event.repo
     if provider is None:
@@ -127,8 +145,96 @@ def run_action(config: Any, env: Any, *, provider: GitHub | None = None, store: 
 
     with Context(config, store, config.repo_root or Path.cwd(), github=provider, router=router,
                  pipeline=pipeline) as ctx:
-        result = dispatch(ctx, ask)
+        # commands missed on an issue or PR that is open (the gate refuses them on a closed one)
+        missed = event.issue is not None and event.kind in ("task", "command", "rework")
+        caught_up = catch_up(ctx, env.event_name, payload, event) if missed else []
+        try:
+            result = dispatch(ctx, ask)
+        except GitorchError:
+            if event.kind == "command":  # answered with the error; a later job does not ask it again
+                _answered(store, event)
+            raise
+        if event.kind == "command" and result.status != "held":
+            _answered(store, event)
+    if caught_up:
+        result.message += "; answered first, as no job had: " + ", ".join(caught_up)
     return _finish(env, result, config.secrets.values())
+
+
+# -- no event lost --------------------------------------------------------------------------------------
+
+
+def _answers(event: Event) -> str:
+    return f"commands/{event.repo}/{event.issue}"
+
+
+def _answered(store: Any, event: Event) -> None:
+    store.journal_finish(_answers(event), event.key, {"command": event.command, "by": event.actor.login,
+                                                       "at": utcnow().isoformat(timespec="seconds")})
+
+
+def _event_time(name: str, payload: dict[str, Any]) -> datetime:
+    """When the event happened, as its payload says (now when it does not)."""
+    field = {"issue_comment": ("comment", "created_at"), "issues": ("issue", "updated_at"),
+             "pull_request_review_comment": ("comment", "created_at"),
+             "pull_request_review": ("review", "submitted_at"), "pull_request": ("pull_request", "closed_at")}
+    part, key = field.get(name, ("", ""))
+    value = payload.get(part) if isinstance(payload.get(part), dict) else {}
+    return _time(value.get(key)) or utcnow()
+
+
+def _time(text: Any) -> datetime | None:
+    try:
+        return parse_iso(text) if isinstance(text, str) else None
+    except ValueError:  # not a time GitHub writes
+        return None
+
+
+def _comment_payload(payload: dict[str, Any], event: Event, comment: CommentInfo) -> dict[str, Any]:
+    """A listed comment as the ``issue_comment`` event GitHub delivered for it (to a job it cancelled)."""
+    issue = {"number": event.issue, "state": event.issue_state or "open", "locked": event.issue_locked,
+             "title": event.title}
+    if event.on_pull:
+        issue["pull_request"] = {}
+    user = {"login": comment.author, "type": comment.author_type}
+    return {"action": "created", "repository": payload.get("repository") or {"full_name": event.repo},
+            "issue": issue, "sender": user,
+            "comment": {"id": comment.id, "body": comment.body, "user": user,
+                        "author_association": comment.association, "created_at": comment.created_at}}
+
+
+def catch_up(ctx: Context, name: str, payload: dict[str, Any], event: Event) -> list[str]:
+    """Answer, oldest first, the trusted ``/gitorch`` commands on the event's issue or pull request
+    that came before it and that no job answered (their jobs were cancelled while pending). Each goes
+    through the same parsing and gate as a delivered event. Returns what was answered."""
+    config, store, provider = ctx.config, ctx.store, ctx.github
+    before = _event_time(name, payload)
+    answered = {row.get("key") for row in store.journal(_answers(event)) if row.get("status") == "finished"}
+    done: list[str] = []
+    for comment in provider.comments(event.issue):
+        created = _time(comment.created_at)
+        if created is None or created < before - CATCH_UP or f"comment-{comment.id}" in answered:
+            continue
+        if created > before or (event.comment_id is not None and event.event == "issue_comment"
+                                and comment.id >= event.comment_id):
+            continue  # after this event: its own job answers it, or a later one catches it up
+        missed = _parse("issue_comment", _comment_payload(payload, event, comment), config)
+        if isinstance(missed, Ignored) or missed.kind != "command":
+            continue
+        missed = replace(missed, gitorch_pr=event.gitorch_pr, head_ref=event.head_ref, head_sha=event.head_sha)
+        ask = ask_for(missed)
+        if not check_trigger(missed, config.github, provider, store, costly=COMMANDS[ask.command].costs):
+            continue
+        log.info("answering %s (%s from %s): its job never ran", missed.key, ask.command, missed.actor.login)
+        try:
+            result = dispatch(ctx, ask)
+        except GitorchError as exc:  # said where it belongs; the next command, and this event, go on
+            log.warning("%s: %s", missed.key, exc.message)
+            result = Outcome("failed", exc.message)
+        if result.status != "held":
+            _answered(store, missed)
+            done.append(f"{missed.key} ({ask.command}: {result.status})")
+    return done
 
 
 def _finish(env: Any, result: Outcome, secrets: list[str] | None = None) -> Outcome:

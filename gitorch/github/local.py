@@ -90,6 +90,9 @@ class LocalProvider:
         return proc.stdout if proc.returncode == 0 else None
 
     # -- writing ---------------------------------------------------------------------------------
+    def comments(self, issue: int) -> list[CommentInfo]:
+        return []  # a dry run reads no one's comments: only the event it is given
+
     def find_comment(self, issue: int, key: str) -> CommentInfo | None:
         path = self.folder / "comments" / f"issue-{issue}--{_safe(key)}.md"
         if not path.exists():

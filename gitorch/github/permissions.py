@@ -62,7 +62,10 @@ def check_trigger(event: Event, github_config: Any, provider: GitHub | None, sto
     return decision
 
 
-def _decide(event: Event, cfg: Any, provider: GitHub | None) -> GateDecision:
+def decide_from_payload(event: Event, cfg: Any) -> GateDecision | None:
+    """What the payload alone decides, with no API call: gitorch's own text, bots, closed or locked
+    issues, and people whose ``author_association`` the payload gives. None: only a permission lookup
+    can tell (someone added a label, someone pushed)."""
     actor = event.actor
     if event.kind == "resume":
         # Only the repository's own workflow file (on the default branch) can schedule it, and it
@@ -86,6 +89,14 @@ def _decide(event: Event, cfg: Any, provider: GitHub | None) -> GateDecision:
             return GateDecision(True, f"{actor.login} is {actor.association}")
         return GateDecision(False, f"{actor.login} is {actor.association}, not one of "
                                    f"{', '.join(cfg.trusted_associations)}")
+    return None
+
+
+def _decide(event: Event, cfg: Any, provider: GitHub | None) -> GateDecision:
+    decided = decide_from_payload(event, cfg)
+    if decided is not None:
+        return decided
+    actor = event.actor
     if provider is None:
         return GateDecision(False, f"cannot check {actor.login}'s permission without the GitHub API")
     try:

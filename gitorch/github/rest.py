@@ -251,14 +251,20 @@ class RestProvider:
         stranger who copies the marker cannot make gitorch edit their comment."""
         return author_type == "Bot" or (association or "") in TRUSTED_AUTHORS
 
-    def _find_comment(self, issue: int, tag: str) -> CommentInfo | None:
-        comments = self._pages(
+    def comments(self, issue: int) -> list[CommentInfo]:
+        listed = self._pages(
             f"list comments on #{issue}",
             lambda p: self._gh.rest.issues.list_comments(self.owner, self.name, issue, per_page=100, page=p).parsed_data,
             needs="issues:read")
-        for c in comments:
-            if tag in (c.body or "") and self._ours(c.user.type if c.user else None, str(c.author_association)):
-                return CommentInfo(id=c.id, body=c.body or "", author=c.user.login if c.user else "", url=c.html_url)
+        return [CommentInfo(id=c.id, body=c.body or "", author=c.user.login if c.user else "", url=c.html_url,
+                            author_type=(c.user.type if c.user else None) or "User",
+                            association=str(c.author_association), created_at=c.created_at.isoformat())
+                for c in listed]
+
+    def _find_comment(self, issue: int, tag: str) -> CommentInfo | None:
+        for c in self.comments(issue):
+            if tag in c.body and self._ours(c.author_type, c.association):
+                return c
         return None
 
     def find_comment(self, issue: int, key: str) -> CommentInfo | None:

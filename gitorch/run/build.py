@@ -39,6 +39,7 @@ from ..ports import Builder, GitRepo
 from ..retry import RetryPolicy
 from .commit import commit_step
 from .ledger import Ledger, Paid
+from .plan import assign_chosen
 from .state import Paused, RunState
 
 log = logging.getLogger("gitorch.run.build")
@@ -219,6 +220,7 @@ def build_round(state: RunState, plan: Plan, tasks: list[Task], round_no: int) -
     """Build and commit the round's tasks; returns the branch's head after them."""
     repo = state.parts.repo
     head = repo.branch_tip(state.branch) or state.base
+    assign_chosen(state, tasks)
     for wave in waves(tasks):
         tip = repo.branch_tip(state.branch) or state.base
         keys = {t.id: StepKey(StepKind.BUILD, round_no, t.id) for t in wave}

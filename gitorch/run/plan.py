@@ -25,7 +25,7 @@ from ..model import (
 )
 from ..ports import Architect
 from .ledger import Gate, Ledger
-from .state import Paused, RunRequest, RunState
+from .state import Paused, RunState
 
 
 def make_plan(architect: Architect, ledger: Ledger, config: Any, text: str, repo_context: str, gate: Gate, *,
@@ -54,7 +54,8 @@ def plan_step(state: RunState, decision: RoutingDecision, agent: str) -> Plan:
                          run_id=state.run.id, task_type=decision.task_type).plan
         builder = builder_for(state, agent)
         for task in plan.tasks:
-            task.assigned_to = _assign(task, agent, builder, request)
+            task.assigned_to = _assign(task, builder)
+        assign_chosen(state, plan.tasks)
         state.store.save_plan(plan)
         return {"plan_id": plan.id, "summary": f"{len(plan.tasks)} tasks"}
 
@@ -72,12 +73,29 @@ def builder_for(state: RunState, agent: str) -> str:
     return state.config.agents.builder
 
 
-def _assign(task: Task, agent: str, builder: str, request: RunRequest) -> str:
-    hinted = next((t.agent for t in request.tasks if t.id == task.id and t.agent), None)
-    if hinted:
-        return hinted
-    if request.agent:  # a person chose: every task goes there
-        return request.agent
+def person_choice(state: RunState) -> str | None:
+    """The agent a person chose for the whole run: the latest override of its routing decision
+    (`/gitorch override`, the session, `gitorch feedback --override`, or `--agent` as the run confirmed
+    it), else the one asked for when it started. It holds until another override; a retry is a new
+    run with a new decision."""
+    decision = state.decision()
+    return (decision.override_agent if decision is not None else None) or state.request.agent
+
+
+def assign_chosen(state: RunState, tasks: list[Task]) -> None:
+    """Every task to the agent a person chose for the run (plan, fix and rework tasks alike), but a
+    TASK.md item's own ``@agent`` stays with it. Asked again before each round is built, so an
+    override made while the run waited (for a confirmation, a plan approval) is what builds."""
+    chosen = person_choice(state)
+    hints = {t.id: t.agent for t in state.request.tasks if t.agent}
+    for task in tasks:
+        if task.id in hints:
+            task.assigned_to = hints[task.id]
+        elif chosen:
+            task.assigned_to = chosen
+
+
+def _assign(task: Task, builder: str) -> str:
     if task.assigned_to == CLAUDE:
         return CLAUDE
     return builder if task.assigned_to in (CHATGPT, CODEX, builder) else task.assigned_to

@@ -1,0 +1,206 @@
+"""No event lost, strangers cost nothing: the example workflow under a simulation of GitHub's
+documented `if:` and `concurrency:` rules (tests/standins/actions.py), and gitorch catching up on
+the commands whose jobs GitHub cancelled."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from standins.actions import Actions, evaluate, interpolate
+
+from gitorch.cli import cli
+from gitorch.model import utcnow
+from gitorch.simulate.github_api import GitHubDouble
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = (ROOT / "gitorch" / "workflow.example.yml").read_text()
+EXAMPLES = ROOT / "node_modules/@octokit/webhooks-examples/api.github.com/index.json"
+TOKEN = "ghs_" + "e" * 36
+REPO = "octo-org/sample"
+
+
+@pytest.fixture(scope="module")
+def examples() -> dict[str, list[dict]]:
+    return {e["name"]: e["examples"] for e in json.loads(EXAMPLES.read_text())}
+
+
+def comment(examples, issue: int, body: str, *, association: str = "MEMBER", login: str = "maintainer",
+            user_type: str = "User", cid: int = 1, created_at: str | None = None) -> dict:
+    payload = copy.deepcopy(next(p for p in examples["issue_comment"] if p["action"] == "created"))
+    payload["repository"]["full_name"] = REPO
+    payload["issue"].update(number=issue, state="open", locked=False)
+    payload["issue"].pop("pull_request", None)
+    payload["comment"].update(body=body, author_association=association, id=cid,
+                              created_at=created_at or payload["comment"]["created_at"])
+    payload["comment"]["user"].update(login=login, type=user_type)
+    payload["sender"].update(login=login, type=user_type)
+    return payload
+
+
+def labeled(examples, issue: int, *, title: str = "Add a flag", body: str = "", at: str | None = None) -> dict:
+    payload = copy.deepcopy(next(p for p in examples["issues"] if p["action"] == "labeled"))
+    payload["repository"]["full_name"] = REPO
+    payload["label"]["name"] = "gitorch"
+    payload["issue"].update(number=issue, title=title, body=body, state="open", locked=False,
+                            labels=[{"name": "gitorch"}], updated_at=at or payload["issue"]["updated_at"])
+    payload["sender"].update(login="maintainer", type="User")
+    return payload
+
+
+# -- the stand-in is as strict as GitHub's documentation --------------------------------------------
+
+
+def test_expressions_follow_githubs_documented_rules():
+    ctx = {"github": {"event": {"comment": {"body": "Please /GITORCH proceed", "author_association": "member"}},
+                      "run_id": 42}}
+    assert evaluate("github.event.comment.author_association == 'MEMBER'", ctx) is True  # strings ignore case
+    assert evaluate("contains(github.event.comment.body, '/gitorch')", ctx) is True
+    assert evaluate("contains(fromJSON('[\"OWNER\", \"MEMBER\"]'), github.event.comment.author_association)", ctx)
+    assert evaluate("github.event.issue.number || github.run_id", ctx) == 42  # `||` gives an operand
+    assert evaluate("github.event.pull_request == null", ctx) is True  # a missing property is null
+    assert evaluate("!startsWith('gitorch/x', 'GITORCH/')", ctx) is False
+    assert interpolate("gitorch-${{ github.event.issue.number || github.run_id }}", ctx) == "gitorch-42"
+
+
+def test_the_documented_rule_loses_the_middle_of_three_events_in_one_workflow_group(examples):
+    """The example workflow as it was: one workflow-level group per issue. A label's job runs; an
+    override waits; a proceed replaces the waiting override, which GitHub cancels."""
+    old = EXAMPLE.replace("jobs:\n", "concurrency:\n  group: gitorch-${{ github.event.issue.number }}\n"
+                                     "  cancel-in-progress: false\n\njobs:\n", 1)
+    actions = Actions.from_file(old, REPO)
+    events = [actions.deliver("issues", labeled(examples, 7)),
+              actions.deliver("issue_comment", comment(examples, 7, "/gitorch override claude", cid=2)),
+              actions.deliver("issue_comment", comment(examples, 7, "/gitorch proceed", cid=3))]
+    assert [e.state for e in events] == ["running", "cancelled", "pending"]
+    # A stranger's comment takes the waiting slot too when the group is on the workflow.
+    actions.deliver("issue_comment", comment(examples, 7, "nice!", association="NONE", login="drive-by", cid=4))
+    assert events[2].state == "cancelled"
+
+
+def test_the_workflow_lets_through_only_what_gitorch_may_act_on(examples):
+    actions = Actions.from_file(EXAMPLE, REPO)
+
+    def runs(name: str, payload: dict) -> bool:
+        return actions.deliver(name, payload).state != "skipped"
+
+    assert runs("issues", labeled(examples, 1))
+    assert runs("issue_comment", comment(examples, 2, "/gitorch proceed", association="OWNER"))
+    assert runs("issue_comment", comment(examples, 3, "ok, and then\n/gitorch override codex", association="COLLABORATOR"))
+    assert not runs("issue_comment", comment(examples, 4, "/gitorch proceed", association="NONE", login="mallory"))
+    assert not runs("issue_comment", comment(examples, 5, "/gitorch proceed", association="CONTRIBUTOR", login="x"))
+    assert not runs("issue_comment", comment(examples, 6, "Looks good to me"))  # no command: no job
+    assert not runs("issue_comment", comment(examples, 7, "<!-- gitorch:comment reply-1 -->\n/gitorch status",
+                                             login="github-actions[bot]", user_type="Bot", association="NONE"))
+    review_comment = copy.deepcopy(next(p for p in examples["pull_request_review_comment"] if p["action"] == "created"))
+    review_comment["repository"]["full_name"] = review_comment["pull_request"]["head"]["repo"]["full_name"] = REPO
+    review_comment["comment"]["author_association"] = "MEMBER"
+    assert runs("pull_request_review_comment", review_comment)
+    review_comment["comment"]["author_association"] = "NONE"
+    assert not runs("pull_request_review_comment", review_comment)
+    fork = copy.deepcopy(review_comment)
+    fork["comment"]["author_association"] = "OWNER"
+    fork["pull_request"]["head"]["repo"]["full_name"] = "mallory/sample"
+    assert not runs("pull_request_review_comment", fork)
+    review = copy.deepcopy(next(p for p in examples["pull_request_review"] if p["action"] == "submitted"))
+    review["repository"]["full_name"] = review["pull_request"]["head"]["repo"]["full_name"] = REPO
+    review["review"]["author_association"] = "NONE"
+    assert not runs("pull_request_review", review)
+    push = copy.deepcopy(examples["push"][0])
+    assert runs("push", push)
+    assert runs("schedule", {"schedule": "17,47 * * * *", "repository": {"full_name": REPO}})
+
+
+def test_a_hundred_strangers_comments_start_no_job_and_never_take_a_waiting_slot(examples):
+    actions = Actions.from_file(EXAMPLE, REPO)
+    running = actions.deliver("issues", labeled(examples, 9))
+    waiting = actions.deliver("issue_comment", comment(examples, 9, "/gitorch proceed", cid=2))
+    spam = [actions.deliver("issue_comment", comment(examples, 9, "/gitorch proceed", association="NONE",
+                                                     login=f"stranger{i}", cid=10 + i)) for i in range(100)]
+    assert {s.state for s in spam} == {"skipped"}
+    assert (running.state, waiting.state) == ("running", "pending")
+    pushes = [actions.deliver("push", copy.deepcopy(examples["push"][0])) for _ in range(3)]
+    assert {p.state for p in pushes} == {"running"}  # each in a group of its own: none cancels another
+
+
+# -- gitorch decides strangers and its own comments from the payload alone ---------------------------
+
+
+@pytest.fixture
+def gh():
+    with GitHubDouble(owner="octo-org", repo="sample") as double:
+        yield double
+
+
+def action(gh: GitHubDouble, folder: Path, name: str, payload: dict, env: dict | None = None) -> dict:
+    event = folder / f"{name}-{len(gh.requests)}.json"
+    event.write_text(json.dumps(payload))
+    full = {"GITHUB_EVENT_NAME": name, "GITHUB_EVENT_PATH": str(event), "GITHUB_REPOSITORY": gh.full_name,
+            "GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": gh.base_url, **(env or {})}
+    result = CliRunner().invoke(cli, ["action", "--json"], env=full, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output[result.output.index("{"):])
+
+
+def test_a_strangers_command_and_gitorchs_own_comment_cost_no_api_call(gh, examples, tmp_path, repo):
+    issue = gh.add_issue("Add a flag")
+    stranger = action(gh, tmp_path, "issue_comment",
+                      comment(examples, issue, "/gitorch proceed", association="NONE", login="mallory"))
+    assert stranger["status"] == "refused" and "mallory is NONE" in stranger["message"]
+    own = comment(examples, issue, "<!-- gitorch:comment reply-1 -->\n/gitorch status", login="github-actions[bot]",
+                  user_type="Bot", association="NONE")
+    assert action(gh, tmp_path, "issue_comment", own)["status"] == "refused"
+    pat = comment(examples, issue, "<!-- gitorch:comment suggestion -->\n/gitorch proceed", association="OWNER")
+    assert action(gh, tmp_path, "issue_comment", pat)["status"] == "refused"  # a PAT's comment: the marker
+    assert gh.requests == []
+
+
+# -- gitorch answers the commands whose jobs GitHub cancelled -----------------------------------------
+
+
+WAITS = {"AUTO_ROUTING_ENABLED": "false", "ANTHROPIC_API_KEY": "sk-ant-never-used-in-this-test"}
+
+
+def test_commands_whose_jobs_were_cancelled_are_answered_in_order_and_never_twice(gh, examples, tmp_path, repo):
+    """A label's job runs; `explain` and `override codex` are cancelled while pending; `status`'s job
+    answers them first, in order; a later job answers none of them again."""
+    gh.add_collaborator("maintainer", "write")
+    issue = gh.add_issue("Generate CRUD endpoints for the user model", labels=["gitorch"])
+    label = labeled(examples, issue, title="Generate CRUD endpoints for the user model",
+                    at=(utcnow() - timedelta(minutes=1)).isoformat())
+    actions = Actions.from_file(EXAMPLE, REPO)
+    said = {}
+    for body in ("/gitorch explain", "/gitorch override codex", "/gitorch status"):
+        cid = gh.add_comment(issue, body, user="maintainer", association="MEMBER")
+        said[body] = comment(examples, issue, body, cid=cid, created_at=gh.comments[cid]["created_at"])
+    hidden = gh.add_comment(issue, "<!-- /gitorch cancel -->", user="maintainer", association="MEMBER")
+    stranger = gh.add_comment(issue, "/gitorch cancel", user="mallory", association="NONE")
+    outcomes = []
+    actions.run_job = lambda d: outcomes.append(action(gh, tmp_path, d.event_name, d.payload, WAITS))
+    deliveries = [actions.deliver("issues", label)] + [actions.deliver("issue_comment", p) for p in said.values()]
+    assert [d.state for d in deliveries] == ["running", "cancelled", "cancelled", "pending"]
+    actions.run_queued()
+
+    assert outcomes[0]["status"] == "awaiting_confirmation"
+    assert outcomes[1]["status"] == "answered"
+    message = outcomes[1]["message"]
+    explain, override = (f"comment-{said[b]['comment']['id']}" for b in ("/gitorch explain", "/gitorch override codex"))
+    assert message.index(explain) < message.index(override)  # in the order they were written
+    assert f"comment-{hidden}" not in message and f"comment-{stranger}" not in message
+    body = next(c["body"] for c in gh.issue_comments(issue) if "gitorch:comment suggestion" in c["body"])
+    assert "a maintainer chose **codex**" in body
+    status = next(c["body"] for c in gh.issue_comments(issue) if f"reply-{said['/gitorch status']['comment']['id']}"
+                  in c["body"])
+    assert "Suggested agent: **codex**" in status  # the override was answered before the status
+
+    # The next event on the issue answers nothing again; the store says which were answered.
+    writes = sum(m != "GET" for m, _, _ in gh.requests)
+    cid = gh.add_comment(issue, "/gitorch explain", user="maintainer", association="MEMBER")
+    again = action(gh, tmp_path, "issue_comment", comment(examples, issue, "/gitorch explain", cid=cid,
+                                                          created_at=gh.comments[cid]["created_at"]), WAITS)
+    assert "answered first" not in again["message"]
+    assert sum(m != "GET" for m, _, _ in gh.requests) <= writes + 1  # at most this explain's own edit
