@@ -204,3 +204,104 @@ def test_commands_whose_jobs_were_cancelled_are_answered_in_order_and_never_twic
                                                           created_at=gh.comments[cid]["created_at"]), WAITS)
     assert "answered first" not in again["message"]
     assert sum(m != "GET" for m, _, _ in gh.requests) <= writes + 1  # at most this explain's own edit
+
+
+# -- the whole exchange: label, override, proceed -------------------------------------------------------
+
+
+@pytest.fixture
+def shop(tmp_path, monkeypatch):
+    """The demo's repository, its bare remote, and the stand-ins (Claude, the ChatGPT page, GitHub)."""
+    from gitorch.simulate.demo import DEMO_CONFIG, StandIns, make_repository
+
+    repo = make_repository(tmp_path, config_yaml=DEMO_CONFIG)
+    with StandIns(github=True, github_git_dir=str(tmp_path / "origin.git")) as standins:
+        standins.hub.add_collaborator("maintainer", "write")
+        standins.hub.set_file(".gitorch.yml", DEMO_CONFIG + "routing:\n  auto: false\n")  # a person confirms
+        monkeypatch.chdir(repo)
+        yield standins, repo, tmp_path
+
+
+def _job(standins, folder: Path):
+    env = {**standins.env(folder / "state"), "GITHUB_REPOSITORY": standins.hub.full_name, "GITHUB_TOKEN": TOKEN}
+    outcomes: list[dict] = []
+
+    def run(delivery) -> None:
+        event = folder / f"event-{delivery.number}.json"
+        event.write_text(json.dumps(delivery.payload))
+        result = CliRunner().invoke(cli, ["action", "--json"], catch_exceptions=False,
+                                    env={**env, "GITHUB_EVENT_NAME": delivery.event_name, "GITHUB_EVENT_PATH": str(event)})
+        assert result.exit_code == 0, result.output
+        outcomes.append(json.loads(result.output[result.output.index("{"):]))
+
+    return run, outcomes
+
+
+def _said(hub, examples, issue: int, body: str) -> dict:
+    cid = hub.add_comment(issue, body, user="maintainer", association="MEMBER")
+    payload = comment(examples, issue, body, cid=cid, created_at=hub.comments[cid]["created_at"])
+    payload["repository"]["full_name"] = hub.full_name
+    return payload
+
+
+def _agents(repo: Path, branch: str) -> list[str]:
+    from gitorch.simulate.demo import git
+
+    return git(repo, "--git-dir", str(repo.parent / "origin.git"), "log",
+               "--format=%(trailers:key=Gitorch-Agent,valueonly)", f"main..{branch}").split()
+
+
+@pytest.mark.slow
+def test_label_override_and_proceed_in_a_burst_are_all_acted_on_and_claude_builds(shop, examples):
+    """GitHub cancels the override's job (it waited; the proceed replaced it). The proceed's job
+    answers the override first, so the run is built by the agent the override named."""
+    from gitorch.simulate import demo_scenario
+
+    standins, repo, tmp = shop
+    hub = standins.hub
+    issue = hub.add_issue(demo_scenario.ISSUE_TITLE, demo_scenario.ISSUE_BODY, labels=["gitorch"])
+    label = labeled(examples, issue, title=demo_scenario.ISSUE_TITLE, body=demo_scenario.ISSUE_BODY,
+                    at=(utcnow() - timedelta(minutes=1)).isoformat())
+    label["repository"]["full_name"] = hub.full_name
+    run_job, outcomes = _job(standins, tmp)
+    actions = Actions.from_file(EXAMPLE, hub.full_name, run_job=run_job)
+    burst = [actions.deliver("issues", label),
+             actions.deliver("issue_comment", _said(hub, examples, issue, "/gitorch override claude")),
+             actions.deliver("issue_comment", _said(hub, examples, issue, "/gitorch proceed"))]
+    assert [d.state for d in burst] == ["running", "cancelled", "pending"]  # GitHub's rule
+    actions.run_queued()
+
+    assert [o["status"] for o in outcomes] == ["awaiting_confirmation", "done"]
+    override_id = burst[1].payload["comment"]["id"]
+    assert f"comment-{override_id} (override: answered)" in outcomes[1]["message"]
+    pr = outcomes[1]["pr_number"]
+    branch = hub.pulls[pr]["head"]["ref"]
+    agents = _agents(repo, branch)
+    assert agents and set(agents) == {"claude"}  # every task, and every fix, built by claude
+    assert standins.page.prompts == []  # nothing went to ChatGPT
+    assert "a maintainer chose **claude**" in next(c["body"] for c in hub.issue_comments(issue)
+                                                    if "gitorch:comment suggestion" in c["body"])
+
+
+@pytest.mark.slow
+def test_an_override_while_the_plan_waits_for_approval_builds_every_task_with_that_agent(shop, examples):
+    """`/gitorch plan` makes the plan with the suggested builder; `/gitorch override claude` and then
+    `/gitorch proceed` build it, every task, with claude."""
+    from gitorch.simulate import demo_scenario
+
+    standins, repo, tmp = shop
+    hub = standins.hub
+    issue = hub.add_issue(demo_scenario.ISSUE_TITLE, demo_scenario.ISSUE_BODY, labels=["gitorch"])
+    label = labeled(examples, issue, title=demo_scenario.ISSUE_TITLE, body=demo_scenario.ISSUE_BODY,
+                    at=(utcnow() - timedelta(minutes=1)).isoformat())
+    label["repository"]["full_name"] = hub.full_name
+    run_job, outcomes = _job(standins, tmp)
+    actions = Actions.from_file(EXAMPLE, hub.full_name, run_job=run_job)
+    for name, payload in [("issues", label), ("issue_comment", _said(hub, examples, issue, "/gitorch plan")),
+                          ("issue_comment", _said(hub, examples, issue, "/gitorch override claude")),
+                          ("issue_comment", _said(hub, examples, issue, "/gitorch proceed"))]:
+        actions.deliver(name, payload)
+        actions.run_queued()  # one at a time: nothing is cancelled here
+    assert [o["status"] for o in outcomes] == ["awaiting_confirmation", "awaiting_plan_approval", "answered", "done"]
+    branch = hub.pulls[outcomes[-1]["pr_number"]]["head"]["ref"]
+    assert set(_agents(repo, branch)) == {"claude"} and standins.page.prompts == []
