@@ -229,3 +229,30 @@ def test_a_run_that_fails_is_told_and_the_session_goes_on(world):
     events.wait(lambda: events.finished[run.id] is again and again.state != "running")
     assert again.state == "done", again.error
     session.close()
+
+
+@pytest.mark.slow  # agent calls take a moment on purpose
+def test_an_override_of_a_waiting_run_is_what_builds_every_task_when_the_session_resumes_it(world):
+    """A run planned for the suggested builder waits (the person left); `gitorch feedback --override
+    claude` on its decision, then /resume in a new session: every task is built by claude."""
+    repo, env, _, architect = world
+    architect.latency_s = 0.5
+    session, events, _ = _session(repo, env, at_once=1)
+    going = session.proceed(session.suggest("Add an email template for shipped orders"))
+    assert going.agent == "chatgpt-pro"
+    events.wait(lambda: going.step == "plan")
+    session.leave(grace_s=10)
+    decision = session.store.decision_for_run(going.id)
+    session.ctx.close()
+    architect.latency_s = 0.0
+    assert CliRunner(env=env).invoke(cli, ["feedback", decision.id, "--override", "claude"]).exit_code == 0
+
+    again, events2, _ = _session(repo, env)
+    again.resume(going.id)
+    events2.wait(lambda: going.id in events2.finished)
+    run = events2.finished[going.id]
+    assert run.state == "done", run.error
+    branch = run.outcome.run.run.branch
+    assert git(repo, "log", "--format=%(trailers:key=Gitorch-Agent,valueonly)", f"main..{branch}").split() \
+        == ["claude"]
+    again.close()
