@@ -305,3 +305,80 @@ def test_an_override_while_the_plan_waits_for_approval_builds_every_task_with_th
     assert [o["status"] for o in outcomes] == ["awaiting_confirmation", "awaiting_plan_approval", "answered", "done"]
     branch = hub.pulls[outcomes[-1]["pr_number"]]["head"]["ref"]
     assert set(_agents(repo, branch)) == {"claude"} and standins.page.prompts == []
+
+
+@pytest.mark.slow
+def test_a_job_killed_while_it_catches_up_is_run_again_and_answers_each_command_once(gh, examples, tmp_path, repo):
+    """The job that answers the cancelled `explain` and `override codex` before its own `status` is
+    killed (SIGKILL) after each command it records, and run again: every command is answered once,
+    and nothing is posted twice."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from gitorch.store.sqlite import SqliteStore
+
+    gh.add_collaborator("maintainer", "write")
+    issue = gh.add_issue("Generate CRUD endpoints for the user model", labels=["gitorch"])
+    state = tmp_path / "state"
+    env = {**os.environ, "GITHUB_REPOSITORY": gh.full_name, "GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": gh.base_url,
+           "GITORCH_HOME": str(state), **WAITS}
+    label = labeled(examples, issue, title="Generate CRUD endpoints for the user model",
+                    at=(utcnow() - timedelta(minutes=1)).isoformat())
+    assert action(gh, tmp_path, "issues", label, {**WAITS, "GITORCH_HOME": str(state)})["status"] \
+        == "awaiting_confirmation"
+    said = []
+    for body in ("/gitorch explain", "/gitorch override codex", "/gitorch status"):
+        cid = gh.add_comment(issue, body, user="maintainer", association="MEMBER")
+        said.append(comment(examples, issue, body, cid=cid, created_at=gh.comments[cid]["created_at"]))
+    event = tmp_path / "status.json"
+    event.write_text(json.dumps(said[-1]))  # the job of the last comment; the two before it were cancelled
+    env.update(GITHUB_EVENT_NAME="issue_comment", GITHUB_EVENT_PATH=str(event))
+    gh.latency_s = 0.15  # each API call takes a moment, so the job can be stopped between two commands
+
+    def answered() -> int:
+        if not (state / "state.db").exists():
+            return 0
+        with SqliteStore(state / "state.db") as store:
+            return sum(r["status"] == "finished" for r in store.journal(f"commands/{gh.full_name}/{issue}"))
+
+    kills, target = 0, 1
+    while True:
+        proc = subprocess.Popen([sys.executable, "-m", "gitorch", "action", "--json"], cwd=repo, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline and answered() < target:
+            time.sleep(0.01)
+        if proc.poll() is None and answered() >= target:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            kills += 1
+            target = answered() + 1
+            continue
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, out[-2000:] + err[-2000:]
+        break
+    assert kills >= 2
+    assert answered() == 3
+    comments = gh.issue_comments(issue)
+    assert sum("gitorch:comment suggestion" in c["body"] for c in comments) == 1
+    status_id = said[-1]["comment"]["id"]
+    replies = [c for c in comments if f"gitorch:comment reply-{status_id} " in c["body"]]
+    assert len(replies) == 1 and "Suggested agent: **codex**" in replies[0]["body"]
+    assert len(comments) == 5  # the three commands, the suggestion, the one status reply
+
+
+@pytest.mark.parametrize("when", ["not a time", 12345, {"nested": "x"}, None, "2026-13-45T99:00:00Z"],
+                         ids=["words", "number", "object", "null", "impossible-date"])
+def test_an_event_time_gitorch_cannot_read_is_taken_as_now_and_nothing_breaks(gh, examples, tmp_path, repo, when):
+    gh.add_collaborator("maintainer", "write")
+    issue = gh.add_issue("Generate CRUD endpoints for the user model", labels=["gitorch"])
+    earlier = gh.add_comment(issue, "/gitorch explain", user="maintainer", association="MEMBER")
+    cid = gh.add_comment(issue, "/gitorch status", user="maintainer", association="MEMBER")
+    payload = comment(examples, issue, "/gitorch status", cid=cid)
+    payload["comment"]["created_at"] = when
+    out = action(gh, tmp_path, "issue_comment", payload, WAITS)
+    assert out["status"] == "answered"
+    assert f"comment-{earlier} (explain: answered)" in out["message"]  # before it by id, so caught up

@@ -32,6 +32,7 @@ import re
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -216,6 +217,7 @@ class GitHubDouble(LoopbackServer):
         self.labels: dict[str, dict[str, Any]] = {}
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status) as answered
+        self.latency_s = 0.0  # added to every answer, so a test can stop a client between two calls
         self._ids = 1000
         self._numbers = 0
         self._lock = threading.RLock()
@@ -365,6 +367,8 @@ class GitHubDouble(LoopbackServer):
 
     # -- the HTTP side ---------------------------------------------------------------------------
     def handle(self, method: str, raw_path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], Any]:
+        if self.latency_s:
+            time.sleep(self.latency_s)
         url = urlsplit(raw_path)
         path = url.path.rstrip("/") or "/"
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
