@@ -322,3 +322,23 @@ def test_a_review_comment_deleted_before_the_job_ran_is_reworked_and_the_job_end
     assert not [c for c in gh.pull_review_comments(pr)]  # no reply anywhere
     outputs = dict(line.split("=", 1) for line in (tmp_path / "out.txt").read_text().splitlines())
     assert outputs == {"pr-number": str(pr), "verdict": "approve", "cost-usd": "0.0000"}
+
+
+def test_the_same_override_delivered_again_teaches_the_router_once(action, gh, examples):
+    from gitorch.routing.learned import RepoState
+    from gitorch.store import open_store
+
+    gh.add_collaborator("maintainer", "write")
+    issue = gh.add_issue("Generate CRUD endpoints for the user model", labels=["gitorch"])
+    waits = {"AUTO_ROUTING_ENABLED": "false", "ANTHROPIC_API_KEY": "sk-ant-never-used-in-this-test"}
+    action.run("issues", labeled_event(examples, gh, issue), env=waits)
+    override = comment_event(examples, gh, issue, "/gitorch override claude")
+
+    def learned():
+        with open_store(config_module.load()) as store:
+            return RepoState.from_bytes(store.load_router_state(gh.full_name)).agents
+
+    action.run("issue_comment", override, env=waits)
+    once = learned()
+    action.run("issue_comment", override, env=waits)  # GitHub delivers it again (or a job catches it up)
+    assert learned() == once

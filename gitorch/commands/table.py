@@ -358,7 +358,8 @@ def override(ctx: Context, ask: Ask) -> Outcome:
     decision = _decision(ctx, ask)
     if decision is None:
         return _no_suggestion(ctx, ask)
-    decision = ctx.router.feedback(decision.id, override_agent=ask.args[0])
+    if decision.override_agent != ask.args[0]:  # the same override again (a re-delivery, a catch-up) teaches nothing
+        decision = ctx.router.feedback(decision.id, override_agent=ask.args[0])
     return _show_suggestion(ctx, ask, decision, explain=False)
 
 
