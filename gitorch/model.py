@@ -454,6 +454,17 @@ class CommentInfo:
 
 
 @dataclass
+class LabelEvent:
+    """Someone added a label to an issue: who, which, when (GitHub's issue events)."""
+
+    id: int
+    label: str
+    actor: str
+    actor_type: str = "User"
+    created_at: str = ""
+
+
+@dataclass
 class ReviewPosted:
     """What ``post_review`` did. ``event`` is what GitHub recorded (``COMMENT`` when the identity
     may not approve its own PR); the verdict stands in the ``gitorch/review`` status either way."""

@@ -20,6 +20,7 @@ from .model import (
     Holder,
     InlineComment,
     IssueInfo,
+    LabelEvent,
     Metric,
     Plan,
     PlanResult,
@@ -165,6 +166,10 @@ class GitHub(Protocol):
 
     def comments(self, issue: int) -> list[CommentInfo]:
         """Every comment on ``issue`` (or pull request), oldest first, with who wrote it."""
+        ...
+
+    def labels_added(self, issue: int) -> list[LabelEvent]:
+        """Who added which label to ``issue`` and when, oldest first."""
         ...
 
     def find_comment(self, issue: int, key: str) -> CommentInfo | None:

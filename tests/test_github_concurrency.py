@@ -382,3 +382,46 @@ def test_an_event_time_gitorch_cannot_read_is_taken_as_now_and_nothing_breaks(gh
     out = action(gh, tmp_path, "issue_comment", payload, WAITS)
     assert out["status"] == "answered"
     assert f"comment-{earlier} (explain: answered)" in out["message"]  # before it by id, so caught up
+
+
+def test_a_trigger_label_whose_job_was_cancelled_is_answered_by_the_next_job(gh, examples, tmp_path, repo):
+    """`/gitorch explain` runs; the label's job waits and is cancelled by `/gitorch status`'s job,
+    which starts the run from the label first (its labeler passes the same gate), then answers."""
+    gh.add_collaborator("maintainer", "write")
+    issue = gh.add_issue("Generate CRUD endpoints for the user model")
+    actions = Actions.from_file(EXAMPLE, REPO)
+    outcomes = []
+    actions.run_job = lambda d: outcomes.append(action(gh, tmp_path, d.event_name, d.payload, WAITS))
+    first = _said(gh, examples, issue, "/gitorch explain")
+    gh.label_issue(issue, "gitorch", user="maintainer")
+    label = labeled(examples, issue, title="Generate CRUD endpoints for the user model")
+    last = _said(gh, examples, issue, "/gitorch status")
+    last["issue"]["labels"] = [{"name": "gitorch"}]  # as GitHub sends the issue by then
+    last["issue"]["title"] = "Generate CRUD endpoints for the user model"
+    burst = [actions.deliver("issue_comment", first), actions.deliver("issues", label),
+             actions.deliver("issue_comment", last)]
+    assert [d.state for d in burst] == ["running", "cancelled", "pending"]
+    actions.run_queued()
+    assert [o["status"] for o in outcomes] == ["answered", "answered"]
+    [added] = [e for e in gh.issue_events[issue] if e["label"] == "gitorch"]
+    assert f"label-{added['id']} (task: awaiting_confirmation)" in outcomes[1]["message"]
+    assert gh.issue_labels(issue) == ["gitorch", "gitorch:planning"]
+    reply = next(c["body"] for c in gh.issue_comments(issue) if f"reply-{last['comment']['id']} " in c["body"])
+    assert "Suggested agent:" in reply  # the run existed when the status was answered
+    assert sum("gitorch:comment suggestion" in c["body"] for c in gh.issue_comments(issue)) == 1
+
+
+def test_a_label_added_by_someone_without_write_access_is_not_caught_up(gh, examples, tmp_path, repo):
+    issue = gh.add_issue("Generate CRUD endpoints for the user model")
+    gh.label_issue(issue, "gitorch", user="triager")  # triage access may label; it may not start a run
+    gh.add_collaborator("maintainer", "write")
+    last = _said(gh, examples, issue, "/gitorch status")
+    last["issue"]["labels"] = [{"name": "gitorch"}]
+    out = action(gh, tmp_path, "issue_comment", last, WAITS)
+    assert out["status"] == "answered" and "answered first" not in out["message"]
+    assert gh.issue_labels(issue) == ["gitorch"] and "Suggested agent" not in gh.issue_comments(issue)[-1]["body"]
+    looked_up = [p for m, p, _ in gh.requests if p.endswith("/permission")]
+    again = _said(gh, examples, issue, "/gitorch status")
+    again["issue"]["labels"] = [{"name": "gitorch"}]
+    action(gh, tmp_path, "issue_comment", again, WAITS)
+    assert [p for m, p, _ in gh.requests if p.endswith("/permission")] == looked_up  # decided once

@@ -34,7 +34,7 @@ from typing import Any
 from ..errors import GitorchError
 from ..github.events import Event, Ignored, parse_event, read_payload
 from ..github.permissions import check_trigger, decide_from_payload
-from ..model import CommentInfo, parse_iso, utcnow
+from ..model import CommentInfo, LabelEvent, parse_iso, utcnow
 from ..ports import GitHub
 from ..redact import redact
 from .table import COMMANDS, Ask, Context, Outcome, dispatch, read_command
@@ -168,9 +168,10 @@ def _answers(event: Event) -> str:
     return f"commands/{event.repo}/{event.issue}"
 
 
-def _answered(store: Any, event: Event) -> None:
-    store.journal_finish(_answers(event), event.key, {"command": event.command, "by": event.actor.login,
-                                                       "at": utcnow().isoformat(timespec="seconds")})
+def _answered(store: Any, event: Event, key: str | None = None) -> None:
+    store.journal_finish(_answers(event), key or event.key, {"command": event.command or event.kind,
+                                                              "by": event.actor.login,
+                                                              "at": utcnow().isoformat(timespec="seconds")})
 
 
 def _event_time(name: str, payload: dict[str, Any]) -> datetime:
@@ -190,50 +191,88 @@ def _time(text: Any) -> datetime | None:
         return None
 
 
+def _issue_part(payload: dict[str, Any], event: Event) -> dict[str, Any]:
+    issue = payload.get("issue") if isinstance(payload.get("issue"), dict) else {}
+    part = {"number": event.issue, "state": event.issue_state or "open", "locked": event.issue_locked,
+            "title": issue.get("title", event.title), "body": issue.get("body") or "",
+            "labels": issue.get("labels") or [], "user": issue.get("user") or {}}
+    if event.on_pull:
+        part["pull_request"] = {}
+    return part
+
+
 def _comment_payload(payload: dict[str, Any], event: Event, comment: CommentInfo) -> dict[str, Any]:
     """A listed comment as the ``issue_comment`` event GitHub delivered for it (to a job it cancelled)."""
-    issue = {"number": event.issue, "state": event.issue_state or "open", "locked": event.issue_locked,
-             "title": event.title}
-    if event.on_pull:
-        issue["pull_request"] = {}
     user = {"login": comment.author, "type": comment.author_type}
     return {"action": "created", "repository": payload.get("repository") or {"full_name": event.repo},
-            "issue": issue, "sender": user,
+            "issue": _issue_part(payload, event), "sender": user,
             "comment": {"id": comment.id, "body": comment.body, "user": user,
                         "author_association": comment.association, "created_at": comment.created_at}}
 
 
-def catch_up(ctx: Context, name: str, payload: dict[str, Any], event: Event) -> list[str]:
-    """Answer, oldest first, the trusted ``/gitorch`` commands on the event's issue or pull request
-    that came before it and that no job answered (their jobs were cancelled while pending). Each goes
-    through the same parsing and gate as a delivered event. Returns what was answered."""
-    config, store, provider = ctx.config, ctx.store, ctx.github
+def _label_payload(payload: dict[str, Any], event: Event, added: LabelEvent) -> dict[str, Any]:
+    """A trigger label someone added, as the ``issues.labeled`` event GitHub delivered for it."""
+    return {"action": "labeled", "repository": payload.get("repository") or {"full_name": event.repo},
+            "issue": _issue_part(payload, event), "label": {"name": added.label},
+            "sender": {"login": added.actor, "type": added.actor_type}}
+
+
+def _missed(ctx: Context, name: str, payload: dict[str, Any], event: Event) -> list[tuple[datetime, int, str, str,
+                                                                                          dict[str, Any]]]:
+    """What happened on the issue before ``event`` that no job answered, as (time, id, answer key,
+    event name, payload), oldest first: ``/gitorch`` comments, and the trigger label of an issue no
+    run of this store has started."""
+    store, provider, trigger = ctx.store, ctx.github, ctx.config.github.trigger_label
     before = _event_time(name, payload)
     answered = {row.get("key") for row in store.journal(_answers(event)) if row.get("status") == "finished"}
-    done: list[str] = []
+    own = event.comment_id if event.event == "issue_comment" else None
+
+    def fresh(when: datetime | None, key: str) -> bool:
+        return when is not None and before - CATCH_UP <= when <= before and key not in answered
+
+    found = []
     for comment in provider.comments(event.issue):
-        created = _time(comment.created_at)
-        if created is None or created < before - CATCH_UP or f"comment-{comment.id}" in answered:
-            continue
-        if created > before or (event.comment_id is not None and event.event == "issue_comment"
-                                and comment.id >= event.comment_id):
-            continue  # after this event: its own job answers it, or a later one catches it up
-        missed = _parse("issue_comment", _comment_payload(payload, event, comment), config)
-        if isinstance(missed, Ignored) or missed.kind != "command":
+        when, key = _time(comment.created_at), f"comment-{comment.id}"
+        if fresh(when, key) and (own is None or comment.id < own):  # after this event: its own job, or a later one
+            found.append((when, comment.id, key, "issue_comment", _comment_payload(payload, event, comment)))
+    labels = [lb.get("name") if isinstance(lb, dict) else lb for lb in _issue_part(payload, event)["labels"]]
+    if event.kind != "task" and not event.on_pull and trigger in labels and \
+            ctx.store.get_run(f"run-issue-{event.issue}") is None:
+        added = [a for a in provider.labels_added(event.issue) if a.label == trigger]
+        if added:  # the last time it was added is the event that starts the run
+            last = added[-1]
+            when, key = _time(last.created_at), f"label-{last.id}"
+            if fresh(when, key):
+                found.append((when, last.id, key, "issues", _label_payload(payload, event, last)))
+    return sorted(found, key=lambda item: (item[0], item[1]))
+
+
+def catch_up(ctx: Context, name: str, payload: dict[str, Any], event: Event) -> list[str]:
+    """Answer, oldest first, what came on the event's issue or pull request before it and that no job
+    answered (their jobs were cancelled while pending): trusted ``/gitorch`` commands, and a trigger
+    label no run answered. Each goes through the same parsing and gate as a delivered event. Returns
+    what was answered."""
+    config, store, provider = ctx.config, ctx.store, ctx.github
+    done: list[str] = []
+    for _, _, key, missed_name, missed_payload in _missed(ctx, name, payload, event):
+        missed = _parse(missed_name, missed_payload, config)
+        if isinstance(missed, Ignored) or missed.kind not in ("command", "task"):
             continue
         missed = replace(missed, gitorch_pr=event.gitorch_pr, head_ref=event.head_ref, head_sha=event.head_sha)
         ask = ask_for(missed)
         if not check_trigger(missed, config.github, provider, store, costly=COMMANDS[ask.command].costs):
+            if missed.kind == "task":  # decided as its own job would have; not looked up again
+                _answered(store, missed, key)
             continue
-        log.info("answering %s (%s from %s): its job never ran", missed.key, ask.command, missed.actor.login)
+        log.info("answering %s (%s from %s): its job never ran", key, ask.command, missed.actor.login)
         try:
             result = dispatch(ctx, ask)
         except GitorchError as exc:  # said where it belongs; the next command, and this event, go on
-            log.warning("%s: %s", missed.key, exc.message)
+            log.warning("%s: %s", key, exc.message)
             result = Outcome("failed", exc.message)
         if result.status != "held":
-            _answered(store, missed)
-            done.append(f"{missed.key} ({ask.command}: {result.status})")
+            _answered(store, missed, key)
+            done.append(f"{key} ({ask.command}: {result.status})")
     return done
 
 

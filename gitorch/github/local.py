@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import GitorchError
-from ..model import CommentInfo, InlineComment, IssueInfo, PullInfo, ReviewPosted
+from ..model import CommentInfo, InlineComment, IssueInfo, LabelEvent, PullInfo, ReviewPosted
 from ..redact import redact
 from .provider import (
     REVIEW_CONTEXT,
@@ -92,6 +92,9 @@ class LocalProvider:
     # -- writing ---------------------------------------------------------------------------------
     def comments(self, issue: int) -> list[CommentInfo]:
         return []  # a dry run reads no one's comments: only the event it is given
+
+    def labels_added(self, issue: int) -> list[LabelEvent]:
+        return []
 
     def find_comment(self, issue: int, key: str) -> CommentInfo | None:
         path = self.folder / "comments" / f"issue-{issue}--{_safe(key)}.md"

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..errors import GitorchError, ServiceError
-from ..model import CommentInfo, InlineComment, IssueInfo, PullInfo, ReviewPosted
+from ..model import CommentInfo, InlineComment, IssueInfo, LabelEvent, PullInfo, ReviewPosted
 from ..redact import redact
 from ..retry import RetryPolicy
 from .provider import (
@@ -260,6 +260,21 @@ class RestProvider:
                             author_type=(c.user.type if c.user else None) or "User",
                             association=str(c.author_association), created_at=c.created_at.isoformat())
                 for c in listed]
+
+    def labels_added(self, issue: int) -> list[LabelEvent]:
+        events = self._pages(
+            f"list the events of #{issue}",
+            lambda p: self._gh.rest.issues.list_events(self.owner, self.name, issue, per_page=100, page=p).json(),
+            needs="issues:read")
+        out = []
+        for e in events:
+            if not isinstance(e, dict) or e.get("event") != "labeled" or not isinstance(e.get("label"), dict):
+                continue
+            actor = e.get("actor") if isinstance(e.get("actor"), dict) else {}
+            out.append(LabelEvent(id=int(e.get("id") or 0), label=str(e["label"].get("name") or ""),
+                                  actor=str(actor.get("login") or ""), actor_type=str(actor.get("type") or "User"),
+                                  created_at=str(e.get("created_at") or "")))
+        return out
 
     def _find_comment(self, issue: int, tag: str) -> CommentInfo | None:
         for c in self.comments(issue):

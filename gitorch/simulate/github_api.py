@@ -215,6 +215,7 @@ class GitHubDouble(LoopbackServer):
         self.review_comments: dict[int, dict[str, Any]] = {}
         self.statuses: dict[str, list[dict[str, Any]]] = {}
         self.labels: dict[str, dict[str, Any]] = {}
+        self.issue_events: dict[int, list[dict[str, Any]]] = {}  # issue -> its labeled events, oldest first
         self.faults: list[Fault] = []
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status) as answered
         self.latency_s = 0.0  # added to every answer, so a test can stop a client between two calls
@@ -238,6 +239,7 @@ class GitHubDouble(LoopbackServer):
             "issues/add-labels": self._add_labels,
             "issues/remove-label": self._remove_label,
             "issues/list-labels-on-issue": self._list_labels,
+            "issues/list-events": self._list_events,
             "pulls/list": self._list_pulls,
             "pulls/create": self._create_pull,
             "pulls/get": self._get_pull,
@@ -335,7 +337,13 @@ class GitHubDouble(LoopbackServer):
             }
             for name in labels or []:
                 self._label(name)
+                self._labeled(number, name, Identity(user))
             return number
+
+    def label_issue(self, issue: int, name: str, *, user: str = "octocat", type: str = "User") -> None:
+        """What a person does on GitHub: add a label to an issue."""
+        with self._lock:
+            self._add_labels(Identity(user, type), {"labels": [name]}, issue)
 
     def add_comment(self, issue: int, body: str, *, user: str = "octocat", type: str = "User",
                     association: str = "OWNER") -> int:
@@ -672,7 +680,27 @@ class GitHubDouble(LoopbackServer):
             self._label(name)
             if name not in issue["labels"]:
                 issue["labels"].append(name)
+                self._labeled(issue_number, name, identity)
         return [self._label(n) for n in issue["labels"]]
+
+    def _labeled(self, issue: int, name: str, who: Identity) -> None:
+        eid = self._next_id()
+        self.issue_events.setdefault(issue, []).append(
+            {"id": eid, "event": "labeled", "label": name, "actor": who, "created_at": _now()})
+
+    def _list_events(self, identity: Identity, body: Any, issue_number: int, per_page: int = 30, page: int = 1,
+                     **_: Any) -> list[dict[str, Any]]:
+        self._issue(issue_number)
+        items = []
+        for event in self.issue_events.get(issue_number, []):
+            data = self._example("issues/list-events")
+            eid = event["id"]
+            data.update({"id": eid, "node_id": f"LE_{eid}", "url": self._api(f"issues/events/{eid}"),
+                         "actor": self._user(event["actor"], data.get("actor")), "event": event["event"],
+                         "commit_id": None, "commit_url": None, "created_at": event["created_at"],
+                         "label": {"name": event["label"], "color": "ededed"}})
+            items.append(data)
+        return self._page(items, per_page, page)
 
     def _remove_label(self, identity: Identity, body: Any, issue_number: int, name: str, **_: Any) -> list[dict[str, Any]]:
         issue = self._issue(issue_number)

@@ -34,6 +34,7 @@ OPERATIONS: tuple[str, ...] = (
     "issues/add-labels",
     "issues/remove-label",
     "issues/list-labels-on-issue",
+    "issues/list-events",
     "pulls/list",
     "pulls/create",
     "pulls/get",
