@@ -12,7 +12,7 @@
 4. No event is lost: GitHub keeps one running and one pending job per concurrency group and cancels
    the pending one when a newer job queues, so before its own event a job answers, oldest first, the
    trusted ``/gitorch`` commands on its issue or pull request that came before it and that no job
-   answered (``catch_up``). Each answered command is recorded in the store's journal under
+   answered, and a trigger label no run started from (``catch_up``). Each answered command is recorded in the store's journal under
    ``commands/<repo>/<issue>``, so none is answered twice.
 5. The event becomes a command of ``gitorch.commands.table`` and is run there; a new task is first
    routed and the suggestion posted as the one marked comment on the issue, with the
