@@ -65,6 +65,9 @@ def test_expressions_follow_githubs_documented_rules():
     assert evaluate("github.event.pull_request == null", ctx) is True  # a missing property is null
     assert evaluate("!startsWith('gitorch/x', 'GITORCH/')", ctx) is False
     assert interpolate("gitorch-${{ github.event.issue.number || github.run_id }}", ctx) == "gitorch-42"
+    labels = {"github": {"event": {"issue": {"labels": [{"name": "bug"}, {"name": "GitOrch"}]}}}}
+    assert evaluate("github.event.issue.labels.*.name", labels) == ["bug", "GitOrch"]  # an object filter
+    assert evaluate("contains(github.event.issue.labels.*.name, 'gitorch')", labels) is True
 
 
 def test_the_documented_rule_loses_the_middle_of_three_events_in_one_workflow_group(examples):
@@ -89,6 +92,14 @@ def test_the_workflow_lets_through_only_what_gitorch_may_act_on(examples):
         return actions.deliver(name, payload).state != "skipped"
 
     assert runs("issues", labeled(examples, 1))
+    opened = copy.deepcopy(next(p for p in examples["issues"] if p["action"] == "opened"))
+    opened["issue"]["labels"] = []
+    assert not runs("issues", opened)  # anyone may open an issue: without the label it starts nothing
+    opened["issue"]["labels"] = [{"name": "bug"}, {"name": "gitorch"}]
+    assert runs("issues", opened)
+    other_label = labeled(examples, 1)
+    other_label["label"]["name"], other_label["issue"]["labels"] = "bug", [{"name": "bug"}]
+    assert not runs("issues", other_label)
     assert runs("issue_comment", comment(examples, 2, "/gitorch proceed", association="OWNER"))
     assert runs("issue_comment", comment(examples, 3, "ok, and then\n/gitorch override codex", association="COLLABORATOR"))
     assert not runs("issue_comment", comment(examples, 4, "/gitorch proceed", association="NONE", login="mallory"))

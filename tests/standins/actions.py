@@ -5,7 +5,8 @@ Built from GitHub's documentation:
 - Expressions (docs.github.com/actions/learn-github-actions/expressions): literals (`null`, booleans,
   numbers, '...' strings with '' for a quote), property access (`a.b`, `a['b']`), `!`, `==`, `!=`,
   `<`, `<=`, `>`, `>=`, `&&`, `||` (which give one of their operands, as in JavaScript), and the
-  functions `contains`, `startsWith`, `endsWith`, `fromJSON`, `toJSON`, `format`. Strings compare
+  functions `contains`, `startsWith`, `endsWith`, `fromJSON`, `toJSON`, `format`, and object filters
+  (`labels.*.name`: the property of every element, as an array). Strings compare
   ignoring case; a missing property is `null`; a value of another type is coerced to a number for `==`.
   Falsy: `false`, `0`, `-0`, `""`, `null`, `NaN`.
 - Concurrency (docs.github.com/actions/using-jobs/using-concurrency): "When a concurrent job or
@@ -29,7 +30,7 @@ from typing import Any
 
 import yaml
 
-_TOKEN = re.compile(r"\s*(?:(?P<num>-?\d+(?:\.\d+)?)|(?P<str>'(?:[^']|'')*')|(?P<op>&&|\|\||==|!=|<=|>=|[<>!()\[\].,])"
+_TOKEN = re.compile(r"\s*(?:(?P<num>-?\d+(?:\.\d+)?)|(?P<str>'(?:[^']|'')*')|(?P<op>&&|\|\||==|!=|<=|>=|[<>!()\[\].,*])"
                     r"|(?P<name>[A-Za-z_][A-Za-z0-9_-]*))")
 
 
@@ -116,6 +117,10 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
+class _Filtered(list):
+    """The result of an object filter (``labels.*.name``): an array whose properties are taken item by item."""
+
+
 class _Parser:
     def __init__(self, text: str, context: dict[str, Any]):
         self.tokens = _tokens(text)
@@ -179,7 +184,13 @@ class _Parser:
         while self.peek() in (("op", "."), ("op", "[")):
             if self.take()[1] == ".":
                 name = self.take()[1]
-                value = value.get(name) if isinstance(value, dict) else None
+                if name == "*":  # an object filter: the property of every element
+                    items = value if isinstance(value, list) else list(value.values()) if isinstance(value, dict) else []
+                    value = _Filtered(items)
+                elif isinstance(value, _Filtered):
+                    value = _Filtered([i.get(name) for i in value if isinstance(i, dict)])
+                else:
+                    value = value.get(name) if isinstance(value, dict) else None
             else:
                 key = self.or_()
                 self.take("]")
