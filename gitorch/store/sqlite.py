@@ -660,7 +660,10 @@ class SqliteStore:
         except sqlite3.DatabaseError as exc:
             self.close()
             raise GitorchError(f"cannot open the state database {self.path}: {exc}",
-                               hint="if the file is damaged, move it aside; gitorch starts a new one") from exc
+                               hint="if the file is damaged, move it aside; gitorch starts a new one and rebuilds a "
+                                    "run it meets again from its issue, pull request and branch before doing "
+                                    "anything, so no work is done twice (the old file keeps the costs and "
+                                    "routing lessons)") from exc
 
     # -- connections -------------------------------------------------------------------------------
 

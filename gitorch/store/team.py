@@ -19,6 +19,7 @@ whole lease stops its run before the next step, and the spend records wait in th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -125,7 +126,7 @@ class ConvexTeam:
         try:
             found = self.client.query("coordination:lessons", {"repo": repo, "after": after_ms,
                                                                "runner": self.store.runner})
-        except ConvexUnavailable as exc:
+        except GitorchError as exc:  # away, or refused (functions not deployed): routing goes on
             log.warning("the team's lessons cannot be read now: %s", exc.message)
             return []
         return [(float(item["feedbackAt"]), dict(item["data"])) for item in found]
@@ -151,6 +152,23 @@ def team_for(config: Any, store: Any, mirror: Any) -> ConvexTeam | None:
     if mirror is None:
         return None
     return ConvexTeam(store, config.convex, config.secrets.convex_admin_key.get_secret_value(), kick=mirror.kick)
+
+
+def lessons_for(config: Any, store: Any) -> Callable[[str, float], list[tuple[float, dict[str, Any]]]] | None:
+    """How a router reads the lessons its team's other runners were taught (``ConvexTeam.lessons``,
+    one query, its client closed after): with CONVEX_URL and its key; None on a machine of its own."""
+    key = config.secrets.convex_admin_key
+    if not config.convex.url or key is None:
+        return None
+
+    def read(repo: str, after_ms: float) -> list[tuple[float, dict[str, Any]]]:
+        team = ConvexTeam(store, config.convex, key.get_secret_value())
+        try:
+            return team.lessons(repo, after_ms)
+        finally:
+            team.close()
+
+    return read
 
 
 def _time(ms: Any) -> Any:
