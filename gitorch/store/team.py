@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import GitorchError, TeamAway
 from ..model import Holder, Metric, Reservation, Reserved, Run, RunStatus, SpendWindow, new_id, utcnow
-from .convex import ConvexHttp, ConvexUnavailable
+from .convex import ConvexHttp, ConvexUnavailable, keyed_client
 
 log = logging.getLogger("gitorch.team")
 
@@ -51,12 +51,9 @@ class ConvexTeam:
 
     def __init__(self, store: Any, convex: Any, admin_key: str | None, *, client: ConvexHttp | None = None,
                  kick: Any = None):
-        if not admin_key and client is None:
-            raise GitorchError("CONVEX_URL is set but no key to coordinate the team with",
-                               hint="export CONVEX_DEPLOY_KEY (or CONVEX_ADMIN_KEY) from the deployment's settings")
         self.store = store
         self.settings = convex
-        self.client = client or ConvexHttp(convex.url, admin_key, convex.timeout_s)
+        self.client = client or keyed_client(convex, admin_key, "coordinate the team with")
         self.kick = kick
 
     def _call(self, what: str, path: str, args: dict[str, Any]) -> Any:
