@@ -6,7 +6,7 @@ Plain data crosses these ports as the types of ``gitorch.model``; an adapter's o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -402,6 +402,10 @@ class Records(Protocol):
     def load_router_state(self, repo: str) -> bytes | None: ...
 
     def save_router_state(self, repo: str, state: bytes) -> None: ...
+
+    def update_router_state(self, repo: str, change: Callable[[bytes | None], bytes]) -> None:
+        """``change`` maps the stored state to the new one, in one transaction."""
+        ...
 
 
 class Store(Journal, Ledger, Budget, Claims, Outbox, Records, Protocol):

@@ -267,6 +267,18 @@ def test_a_changed_mind_replaces_the_earlier_lesson(store):
     assert counts["claude"] == [1, 0, 0] and counts["codex"] == [0, 0, 0] and counts["chatgpt-pro"] == [0, 0, 1]
 
 
+def test_two_routers_learning_at_once_keep_each_others_lessons(store):
+    """A session's run and an Action job (or the MCP server) each learn and save: neither overwrites
+    what the other saved meanwhile."""
+    first, second = make_router(store), make_router(store)
+    one, two = first.route(CRUD), second.route("Generate CRUD endpoints for the order model")
+    assert first.state.agents == second.state.agents == {}  # both loaded the same, empty state
+    first.feedback(one.id, override_agent="claude")
+    second.feedback(two.id, override_agent="codex")
+    counts = make_router(store).state.agents["code_generation"]
+    assert counts["claude"][0] == 1 and counts["codex"][0] == 1 and counts["chatgpt-pro"][2] == 2
+
+
 def test_learning_off_records_but_does_not_learn(store):
     router = make_router(store, learning=False)
     for name in ("order", "invoice", "product", "cart"):

@@ -92,6 +92,7 @@ class Router:
         self.subscription_agents = SUBSCRIPTION_AGENTS
         self.builder = config.agents.builder
         self._state: learned.RepoState | None = None
+        self._taught: list[RoutingDecision] = []  # learned here and not saved yet
         self._large: bool | None = None
         self._given: dict[str, dict[str, float]] = {}
         models = config.models
@@ -125,15 +126,30 @@ class Router:
         found = read(self.repo, max(0.0, state.lessons_after - LESSONS_REREAD_MS))
         for feedback_ms, data in found:
             try:
-                self._apply(_taught(data))
+                self._learn(_taught(data))
             except (KeyError, TypeError, ValueError) as exc:  # a record this version cannot read
                 log.warning("a team lesson could not be read (%s); it is skipped", exc)
             state.lessons_after = max(state.lessons_after, feedback_ms)
         return bool(found)
 
     def save_state(self) -> None:
-        if self.learning and self._state is not None:
-            self.store.save_router_state(self.repo, self._state.to_bytes())
+        """Write what this router learned onto the state as it is stored now: another process (a
+        session's run, the MCP server, an Action job) may have saved lessons meanwhile, so this
+        process's lessons are learned again onto the stored state in one transaction, never over it."""
+        if not self.learning or self._state is None:
+            return
+        mine, watermark = self._taught, self._state.lessons_after
+
+        def onto(stored: bytes | None) -> bytes:
+            state = learned.RepoState.from_bytes(stored)
+            state.lessons_after = max(state.lessons_after, watermark)
+            for decision in mine:
+                _apply(state, decision)
+            self._state = state
+            return state.to_bytes()
+
+        self.store.update_router_state(self.repo, onto)
+        self._taught = []
 
     def model_info(self) -> dict[str, Any]:
         if self.strategy == "keywords":
@@ -394,32 +410,38 @@ class Router:
         decision = self.store.record_feedback(decision_id, override_agent=override_agent,
                                               override_task_type=override_task_type, agent_used=agent_used,
                                               outcome=outcome)
-        if self.learning and self._apply(decision) and save:
+        if self.learning and self._learn(decision) and save:
             self.save_state()
         return decision
 
-    def _apply(self, decision: RoutingDecision) -> bool:
-        """Learn the lesson of ``decision`` as its feedback now stands, in place of what was learned
-        from it before: the same feedback again (a retried MCP call, a re-delivered event, a lesson
-        read again from the team) changes nothing, and a changed mind replaces the earlier counts.
-        A type step already taken is not undone; a new label takes one more step toward it."""
-        state = self.state
-        now = lesson(decision)
-        before = state.applied.get(decision.id, NO_LESSON)
-        if now == before:
+    def _learn(self, decision: RoutingDecision) -> bool:
+        if not _apply(self.state, decision):
             return False
-        for task_type, agent, slot in before["counts"]:
-            counts = state.agent_counts(task_type, agent)
-            counts[slot] = max(0, counts[slot] - 1)
-        for task_type, agent, slot in now["counts"]:
-            state.agent_counts(task_type, agent)[slot] += 1
-        label = now["label"]
-        if label is not None and label != before["label"] and label in learned.TYPES:
-            x = learned.featurize([decision.text])
-            base = learned.load_base()
-            state.learn(x, base.scores(x, [decision.text])[0], label, base.temperature)
-        state.remember(decision.id, now)
+        self._taught.append(decision)
         return True
+
+
+def _apply(state: learned.RepoState, decision: RoutingDecision) -> bool:
+    """Learn the lesson of ``decision`` as its feedback now stands, in place of what was learned from
+    it before: the same feedback again (a retried MCP call, a re-delivered event, a lesson read again
+    from the team) changes nothing, and a changed mind replaces the earlier counts. A type step
+    already taken is not undone; a new label takes one more step toward it."""
+    now = lesson(decision)
+    before = state.applied.get(decision.id, NO_LESSON)
+    if now == before:
+        return False
+    for task_type, agent, slot in before["counts"]:
+        counts = state.agent_counts(task_type, agent)
+        counts[slot] = max(0, counts[slot] - 1)
+    for task_type, agent, slot in now["counts"]:
+        state.agent_counts(task_type, agent)[slot] += 1
+    label = now["label"]
+    if label is not None and label != before["label"] and label in learned.TYPES:
+        x = learned.featurize([decision.text])
+        base = learned.load_base()
+        state.learn(x, base.scores(x, [decision.text])[0], label, base.temperature)
+    state.remember(decision.id, now)
+    return True
 
 
 NO_LESSON: dict[str, Any] = {"label": None, "counts": []}

@@ -836,8 +836,15 @@ class SqliteStore:
         return bytes(row[0]) if row else None
 
     def save_router_state(self, repo: str, state: bytes) -> None:
+        self.update_router_state(repo, lambda _stored: state)
+
+    def update_router_state(self, repo: str, change: Callable[[bytes | None], bytes]) -> None:
+        """``change`` maps the state stored now to the new one, in one write transaction: no other
+        process saves between the read and the write."""
         now = iso(utcnow())
         with self._write() as db:
+            row = db.execute("SELECT state FROM router_state WHERE repo = ?", (repo,)).fetchone()
+            state = change(bytes(row[0]) if row else None)
             db.execute(
                 "INSERT INTO router_state (repo, state, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (repo) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
