@@ -285,6 +285,12 @@ class Budget(Protocol):
         """The call was not made, or failed without an answer."""
         ...
 
+    def first_alert(self, key: str) -> bool:
+        """Whether a budget alert (``key``: kind, scope, period, threshold) that this machine records
+        for the first time is news to everyone who shares this budget: always on a machine of its
+        own, once for the whole team."""
+        ...
+
 
 class Claims(Protocol):
     """One process drives a run at a time: it claims the run, renews the claim while it works and

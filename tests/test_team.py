@@ -258,6 +258,42 @@ def test_an_override_taught_on_one_runner_changes_the_next_suggestion_on_another
     assert learnt.agents == taught.agents and learnt.agents["code_generation"]["claude"] == [3, 0, 0]
 
 
+def test_a_team_month_alert_reaches_the_webhook_once_whichever_runners_pass_it(tmp_path, convex):
+    """Two runners share a $1 month. A's call takes the team to 85%, B's to 90%, then both are stopped
+    at the limit: each machine records both events (its dashboard shows them), but the team's webhook
+    hears the 80% alert once and the pause once."""
+    from expect import reservation
+    from standins.webhook import WebhookReceiver
+
+    from gitorch import config as config_module
+    from gitorch.cost import hold
+    from gitorch.errors import BudgetExceeded
+    from gitorch.store.team import ConvexTeam
+
+    with WebhookReceiver() as hook:
+        env = {"CONVEX_URL": convex.url, "CONVEX_DEPLOY_KEY": convex.admin_key, "BUDGET_WEBHOOK_URL": hook.url}
+        runners = []
+        for name in ("a", "b"):
+            config = config_module.load(cwd=tmp_path, env={**env, "GITORCH_HOME": str(tmp_path / name)})
+            config.budget.monthly_usd, config.budget.per_run_usd = 1.0, None
+            store = SqliteStore(config.db_path)
+            runners.append((config, store, ConvexTeam(store, config.convex, convex.admin_key)))
+        try:
+            for (config, store, team), usd in zip(runners, (0.85, 0.05), strict=True):
+                assert any("alert at 80%" in a for a in hold(team, store, config, reservation(usd)))
+            for config, store, team in runners:
+                with pytest.raises(BudgetExceeded):
+                    hold(team, store, config, reservation(0.2))
+                assert [e["kind"] for e in store.budget_events()] == ["alert", "paused"]
+        finally:
+            for _config, store, team in runners:
+                team.close()
+                store.close()
+    texts = [p["text"] for p in hook.posts]
+    assert len(texts) == 2, texts
+    assert "alert at 80%" in texts[0] and "would pass the limit" in texts[1]
+
+
 def test_without_the_deploy_key_no_function_reads_or_changes_team_data(convex):
     """Every function of convex/ is tried without a key, over HTTP as any stranger on the internet
     could: only mirror:version (the deployed functions' version, for `gitorch doctor`) answers."""

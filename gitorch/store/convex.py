@@ -41,7 +41,7 @@ from ..retry import backoff_s
 log = logging.getLogger("gitorch.convex")
 
 # The version of the functions in convex/ this package expects (convex/records.ts FUNCTIONS_VERSION).
-FUNCTIONS_VERSION = 2
+FUNCTIONS_VERSION = 3
 PUSH = "mirror:push"
 HEARTBEAT = "mirror:heartbeat"
 VERSION = "mirror:version"

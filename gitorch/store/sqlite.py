@@ -988,6 +988,10 @@ class SqliteStore:
         with self._write() as db:
             db.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
 
+    def first_alert(self, key: str) -> bool:
+        """A machine of its own: the alert this store recorded first (``record_budget_event``) is news."""
+        return True
+
     def reserved_usd(self, run_id: str | None = None) -> float:
         """What calls in flight hold now (of one run, or all)."""
         where, args = _where(("expires_at > ?", iso(utcnow())), ("run_id = ?", run_id))

@@ -115,6 +115,14 @@ class ConvexTeam:
         except TeamAway as away:  # it lapses at its expiry
             log.warning("%s; it lapses by itself", away.message)
 
+    def first_alert(self, key: str) -> bool:
+        """Said once for the team; while Convex is away, said (twice rather than never)."""
+        try:
+            return bool(self.client.mutation("coordination:firstAlert", {"key": key, "runner": self.store.runner}))
+        except GitorchError as exc:
+            log.warning("the team could not be asked whether this budget alert is news (%s); it is sent", exc.message)
+            return True
+
     # -- lessons -------------------------------------------------------------------------------------
 
     def lessons(self, repo: str, after_ms: float) -> list[tuple[float, dict[str, Any]]]:
