@@ -358,8 +358,7 @@ def override(ctx: Context, ask: Ask) -> Outcome:
     decision = _decision(ctx, ask)
     if decision is None:
         return _no_suggestion(ctx, ask)
-    if decision.override_agent != ask.args[0]:  # the same override again (a re-delivery, a catch-up) teaches nothing
-        decision = ctx.router.feedback(decision.id, override_agent=ask.args[0])
+    decision = ctx.router.feedback(decision.id, override_agent=ask.args[0])  # the same again teaches nothing
     return _show_suggestion(ctx, ask, decision, explain=False)
 
 
