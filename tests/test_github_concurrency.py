@@ -308,12 +308,25 @@ def test_an_override_while_the_plan_waits_for_approval_builds_every_task_with_th
     label["repository"]["full_name"] = hub.full_name
     run_job, outcomes = _job(standins, tmp)
     actions = Actions.from_file(EXAMPLE, hub.full_name, run_job=run_job)
-    for name, payload in [("issues", label), ("issue_comment", _said(hub, examples, issue, "/gitorch plan")),
-                          ("issue_comment", _said(hub, examples, issue, "/gitorch override claude")),
-                          ("issue_comment", _said(hub, examples, issue, "/gitorch proceed"))]:
+
+    def say(name: str, payload: dict) -> None:
         actions.deliver(name, payload)
         actions.run_queued()  # one at a time: nothing is cancelled here
+
+    def suggestion() -> dict:
+        return next(c for c in hub.issue_comments(issue) if "gitorch:comment suggestion" in c["body"])
+
+    say("issues", label)
+    say("issue_comment", _said(hub, examples, issue, "/gitorch plan"))
+    assert "- [x] **t5**" in suggestion()["body"] and "— chatgpt-pro" in suggestion()["body"]
+    suggestion()["body"] = suggestion()["body"].replace("- [x] **t5**", "- [ ] **t5**")  # a person unticks t5
+    say("issue_comment", _said(hub, examples, issue, "/gitorch override claude"))
+    after = suggestion()["body"]
+    assert "<!-- gitorch:run v" in after and "- [ ] **t5**" in after  # its record and the person's edit kept
+    assert "— claude" in after and "— chatgpt-pro" not in after  # the checklist names who builds now
+    say("issue_comment", _said(hub, examples, issue, "/gitorch proceed"))
     assert [o["status"] for o in outcomes] == ["awaiting_confirmation", "awaiting_plan_approval", "answered", "done"]
+    assert not any("test_notifications" in r.raw for r in standins.api.requests if "Task t5" in r.raw)
     branch = hub.pulls[outcomes[-1]["pr_number"]]["head"]["ref"]
     assert set(_agents(repo, branch)) == {"claude"} and standins.page.prompts == []
 
@@ -436,3 +449,21 @@ def test_a_label_added_by_someone_without_write_access_is_not_caught_up(gh, exam
     again["issue"]["labels"] = [{"name": "gitorch"}]
     action(gh, tmp_path, "issue_comment", again, WAITS)
     assert [p for m, p, _ in gh.requests if p.endswith("/permission")] == looked_up  # decided once
+
+
+def test_an_override_while_the_run_waits_keeps_the_runs_hidden_record_in_its_comment(gh, examples, tmp_path, repo):
+    """The run that waits for a person lives, for GitHub, in its comment's hidden record: an override
+    (or an explanation) re-renders the comment and keeps it, so a runner that lost its store still finds the run."""
+    gh.add_collaborator("maintainer", "write")
+    issue = gh.add_issue("Generate CRUD endpoints for the user model", labels=["gitorch"])
+    label = labeled(examples, issue, title="Generate CRUD endpoints for the user model",
+                    at=(utcnow() - timedelta(minutes=1)).isoformat())
+    assert action(gh, tmp_path, "issues", label, WAITS)["status"] == "awaiting_confirmation"
+
+    def suggestion() -> str:
+        return next(c["body"] for c in gh.issue_comments(issue) if "gitorch:comment suggestion" in c["body"])
+
+    assert "<!-- gitorch:run v" in suggestion()
+    for body in ("/gitorch override claude", "/gitorch explain"):
+        action(gh, tmp_path, "issue_comment", _said(gh, examples, issue, body), WAITS)
+        assert "<!-- gitorch:run v" in suggestion() and "a maintainer chose **claude**" in suggestion()

@@ -30,6 +30,10 @@ from ..model import (
     utcnow,
 )
 from ..ports import GitHub, Progress, Router, Store
+from ..redact import redact
+from ..run.plan import assign_chosen
+from ..run.publish import STAGES, waiting_note
+from ..run.recover import RUN_BLOCK, block_in
 from ..run.state import RunRequest, RunResult
 
 if TYPE_CHECKING:
@@ -470,9 +474,20 @@ def _no_suggestion(ctx: Context, ask: Ask) -> Outcome:
 def _show_suggestion(ctx: Context, ask: Ask, decision: RoutingDecision, *, explain: bool) -> Outcome:
     result = Outcome("answered", ask.command, decision=decision)
     if ctx.github is not None and ask.issue is not None:
-        comment = ctx.github.post_or_update_comment(ask.issue, SUGGESTION_KEY,
-                                                    suggestion_comment(decision, explain=explain))
-        result.comment_url = comment.url
+        body = suggestion_comment(decision, explain=explain)
+        run = ctx.store.get_run(ask.issue_run) if ask.issue_run else None
+        if run is not None:  # the issue's run owns the comment: its hidden record, plan and what it waits for stay
+            current = ctx.github.find_comment(ask.issue, SUGGESTION_KEY)
+            text = current.body if current is not None else ""
+            plan = ctx.store.latest_plan(run.id)
+            recorded = ctx.store.journal_result(run.id, "request")
+            if plan is not None and recorded:  # shown as it will be built
+                assign_chosen(plan.tasks, decision, RunRequest.from_journal(recorded["request"]))
+            note = waiting_note(run, decision, ctx.config, plan, text)
+            body = block_in(RUN_BLOCK, text) + "\n" + redact(suggestion_comment(
+                decision, explain=explain, stage=STAGES.get(run.status, "planning"), plan=plan, note=note),
+                ctx.config.secrets.values())
+        result.comment_url = ctx.github.post_or_update_comment(ask.issue, SUGGESTION_KEY, body).url
     return result
 
 

@@ -220,7 +220,7 @@ def build_round(state: RunState, plan: Plan, tasks: list[Task], round_no: int) -
     """Build and commit the round's tasks; returns the branch's head after them."""
     repo = state.parts.repo
     head = repo.branch_tip(state.branch) or state.base
-    assign_chosen(state, tasks)
+    assign_chosen(tasks, state.decision(), state.request)
     for wave in waves(tasks):
         tip = repo.branch_tip(state.branch) or state.base
         keys = {t.id: StepKey(StepKind.BUILD, round_no, t.id) for t in wave}

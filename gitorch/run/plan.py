@@ -25,7 +25,7 @@ from ..model import (
 )
 from ..ports import Architect
 from .ledger import Gate, Ledger
-from .state import Paused, RunState
+from .state import Paused, RunRequest, RunState
 
 
 def make_plan(architect: Architect, ledger: Ledger, config: Any, text: str, repo_context: str, gate: Gate, *,
@@ -55,7 +55,7 @@ def plan_step(state: RunState, decision: RoutingDecision, agent: str) -> Plan:
         builder = builder_for(state, agent)
         for task in plan.tasks:
             task.assigned_to = _assign(task, builder)
-        assign_chosen(state, plan.tasks)
+        assign_chosen(plan.tasks, state.decision(), request)
         state.store.save_plan(plan)
         return {"plan_id": plan.id, "summary": f"{len(plan.tasks)} tasks"}
 
@@ -73,21 +73,20 @@ def builder_for(state: RunState, agent: str) -> str:
     return state.config.agents.builder
 
 
-def person_choice(state: RunState) -> str | None:
+def person_choice(decision: RoutingDecision | None, request: RunRequest) -> str | None:
     """The agent a person chose for the whole run: the latest override of its routing decision
     (`/gitorch override`, the session, `gitorch feedback --override`, or `--agent` as the run confirmed
     it), else the one asked for when it started. It holds until another override; a retry is a new
     run with a new decision."""
-    decision = state.decision()
-    return (decision.override_agent if decision is not None else None) or state.request.agent
+    return (decision.override_agent if decision is not None else None) or request.agent
 
 
-def assign_chosen(state: RunState, tasks: list[Task]) -> None:
+def assign_chosen(tasks: list[Task], decision: RoutingDecision | None, request: RunRequest) -> None:
     """Every task to the agent a person chose for the run (plan, fix and rework tasks alike), but a
     TASK.md item's own ``@agent`` stays with it. Asked again before each round is built, so an
     override made while the run waited (for a confirmation, a plan approval) is what builds."""
-    chosen = person_choice(state)
-    hints = {t.id: t.agent for t in state.request.tasks if t.agent}
+    chosen = person_choice(decision, request)
+    hints = {t.id: t.agent for t in request.tasks if t.agent}
     for task in tasks:
         if task.id in hints:
             task.assigned_to = hints[task.id]
@@ -112,9 +111,7 @@ def approve_plan(state: RunState, plan: Plan) -> Plan:
     approved = state.done(key)
     if approved is None:
         if not request.plan_approved:
-            raise Paused(RunStatus.AWAITING_PLAN_APPROVAL, "The plan waits for approval. Untick the tasks to leave "
-                         "out, or edit them:\n\n" + render_plan(plan),
-                         hint=f"reply '/gitorch proceed' (or 'gitorch run --resume {state.run.id} --yes') to build it")
+            raise approval_pause(state.run.id, render_plan(plan))
         body = None
         github = state.parts.github
         if github is not None and request.issue_number is not None:
@@ -128,6 +125,27 @@ def approve_plan(state: RunState, plan: Plan) -> Plan:
     plan = state.store.get_plan(plan.id) or plan
     plan.tasks = [t for t in plan.tasks if t.id in kept]
     return plan
+
+
+def approval_pause(run_id: str, checklist: str) -> Paused:
+    """What a run whose plan waits for a person says: the plan as a checklist to untick or edit."""
+    return Paused(RunStatus.AWAITING_PLAN_APPROVAL, "The plan waits for approval. Untick the tasks to leave out, or "
+                  "edit them:\n\n" + checklist,
+                  hint=f"reply '/gitorch proceed' (or 'gitorch run --resume {run_id} --yes') to build it")
+
+
+def kept_checklist(plan: Plan, body: str) -> str:
+    """The plan's checklist as a person left it in the comment ``body`` (their ticks and edits), each
+    line naming the agent its task has now; the plan's own when the comment holds none."""
+    tasks = {t.id: t for t in plan.tasks}
+    lines = [plan.summary, ""]
+    for line in body.splitlines():
+        m = _PLAN_LINE.match(line)
+        task = tasks.get(m["id"].strip()) if m else None
+        if m and task is not None:
+            deps = f" (after {', '.join(task.depends_on)})" if task.depends_on else ""
+            lines.append(f"- [{m['mark']}] **{task.id}** {m['text'].strip()} — {task.assigned_to}{deps}")
+    return "\n".join(lines) if len(lines) > 2 else render_plan(plan)
 
 
 def render_plan(plan: Plan) -> str:

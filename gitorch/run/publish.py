@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from ..model import Plan, Review, RunStatus, StepKey, StepKind, Verification
+from ..model import Plan, Review, RoutingDecision, Run, RunStatus, StepKey, StepKind, Verification
 from ..redact import redact
-from .plan import render_plan
+from .plan import approval_pause, assign_chosen, kept_checklist, render_plan
 from .recover import review_block, run_block
+from .route import confirmation_pause
 from .state import RunRequest, RunState
 
 # The `gitorch:<stage>` label that shows a run's status on its issue (a failed or paused run can be resumed).
@@ -21,13 +22,15 @@ STAGES: dict[RunStatus, str] = {RunStatus.BUILDING: "building", RunStatus.REVIEW
 
 def tell(state: RunState, message: str) -> int | None:
     """Say ``message`` where the run was asked for: in GitHub mode, in the run's one comment on the
-    issue (found by its marker and edited), under the suggestion and the plan, with this drive's
-    budget alerts."""
+    issue (found by its marker and edited), under the suggestion and the plan (each task with the
+    agent that builds it), with this drive's budget alerts."""
     github, request = state.parts.github, state.request
     if github is None or request.issue_number is None:
         return None
     decision = state.decision()
     plan = state.store.latest_plan(state.run.id)
+    if plan is not None:
+        assign_chosen(plan.tasks, decision, request)  # shown, not saved: an override builds every task
     if state.alerts:
         message = message + "\n\n" + "\n".join(f"> **Budget:** {a}" for a in state.alerts)
     if decision is not None and state.parts.render_comment is not None:
@@ -37,6 +40,18 @@ def tell(state: RunState, message: str) -> int | None:
         body = message
     body = run_block(state) + "\n" + redact(body, state.config.secrets.values())  # its record, hidden, first
     return github.post_or_update_comment(request.issue_number, "suggestion", body).id
+
+
+def waiting_note(run: Run, decision: RoutingDecision | None, config: Any, plan: Plan | None, body: str) -> str:
+    """What the run's comment says while the run waits for a person, as its pause said it (a plan's
+    checklist as the person left it in ``body``); "" when it waits for no one."""
+    if run.status is RunStatus.AWAITING_CONFIRMATION and decision is not None:
+        pause = confirmation_pause(decision, config)
+    elif run.status is RunStatus.AWAITING_PLAN_APPROVAL and plan is not None:
+        pause = approval_pause(run.id, kept_checklist(plan, body))
+    else:
+        return ""
+    return f"{pause.message}\n\n{pause.hint}"
 
 
 def label(state: RunState, stage: str) -> None:

@@ -53,6 +53,13 @@ def encode(kind: str, data: dict[str, Any], secrets: list[str]) -> str:
     return f"<!-- {kind} v{VERSION} {base64.b64encode(text.encode()).decode()} -->"
 
 
+def block_in(kind: str, body: str | None) -> str:
+    """The newest hidden block of ``kind`` in ``body`` as it is written (kept when the text around it is
+    rendered again); "" when there is none."""
+    found = [m.group(0) for m in _BLOCK.finditer(body or "") if m["kind"] == kind]
+    return found[-1] if found else ""
+
+
 def decode(kind: str, body: str | None) -> dict[str, Any] | None:
     """The newest readable block of ``kind`` in ``body``; None when there is none (a block of a newer
     gitorch, or one that does not decode, is passed over)."""

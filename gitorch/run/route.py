@@ -57,15 +57,21 @@ def confirm_step(state: RunState, decision: RoutingDecision) -> str:
             chosen = agent or decision.agent
             how = "override" if agent and agent != decision.agent else "confirmed"
         else:
-            raise Paused(
-                RunStatus.AWAITING_CONFIRMATION,
-                f"The router suggests {decision.agent} for this {decision.task_type.replace('_', ' ')} task "
-                f"with {decision.confidence:.0%} confidence, below the "
-                f"{config.routing.min_confidence_for_auto:.0%} needed to start by itself.",
-                hint="reply '/gitorch proceed' to go ahead, or '/gitorch override claude|chatgpt-pro|codex'",
-            )
+            raise confirmation_pause(decision, config)
         if how == "override" and chosen != decision.agent and chosen != decision.override_agent:
             state.parts.router.feedback(decision.id, override_agent=chosen)
         return {"agent": chosen, "how": how, "summary": f"{chosen} ({how})"}
 
     return state.step(StepKey(StepKind.CONFIRM), action)["agent"]
+
+
+def confirmation_pause(decision: RoutingDecision, config: Any) -> Paused:
+    """What a run that waits for a person to confirm its agent says."""
+    if decision.override_agent:
+        message = f"A maintainer chose {decision.override_agent} for this run; it waits for a go-ahead."
+    else:
+        message = (f"The router suggests {decision.agent} for this {decision.task_type.replace('_', ' ')} task "
+                   f"with {decision.confidence:.0%} confidence, below the "
+                   f"{config.routing.min_confidence_for_auto:.0%} needed to start by itself.")
+    return Paused(RunStatus.AWAITING_CONFIRMATION, message,
+                  hint="reply '/gitorch proceed' to go ahead, or '/gitorch override claude|chatgpt-pro|codex'")
