@@ -451,6 +451,8 @@ class CommentInfo:
     author_type: str = "User"  # "User", "Bot"
     association: str | None = None  # the author's author_association, where GitHub says it
     created_at: str = ""  # ISO time GitHub gives
+    path: str | None = None  # a review comment's file and line
+    line: int | None = None
 
 
 @dataclass

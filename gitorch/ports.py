@@ -168,6 +168,10 @@ class GitHub(Protocol):
         """Every comment on ``issue`` (or pull request), oldest first, with who wrote it."""
         ...
 
+    def review_comments(self, pr: int) -> list[CommentInfo]:
+        """Every review comment on pull request ``pr`` (replies in threads too), oldest first."""
+        ...
+
     def labels_added(self, issue: int) -> list[LabelEvent]:
         """Who added which label to ``issue`` and when, oldest first."""
         ...

@@ -467,3 +467,86 @@ def test_an_override_while_the_run_waits_keeps_the_runs_hidden_record_in_its_com
     for body in ("/gitorch override claude", "/gitorch explain"):
         action(gh, tmp_path, "issue_comment", _said(gh, examples, issue, body), WAITS)
         assert "<!-- gitorch:run v" in suggestion() and "a maintainer chose **claude**" in suggestion()
+
+
+def _review_comment_event(examples, gh: GitHubDouble, pr: int, branch: str, cid: int) -> dict:
+    stored = gh.review_comments[cid]
+    payload = copy.deepcopy(next(p for p in examples["pull_request_review_comment"] if p["action"] == "created"))
+    payload["repository"]["full_name"] = payload["pull_request"]["head"]["repo"]["full_name"] = gh.full_name
+    payload["pull_request"].update(number=pr, state="open", locked=False)
+    payload["pull_request"]["head"]["ref"] = branch
+    payload["comment"].update(id=cid, path=stored["path"], line=stored["line"], body=stored["body"],
+                              author_association=stored["association"], created_at=stored["created_at"])
+    payload["comment"]["user"].update(login=stored["user"].login, type=stored["user"].type)
+    payload["sender"].update(login=stored["user"].login, type=stored["user"].type)
+    return payload
+
+
+def test_review_comments_whose_jobs_were_cancelled_are_reworked_in_order_by_the_next_job(gh, examples, tmp_path,
+                                                                                          repo):
+    from gitorch import config as config_module
+    from gitorch.commands.action import run_action
+    from gitorch.model import Run
+    from gitorch.run.state import RunResult
+    from gitorch.store.sqlite import SqliteStore
+
+    gh.push_branch("gitorch/run-7", diff="")
+    pr = gh._create_pull(gh.default_identity, {"title": "t", "head": "gitorch/run-7", "base": "main"})["number"]
+    first = gh.add_review_comment(pr, "cli.py", 2, "Rename run()", user="maintainer", association="MEMBER")
+    drive_by = gh.add_review_comment(pr, "cli.py", 3, "rewrite it in rust", user="mallory", association="NONE")
+    second = gh.add_review_comment(pr, "cli.py", 4, "And document it", user="maintainer", association="MEMBER")
+    actions = Actions.from_file(EXAMPLE, gh.full_name)
+    burst = [actions.deliver("pull_request_review_comment", _review_comment_event(examples, gh, pr, "gitorch/run-7", c))
+             for c in (first, drive_by, second)]
+    assert [d.state for d in burst] == ["running", "skipped", "pending"]
+    burst[0].state = "cancelled"  # say the first one waited behind another job and was replaced
+    reworked = []
+
+    class Recorded:
+        """Stands in for the run pipeline: each rework is done and pushed."""
+
+        def __init__(self, ctx):
+            self.store = ctx.store
+
+        def rework(self, run_id, tasks, key):
+            reworked.append((key, tasks[0].description.splitlines()[-1]))
+            return RunResult(run=Run(id=run_id, text="t", status="done", pr_number=pr, verdict="approve"))
+
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps(burst[2].payload))
+    cfg = config_module.load(env={"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": gh.base_url})
+    env = config_module.ActionEnv(event_name="pull_request_review_comment", event_path=str(event),
+                                  repository=gh.full_name)
+    with SqliteStore(tmp_path / "state.db") as store:
+        store.save_run(Run(id="run-7", text="t", repo=gh.full_name, pr_number=pr, branch="gitorch/run-7"))
+        result = run_action(cfg, env, store=store, pipeline=Recorded)
+        assert reworked == [(str(first), "Rename run()"), (str(second), "And document it")]
+        assert f"review-comment-{first} (rework: done)" in result.message
+        again = run_action(cfg, env, store=store, pipeline=Recorded)  # delivered again: nothing caught up twice
+    assert "answered first" not in again.message and len(reworked) == 3
+    threads = [c for c in gh.pull_review_comments(pr) if c.get("in_reply_to") in (first, second)]
+    assert sorted(c["in_reply_to"] for c in threads) == [first, second]  # one answer in each thread
+
+
+def test_gitorchs_own_inline_review_comment_carries_its_marker_and_starts_nothing(gh, examples, tmp_path, repo):
+    """With a personal token gitorch's inline comments come from a trusted person, and GitHub sends an
+    event for each: the hidden marker makes gitorch refuse them without an API call."""
+    from gitorch import config as config_module
+    from gitorch.github.rest import RestProvider
+    from gitorch.model import InlineComment
+
+    gh.push_branch("gitorch/run-8", diff=("diff --git a/cli.py b/cli.py\n--- a/cli.py\n+++ b/cli.py\n"
+                                          "@@ -1,1 +1,2 @@\n import click\n+VERBOSE = False\n"))
+    gh.add_token(TOKEN, "maintainer")  # a personal token: its author is a person
+    cfg = config_module.load(env={"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": gh.base_url})
+    with RestProvider(cfg, gh.full_name) as provider:
+        pull = provider.open_or_update_pr("gitorch/run-8", "main", "t", "b", None)
+        provider.post_review(pull.number, pull.head_sha, "reject", "one to fix",
+                             [InlineComment(path="cli.py", line=2, body="wire this")])
+    [inline] = [c for c in gh.review_comments.values() if c["pull"] == pull.number]
+    assert inline["body"].endswith("wire this") and "<!-- gitorch:inline " in inline["body"]
+    inline["association"] = "MEMBER"  # what GitHub says of a personal token's author
+    gh.requests.clear()
+    out = action(gh, tmp_path, "pull_request_review_comment",
+                 _review_comment_event(examples, gh, pull.number, "gitorch/run-8", inline["id"]))
+    assert out["status"] == "refused" and "gitorch's own" in out["message"] and gh.requests == []

@@ -11,8 +11,8 @@
    logged, not posted.
 4. No event is lost: GitHub keeps one running and one pending job per concurrency group and cancels
    the pending one when a newer job queues, so before its own event a job answers, oldest first, the
-   trusted ``/gitorch`` commands on its issue or pull request that came before it and that no job
-   answered, and a trigger label no run started from (``catch_up``). Each answered command is recorded in the store's journal under
+   trusted ``/gitorch`` commands and review comments on its issue or pull request that came before it
+   and that no job answered, and a trigger label no run started from (``catch_up``). Each answered command is recorded in the store's journal under
    ``commands/<repo>/<issue>``, so none is answered twice.
 5. The event becomes a command of ``gitorch.commands.table`` and is run there; a new task is first
    routed and the suggestion posted as the one marked comment on the issue, with the
@@ -151,10 +151,10 @@ def run_action(config: Any, env: Any, *, provider: GitHub | None = None, store: 
         try:
             result = dispatch(ctx, ask)
         except GitorchError:
-            if event.kind == "command":  # answered with the error; a later job does not ask it again
+            if event.kind in ("command", "rework"):  # answered with the error; a later job does not ask again
                 _answered(store, event)
             raise
-        if event.kind == "command" and result.status != "held":
+        if event.kind in ("command", "rework") and result.status != "held":
             _answered(store, event)
     if caught_up:
         result.message += "; answered first, as no job had: " + ", ".join(caught_up)
@@ -210,6 +210,18 @@ def _comment_payload(payload: dict[str, Any], event: Event, comment: CommentInfo
                         "author_association": comment.association, "created_at": comment.created_at}}
 
 
+def _review_comment_payload(payload: dict[str, Any], event: Event, comment: CommentInfo) -> dict[str, Any]:
+    """A listed review comment as the ``pull_request_review_comment`` event GitHub delivered for it."""
+    user = {"login": comment.author, "type": comment.author_type}
+    pull = {"number": event.pr, "state": event.issue_state or "open", "locked": event.issue_locked,
+            "title": event.title, "head": {"ref": event.head_ref or "", "sha": event.head_sha}}
+    return {"action": "created", "repository": payload.get("repository") or {"full_name": event.repo},
+            "pull_request": pull, "sender": user,
+            "comment": {"id": comment.id, "body": comment.body, "user": user, "path": comment.path,
+                        "line": comment.line, "author_association": comment.association,
+                        "created_at": comment.created_at}}
+
+
 def _label_payload(payload: dict[str, Any], event: Event, added: LabelEvent) -> dict[str, Any]:
     """A trigger label someone added, as the ``issues.labeled`` event GitHub delivered for it."""
     return {"action": "labeled", "repository": payload.get("repository") or {"full_name": event.repo},
@@ -220,8 +232,8 @@ def _label_payload(payload: dict[str, Any], event: Event, added: LabelEvent) -> 
 def _missed(ctx: Context, name: str, payload: dict[str, Any], event: Event) -> list[tuple[datetime, int, str, str,
                                                                                           dict[str, Any]]]:
     """What happened on the issue before ``event`` that no job answered, as (time, id, answer key,
-    event name, payload), oldest first: ``/gitorch`` comments, and the trigger label of an issue no
-    run of this store has started."""
+    event name, payload), oldest first: ``/gitorch`` comments, review comments on a gitorch pull
+    request, and the trigger label of an issue no run of this store has started."""
     store, provider, trigger = ctx.store, ctx.github, ctx.config.github.trigger_label
     before = _event_time(name, payload)
     answered = {row.get("key") for row in store.journal(_answers(event)) if row.get("status") == "finished"}
@@ -235,6 +247,13 @@ def _missed(ctx: Context, name: str, payload: dict[str, Any], event: Event) -> l
         when, key = _time(comment.created_at), f"comment-{comment.id}"
         if fresh(when, key) and (own is None or comment.id < own):  # after this event: its own job, or a later one
             found.append((when, comment.id, key, "issue_comment", _comment_payload(payload, event, comment)))
+    if event.on_pull and event.gitorch_pr and event.pr is not None:
+        own_review = event.comment_id if event.event == "pull_request_review_comment" else None
+        for comment in provider.review_comments(event.pr):
+            when, key = _time(comment.created_at), f"review-comment-{comment.id}"
+            if fresh(when, key) and (own_review is None or comment.id < own_review):
+                found.append((when, comment.id, key, "pull_request_review_comment",
+                              _review_comment_payload(payload, event, comment)))
     labels = [lb.get("name") if isinstance(lb, dict) else lb for lb in _issue_part(payload, event)["labels"]]
     if event.kind != "task" and not event.on_pull and trigger in labels and \
             ctx.store.get_run(f"run-issue-{event.issue}") is None:
@@ -249,14 +268,14 @@ def _missed(ctx: Context, name: str, payload: dict[str, Any], event: Event) -> l
 
 def catch_up(ctx: Context, name: str, payload: dict[str, Any], event: Event) -> list[str]:
     """Answer, oldest first, what came on the event's issue or pull request before it and that no job
-    answered (their jobs were cancelled while pending): trusted ``/gitorch`` commands, and a trigger
-    label no run answered. Each goes through the same parsing and gate as a delivered event. Returns
+    answered (their jobs were cancelled while pending): trusted ``/gitorch`` commands, review comments
+    on a gitorch pull request, and a trigger label no run answered. Each goes through the same parsing and gate as a delivered event. Returns
     what was answered."""
     config, store, provider = ctx.config, ctx.store, ctx.github
     done: list[str] = []
     for _, _, key, missed_name, missed_payload in _missed(ctx, name, payload, event):
         missed = _parse(missed_name, missed_payload, config)
-        if isinstance(missed, Ignored) or missed.kind not in ("command", "task"):
+        if isinstance(missed, Ignored) or missed.kind not in ("command", "task", "rework"):
             continue
         missed = replace(missed, gitorch_pr=event.gitorch_pr, head_ref=event.head_ref, head_sha=event.head_sha)
         ask = ask_for(missed)

@@ -96,6 +96,9 @@ class LocalProvider:
     def labels_added(self, issue: int) -> list[LabelEvent]:
         return []
 
+    def review_comments(self, pr: int) -> list[CommentInfo]:
+        return []
+
     def find_comment(self, issue: int, key: str) -> CommentInfo | None:
         path = self.folder / "comments" / f"issue-{issue}--{_safe(key)}.md"
         if not path.exists():

@@ -390,7 +390,10 @@ class RestProvider:
             body += "\n\n**Notes on lines outside the diff**\n" + "\n".join(
                 f"- `{c.path}:{c.line}`: {c.body}" for c in folded)
         body = self._clean(body)
-        payload = [{"path": c.path, "line": c.line, "side": "RIGHT", "body": self._clean(c.body)} for c in inline]
+        # Each inline comment carries the marker too: with a personal token its author is a trusted
+        # person, and GitHub sends an event for it; the marker says it is gitorch's own, not a request.
+        payload = [{"path": c.path, "line": c.line, "side": "RIGHT",
+                    "body": self._clean(f"{marker('inline', head_sha)}\n{c.body}")} for c in inline]
 
         def send(event: str) -> Any:
             return self._gh.rest.pulls.create_review(self.owner, self.name, pr, commit_id=head_sha, body=body,
@@ -448,23 +451,28 @@ class RestProvider:
                 self.owner, self.name, issue, data={"labels": [wanted]}), needs="issues:write")
 
     # -- review threads --------------------------------------------------------------------------
-    def _review_comments(self, pr: int) -> list[Any]:
-        return self._pages(
+    def review_comments(self, pr: int) -> list[CommentInfo]:
+        listed = self._pages(
             f"list review comments on #{pr}",
             lambda p: self._gh.rest.pulls.list_review_comments(self.owner, self.name, pr, per_page=100,
                                                                page=p).parsed_data,
             needs="pulls:read")
+        out = []
+        for c in listed:
+            line = c.line if isinstance(c.line, int) else c.original_line
+            out.append(CommentInfo(id=c.id, body=c.body or "", author=c.user.login if c.user else "", url=c.html_url,
+                                   author_type=(c.user.type if c.user else None) or "User",
+                                   association=str(c.author_association), created_at=c.created_at.isoformat(),
+                                   path=c.path, line=line if isinstance(line, int) else None))
+        return out
 
-    def _find_reply(self, comments: list[Any], tag: str) -> CommentInfo | None:
-        for c in comments:
-            if tag in (c.body or "") and self._ours(c.user.type if c.user else None, str(c.author_association)):
-                return CommentInfo(id=c.id, body=c.body, author=c.user.login if c.user else "", url=c.html_url)
-        return None
+    def _find_reply(self, comments: list[CommentInfo], tag: str) -> CommentInfo | None:
+        return next((c for c in comments if tag in c.body and self._ours(c.author_type, c.association)), None)
 
     def reply_to_review_comment(self, pr: int, comment_id: int, key: str, body: str) -> CommentInfo | None:
         tag = marker("reply", f"{comment_id}/{key}")
         text = self._clean(f"{tag}\n{body}")
-        comments = self._review_comments(pr)
+        comments = self.review_comments(pr)
         existing = self._find_reply(comments, tag)
         if existing is not None:
             return existing
@@ -479,10 +487,10 @@ class RestProvider:
 
         try:
             return self._create(f"answer review comment {comment_id}", create,
-                                lambda: self._find_reply(self._review_comments(pr), tag), needs="pulls:write")
+                                lambda: self._find_reply(self.review_comments(pr), tag), needs="pulls:write")
         except GitHubError as err:
             # Listed a moment ago and 404 now: deleted in between, not a missing permission.
-            if err.status == 404 and all(c.id != comment_id for c in self._review_comments(pr)):
+            if err.status == 404 and all(c.id != comment_id for c in self.review_comments(pr)):
                 log.info("review comment %s on #%s was deleted; nothing to answer", comment_id, pr)
                 return None
             raise
