@@ -256,7 +256,7 @@ def _missed(ctx: Context, name: str, payload: dict[str, Any], event: Event) -> l
                               _review_comment_payload(payload, event, comment)))
     labels = [lb.get("name") if isinstance(lb, dict) else lb for lb in _issue_part(payload, event)["labels"]]
     if event.kind != "task" and not event.on_pull and trigger in labels and \
-            ctx.store.get_run(f"run-issue-{event.issue}") is None:
+            ctx.store.get_run(ask_for(event).issue_run or "") is None:
         added = [a for a in provider.labels_added(event.issue) if a.label == trigger]
         if added:  # the last time it was added is the event that starts the run
             last = added[-1]
@@ -269,8 +269,8 @@ def _missed(ctx: Context, name: str, payload: dict[str, Any], event: Event) -> l
 def catch_up(ctx: Context, name: str, payload: dict[str, Any], event: Event) -> list[str]:
     """Answer, oldest first, what came on the event's issue or pull request before it and that no job
     answered (their jobs were cancelled while pending): trusted ``/gitorch`` commands, review comments
-    on a gitorch pull request, and a trigger label no run answered. Each goes through the same parsing and gate as a delivered event. Returns
-    what was answered."""
+    on a gitorch pull request, and a trigger label no run answered. Each goes through the same parsing
+    and gate as a delivered event. Returns what was answered."""
     config, store, provider = ctx.config, ctx.store, ctx.github
     done: list[str] = []
     for _, _, key, missed_name, missed_payload in _missed(ctx, name, payload, event):
