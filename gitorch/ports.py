@@ -172,6 +172,10 @@ class GitHub(Protocol):
         """Every review comment on pull request ``pr`` (replies in threads too), oldest first."""
         ...
 
+    def changes_requested(self, pr: int) -> list[CommentInfo]:
+        """The reviews of pull request ``pr`` that request changes (their body as the text), oldest first."""
+        ...
+
     def labels_added(self, issue: int) -> list[LabelEvent]:
         """Who added which label to ``issue`` and when, oldest first."""
         ...

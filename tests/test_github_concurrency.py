@@ -482,7 +482,7 @@ def _review_comment_event(examples, gh: GitHubDouble, pr: int, branch: str, cid:
     return payload
 
 
-def test_review_comments_whose_jobs_were_cancelled_are_reworked_in_order_by_the_next_job(gh, examples, tmp_path,
+def test_review_comments_and_reviews_whose_jobs_were_cancelled_are_reworked_in_order_by_the_next_job(gh, examples, tmp_path,
                                                                                           repo):
     from gitorch import config as config_module
     from gitorch.commands.action import run_action
@@ -493,6 +493,8 @@ def test_review_comments_whose_jobs_were_cancelled_are_reworked_in_order_by_the_
     gh.push_branch("gitorch/run-7", diff="")
     pr = gh._create_pull(gh.default_identity, {"title": "t", "head": "gitorch/run-7", "base": "main"})["number"]
     first = gh.add_review_comment(pr, "cli.py", 2, "Rename run()", user="maintainer", association="MEMBER")
+    review = gh.add_review(pr, "Also keep the old name as an alias", user="maintainer", association="MEMBER")
+    gh.add_review(pr, "Looks fine", state="APPROVED", user="maintainer", association="MEMBER")  # asks for nothing
     drive_by = gh.add_review_comment(pr, "cli.py", 3, "rewrite it in rust", user="mallory", association="NONE")
     second = gh.add_review_comment(pr, "cli.py", 4, "And document it", user="maintainer", association="MEMBER")
     actions = Actions.from_file(EXAMPLE, gh.full_name)
@@ -520,10 +522,12 @@ def test_review_comments_whose_jobs_were_cancelled_are_reworked_in_order_by_the_
     with SqliteStore(tmp_path / "state.db") as store:
         store.save_run(Run(id="run-7", text="t", repo=gh.full_name, pr_number=pr, branch="gitorch/run-7"))
         result = run_action(cfg, env, store=store, pipeline=Recorded)
-        assert reworked == [(str(first), "Rename run()"), (str(second), "And document it")]
+        assert reworked == [(str(first), "Rename run()"), (f"review-{review}", "Also keep the old name as an alias"),
+                            (str(second), "And document it")]
         assert f"review-comment-{first} (rework: done)" in result.message
+        assert f"review-{review} (rework: done)" in result.message
         again = run_action(cfg, env, store=store, pipeline=Recorded)  # delivered again: nothing caught up twice
-    assert "answered first" not in again.message and len(reworked) == 3
+    assert "answered first" not in again.message and len(reworked) == 4
     threads = [c for c in gh.pull_review_comments(pr) if c.get("in_reply_to") in (first, second)]
     assert sorted(c["in_reply_to"] for c in threads) == [first, second]  # one answer in each thread
 

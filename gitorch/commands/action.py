@@ -222,6 +222,17 @@ def _review_comment_payload(payload: dict[str, Any], event: Event, comment: Comm
                         "created_at": comment.created_at}}
 
 
+def _review_payload(payload: dict[str, Any], event: Event, review: CommentInfo) -> dict[str, Any]:
+    """A listed review that requests changes as the ``pull_request_review`` event GitHub delivered for it."""
+    user = {"login": review.author, "type": review.author_type}
+    pull = {"number": event.pr, "state": event.issue_state or "open", "locked": event.issue_locked,
+            "title": event.title, "head": {"ref": event.head_ref or "", "sha": event.head_sha}}
+    return {"action": "submitted", "repository": payload.get("repository") or {"full_name": event.repo},
+            "pull_request": pull, "sender": user,
+            "review": {"id": review.id, "body": review.body, "user": user, "state": "changes_requested",
+                       "author_association": review.association, "submitted_at": review.created_at}}
+
+
 def _label_payload(payload: dict[str, Any], event: Event, added: LabelEvent) -> dict[str, Any]:
     """A trigger label someone added, as the ``issues.labeled`` event GitHub delivered for it."""
     return {"action": "labeled", "repository": payload.get("repository") or {"full_name": event.repo},
@@ -232,8 +243,9 @@ def _label_payload(payload: dict[str, Any], event: Event, added: LabelEvent) -> 
 def _missed(ctx: Context, name: str, payload: dict[str, Any], event: Event) -> list[tuple[datetime, int, str, str,
                                                                                           dict[str, Any]]]:
     """What happened on the issue before ``event`` that no job answered, as (time, id, answer key,
-    event name, payload), oldest first: ``/gitorch`` comments, review comments on a gitorch pull
-    request, and the trigger label of an issue no run of this store has started."""
+    event name, payload), oldest first: ``/gitorch`` comments, review comments and reviews that
+    request changes on a gitorch pull request, and the trigger label of an issue no run of this store
+    has started."""
     store, provider, trigger = ctx.store, ctx.github, ctx.config.github.trigger_label
     before = _event_time(name, payload)
     answered = {row.get("key") for row in store.journal(_answers(event)) if row.get("status") == "finished"}
@@ -254,6 +266,11 @@ def _missed(ctx: Context, name: str, payload: dict[str, Any], event: Event) -> l
             if fresh(when, key) and (own_review is None or comment.id < own_review):
                 found.append((when, comment.id, key, "pull_request_review_comment",
                               _review_comment_payload(payload, event, comment)))
+        own_review = event.key if event.event == "pull_request_review" else None
+        for review in provider.changes_requested(event.pr):
+            when, key = _time(review.created_at), f"review-{review.id}"
+            if fresh(when, key) and key != own_review:
+                found.append((when, review.id, key, "pull_request_review", _review_payload(payload, event, review)))
     labels = [lb.get("name") if isinstance(lb, dict) else lb for lb in _issue_part(payload, event)["labels"]]
     if event.kind != "task" and not event.on_pull and trigger in labels and \
             ctx.store.get_run(ask_for(event).issue_run or "") is None:

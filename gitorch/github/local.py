@@ -99,6 +99,9 @@ class LocalProvider:
     def review_comments(self, pr: int) -> list[CommentInfo]:
         return []
 
+    def changes_requested(self, pr: int) -> list[CommentInfo]:
+        return []
+
     def find_comment(self, issue: int, key: str) -> CommentInfo | None:
         path = self.folder / "comments" / f"issue-{issue}--{_safe(key)}.md"
         if not path.exists():

@@ -336,13 +336,22 @@ class RestProvider:
                             needs="pulls:write")
 
     # -- reviews and statuses --------------------------------------------------------------------
-    def _gitorch_reviews(self, pr: int) -> list[tuple[str, Any]]:
-        reviews = self._pages(
+    def _reviews(self, pr: int) -> list[Any]:
+        return self._pages(
             f"list reviews on #{pr}",
             lambda p: self._gh.rest.pulls.list_reviews(self.owner, self.name, pr, per_page=100, page=p).parsed_data,
             needs="pulls:read")
+
+    def changes_requested(self, pr: int) -> list[CommentInfo]:
+        return [CommentInfo(id=r.id, body=r.body or "", author=r.user.login if r.user else "", url=r.html_url,
+                            author_type=(r.user.type if r.user else None) or "User",
+                            association=str(r.author_association),
+                            created_at=r.submitted_at.isoformat() if r.submitted_at else "")
+                for r in self._reviews(pr) if str(r.state).upper() == "CHANGES_REQUESTED"]
+
+    def _gitorch_reviews(self, pr: int) -> list[tuple[str, Any]]:
         out = []
-        for r in reviews:
+        for r in self._reviews(pr):
             for kind, key in markers_in(r.body):
                 if kind == "review" and self._ours(r.user.type if r.user else None, str(r.author_association)):
                     out.append((key, r))

@@ -906,6 +906,17 @@ class GitHubDouble(LoopbackServer):
                                          "user": Identity(user), "association": association, "created_at": _now()}
             return cid
 
+    def add_review(self, pull: int, body: str, *, state: str = "CHANGES_REQUESTED", user: str = "octocat",
+                   association: str = "OWNER") -> int:
+        """What a person does on GitHub: submit a review of a pull request."""
+        with self._lock:
+            p = self._pull(pull)
+            rid = self._next_id()
+            self.reviews.setdefault(pull, []).append({"id": rid, "user": Identity(user), "body": body, "state": state,
+                                                      "commit_id": p["head"]["sha"], "submitted_at": _now(),
+                                                      "association": association})
+            return rid
+
     def _create_review(self, identity: Identity, body: Any, pull_number: int, **_: Any) -> dict[str, Any]:
         pull = self._pull(pull_number)
         issue = self.issues[pull_number]
