@@ -554,3 +554,17 @@ def test_gitorchs_own_inline_review_comment_carries_its_marker_and_starts_nothin
     out = action(gh, tmp_path, "pull_request_review_comment",
                  _review_comment_event(examples, gh, pull.number, "gitorch/run-8", inline["id"]))
     assert out["status"] == "refused" and "gitorch's own" in out["message"] and gh.requests == []
+
+
+def test_a_job_whose_own_event_is_refused_still_answers_what_github_cancelled_before_it(gh, examples, tmp_path,
+                                                                                        repo):
+    """The last job of a burst is a command over its author's daily limit: refused, but the cancelled
+    `/gitorch status` of another maintainer before it is answered all the same."""
+    gh.set_file(".gitorch.yml", "github:\n  runs_per_person_per_day: 0\n")  # no costly command today
+    issue = gh.add_issue("Add a flag")
+    earlier = _said(gh, examples, issue, "/gitorch status")
+    last = _said(gh, examples, issue, "/gitorch proceed")
+    out = action(gh, tmp_path, "issue_comment", last, WAITS)
+    assert out["status"] == "refused" and "limit of 0 runs per day" in out["message"]
+    assert f"comment-{earlier['comment']['id']} (status: answered)" in out["message"]
+    assert any(f"reply-{earlier['comment']['id']} " in c["body"] for c in gh.issue_comments(issue))

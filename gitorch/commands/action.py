@@ -139,23 +139,24 @@ def run_action(config: Any, env: Any, *, provider: GitHub | None = None, store: 
         store = open_store(config)
     ask = ask_for(event)
     gate = check_trigger(event, config.github, provider, store, costly=COMMANDS[ask.command].costs)
-    if not gate:
-        return _finish(env, Outcome("refused", gate.reason))
-    log.info("accepted %s from %s: %s", event.key, event.actor.login, gate.reason)
-
     with Context(config, store, config.repo_root or Path.cwd(), github=provider, router=router,
                  pipeline=pipeline) as ctx:
-        # commands missed on an issue or PR that is open (the gate refuses them on a closed one)
+        # What GitHub cancelled before this job is answered even when this event itself is refused (a
+        # daily limit): this job may be the last of the burst. Not on a closed issue: the gate refuses there.
         missed = event.issue is not None and event.kind in ("task", "command", "rework")
         caught_up = catch_up(ctx, env.event_name, payload, event) if missed else []
-        try:
-            result = dispatch(ctx, ask)
-        except GitorchError:
-            if event.kind in ("command", "rework"):  # answered with the error; a later job does not ask again
+        if not gate:
+            result = Outcome("refused", gate.reason)
+        else:
+            log.info("accepted %s from %s: %s", event.key, event.actor.login, gate.reason)
+            try:
+                result = dispatch(ctx, ask)
+            except GitorchError:
+                if event.kind in ("command", "rework"):  # answered with the error; a later job does not ask again
+                    _answered(store, event)
+                raise
+            if event.kind in ("command", "rework") and result.status != "held":
                 _answered(store, event)
-            raise
-        if event.kind in ("command", "rework") and result.status != "held":
-            _answered(store, event)
     if caught_up:
         result.message += "; answered first, as no job had: " + ", ".join(caught_up)
     return _finish(env, result, config.secrets.values())
