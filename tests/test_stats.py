@@ -51,10 +51,11 @@ def fill(store, cfg: Config) -> None:
     record("claude", "claude-opus-5-5", Usage(10_000, 2_000, 0, 50_000), step="plan")
     # review on sonnet: 20k in, 1k out, 4k cache write -> 0.04 + 0.01 + 0.01 = 0.06
     record("claude", "claude-sonnet-5-5", Usage(20_000, 1_000, 4_000, 0), step="review")
-    # builder: 30k in, 10k out -> baseline at sonnet 0.06 + 0.10 = 0.16, cost 0
-    record("chatgpt-pro", "chatgpt-web", Usage(30_000, 10_000, estimated=True), step="build")
-    # codex: 5k in, 5k out -> baseline 0.01 + 0.05 = 0.06, cost 0
-    record("codex", "gpt-5-codex", Usage(5_000, 5_000), step="build")
+    # builder: 30k in, 10k out; Claude alone would have sent the same -> baseline at sonnet 0.06 + 0.10 = 0.16, cost 0
+    record("chatgpt-pro", "chatgpt-web", Usage(30_000, 10_000, estimated=True), step="build",
+           claude_alone=Usage(30_000, 10_000, estimated=True))
+    # codex: 5k in, 5k out; Claude alone the same -> baseline 0.01 + 0.05 = 0.06, cost 0
+    record("codex", "gpt-5-codex", Usage(5_000, 5_000), step="build", claude_alone=Usage(5_000, 5_000))
     # Claude as fallback builder: 1k in 1k out on sonnet -> 0.002 + 0.01 = 0.012
     record("claude", "claude-sonnet-5-5", Usage(1_000, 1_000), step="build", fallback=True)
     # outside a 30-day window
@@ -267,7 +268,7 @@ def test_stats_reads_the_store_of_the_repository(repo, monkeypatch):
     s.record_metric(metric_for(cfg, agent="claude", model="claude-opus-5-5", usage=Usage(100_000, 10_000),
                                duration_s=2))
     s.record_metric(metric_for(cfg, agent="chatgpt-pro", model="chatgpt-web", usage=Usage(50_000, 20_000),
-                               duration_s=30))
+                               duration_s=30, claude_alone=Usage(50_000, 20_000)))
     s.record_decision(decision(1, created_at=datetime.now(UTC)))
     s.record_feedback("dec-1", outcome="success")
     s.close()
