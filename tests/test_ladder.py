@@ -138,9 +138,10 @@ def test_gitorch_init_print_shows_the_ladder_and_it_loads_back():
 
 
 def test_no_default_and_no_rung_uses_a_deprecated_or_retired_model():
+    from typing import get_args
+
     from anthropic._data import DEPRECATED_MODELS
     from anthropic.types import ModelParam
-    from typing import get_args
 
     current = set(get_args(next(a for a in get_args(ModelParam) if get_args(a))))
     cfg = Config()
