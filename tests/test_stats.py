@@ -87,6 +87,23 @@ def test_figures_from_known_metrics(store):
     json.dumps(data)  # plain JSON
 
 
+def test_stats_show_the_share_of_claude_calls_per_model_and_why_each_was_chosen(store):
+    cfg = Config()
+    fill(store, cfg)
+    for reason in ("small change (40 lines), tests pass, no concern", "small request (120 tokens)",
+                   "small change (40 lines), tests pass, no concern"):
+        m = metric_for(cfg, agent="claude", model="claude-haiku-5-5", usage=Usage(10_000, 1_000), duration_s=1,
+                       step="review", reason=reason)
+        m.created_at = NOW - timedelta(days=1)
+        store.record_metric(m)
+    models = compute(store, cfg, days=30, now=NOW)["claude_models"]
+    assert list(models) == ["claude-haiku-5-5", "claude-sonnet-5-5", "claude-opus-5-5"]
+    assert models["claude-haiku-5-5"] == {
+        "calls": 3, "share_pct": 50.0, "cost_usd": pytest.approx(3 * 0.0015),
+        "reasons": {"small change (40 lines), tests pass, no concern": 2, "small request (120 tokens)": 1}}
+    assert models["claude-sonnet-5-5"]["reasons"] == {}  # rows from before the ladder, and Claude's builds
+
+
 def test_a_longer_period_takes_in_older_work(store):
     cfg = Config()
     fill(store, cfg)
