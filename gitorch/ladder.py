@@ -59,9 +59,8 @@ def choose(ladder: Any, work: Work, *, plan_model: str, review_model: str) -> Ch
     if not ladder.enabled:
         return Choice(plan_model if work.kind == "plan" else review_model, "ladder off")
     rungs = ladder.rungs
-    if work.escalated_from is not None:
-        below = rungs.index(work.escalated_from) if work.escalated_from in rungs else -1
-        rung = min(below + 1, len(rungs) - 1)
+    if work.escalated_from is not None:  # only a rung below the top escalates (``escalation``)
+        rung = rungs.index(work.escalated_from) + 1
         return Choice(rungs[rung], f"escalated: {work.escalated_from} {work.escalation or 'rejected'}", rung)
     risks = []
     if work.kind == "plan" and work.task_tokens > ladder.small_task_tokens:

@@ -640,7 +640,7 @@ def _review(body: dict[str, Any]) -> Review:
         artifacts=[Verdict(**v) for v in body.get("artifacts", [])],
         comments=[InlineComment(**c) for c in body.get("comments", [])],
         fix_tasks=[Task(**t) for t in body.get("fix_tasks", [])],
-        round=body.get("round", 1),
+        round=body.get("round", 1), confidence=body.get("confidence"),
     )
 
 
