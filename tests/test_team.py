@@ -250,8 +250,9 @@ def test_one_month_limit_holds_across_two_runners_running_at_once(tmp_path, conv
     from gitorch.simulate.demo import ScriptedArchitect
 
     # Small answers: a call's estimate (what it may write at most) stays near what it really costs.
+    # One model for every Claude call, so that each run costs about the same.
     config = DEMO_CONFIG.replace("pipeline:\n", f"pipeline:\n  lease_s: {LEASE_S}\n") + \
-        "anthropic:\n  max_output_tokens: 1024\n"
+        "anthropic:\n  max_output_tokens: 1024\nmodels:\n  ladder:\n    enabled: false\n"
     texts = [f"{demo_scenario.ISSUE_TITLE} (part {i})" for i in range(3)]
     with StandIns(architect=ScriptedArchitect(plan=ONE_TASK)) as standins:
         # One run alone, on a machine of its own, says what a run costs.
