@@ -363,4 +363,7 @@ def markdown(data: dict[str, Any]) -> str:
         f"| month's budget | {_usd(b['spent_month_usd'])} of {_usd(b['monthly_usd'])} ({_percent(b['pct_used'])})"
         f"{' - paused' if b['paused'] else ' - alert' if b['alert'] else ''} |",
     ]
+    if data.get("claude_models"):
+        lines.append("| Claude's calls per model | " + ", ".join(
+            f"{model} {_percent(row['share_pct'])}" for model, row in data["claude_models"].items()) + " |")
     return "\n".join(lines) + "\n"

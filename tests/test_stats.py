@@ -195,6 +195,7 @@ def test_markdown_summary_uses_the_same_figures(store):
     text = markdown(compute(store, Config(), now=NOW))
     assert "| Claude tokens | 89,000 |" in text
     assert "| saving | $0.2200 (57.6%) |" in text
+    assert "| Claude's calls per model | claude-sonnet-5-5 66.7%, claude-opus-5-5 33.3% |" in text
 
 
 def test_features_velocity_and_review_rates_from_known_runs(store, monkeypatch):
