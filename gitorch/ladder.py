@@ -17,9 +17,9 @@ gate, so the reservation estimates with the chosen model's price.
 
 Prompt caching: the cached prefix (tools, instructions, repository context) is the same on every
 rung, and each model keeps its own copy. A call goes back down to the first rung after an
-escalation, because the first rung's full input price is no higher than the next rung's cache read
-(Haiku 5.5 input $0.10 against Sonnet 5.5 cache read $0.10 per million): staying up would never be
-cheaper. The model changes only when the work calls for it.
+escalation, because with the default rungs the first rung's full input price is no higher than the
+next rung's cache read (Haiku 5.5 input $0.10 against Sonnet 5.5 cache read $0.10 per million):
+staying up for the cache would never be cheaper. The model changes only when the work calls for it.
 """
 
 from __future__ import annotations
