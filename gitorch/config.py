@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -26,6 +27,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .secrets import SecretPolicy
 
 CONFIG_FILE = ".gitorch.yml"
 
@@ -168,6 +170,25 @@ class GitConfig(Section):
 class EditsConfig(Section):
     allow_workflow_files: bool = Field(False, description="let the builder change .github/workflows/")
     max_file_bytes: int = Field(512_000, ge=1, description="largest file the builder may write")
+    secret_files: list[str] = Field(
+        default_factory=list, max_length=200,
+        description="more files never shown to a model nor written by one, as patterns (a name such as "
+                    "'*.secret', or a path such as 'config/prod.yml'), added to the built-in list "
+                    "(.env*, private keys, credential files; see docs/github.md)")
+
+    @field_validator("secret_files")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        """Relative glob patterns of visible characters, each at most 200 long."""
+        for pattern in value:
+            if (not isinstance(pattern, str) or not pattern.strip() or len(pattern) > 200
+                    or any(not ch.isprintable() for ch in pattern)):
+                raise ValueError("each entry must be a pattern of 1 to 200 visible characters, such as "
+                                 "'*.secret' or 'config/prod.yml'")
+            if ".." in pattern.split("/"):
+                raise ValueError(f"the pattern {pattern[:200]!r} contains '..'; patterns are relative to the "
+                                 "repository root")
+        return [p.strip() for p in value]
 
 
 class GitHubConfig(Section):
@@ -217,9 +238,13 @@ class ConvexConfig(Section):
 
 class Secrets(BaseModel):
     """Taken from the environment only, never from the file; never printed. (The budget webhook's
-    address may come from the file too: ``load`` copies it here so that it is redacted like the rest.)"""
+    address may come from the file too: ``load`` copies it here so that it is redacted like the rest.)
+    ``policy`` is the one secret policy (``gitorch.secrets``) of this configuration: ``values()``
+    also holds what it finds in the repository's .env files, the environment and the checkout's git
+    config."""
 
     model_config = ConfigDict(extra="forbid")
+    _policy: Any = PrivateAttr(default=None)
 
     anthropic_api_key: SecretStr | None = None
     github_token: SecretStr | None = None
@@ -227,11 +252,21 @@ class Secrets(BaseModel):
     codex_api_key: SecretStr | None = None
     budget_webhook_url: SecretStr | None = None
 
-    def values(self) -> list[str]:
-        """Every secret that is set, for redaction."""
+    def configured(self) -> list[str]:
+        """Every secret that is set."""
         return [s.get_secret_value() for s in (self.anthropic_api_key, self.github_token,
                                                self.convex_admin_key, self.codex_api_key,
                                                self.budget_webhook_url) if s]
+
+    @property
+    def policy(self) -> SecretPolicy:
+        if self._policy is None:
+            self._policy = SecretPolicy(self.configured())
+        return self._policy
+
+    def values(self) -> list[str]:
+        """Every secret value to mask: the configured ones, and those the policy finds (once)."""
+        return self.policy.values()
 
 
 class Config(Section):
@@ -443,6 +478,8 @@ def load(cwd: Path | None = None, env: Mapping[str, str] | None = None, file: Pa
     except ValidationError as err:
         raise _config_error(err, source, used_env) from None
     config.secrets = Secrets(**secrets, budget_webhook_url=config.budget.webhook_url)
+    config.secrets._policy = SecretPolicy(config.secrets.configured(), extra_files=config.edits.secret_files,
+                                          repo_root=repo_root, environ=env)
     config.repo_root = repo_root
     config.state_dir = state_dir
     config.actions = action_env(env)

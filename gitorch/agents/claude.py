@@ -33,7 +33,7 @@ import httpx2
 from anthropic import Middleware
 
 from ..errors import AgentError, GitorchError, answer_of
-from ..git.context import diff_lines, env_secrets
+from ..git.context import diff_lines
 from ..model import (
     AGENTS,
     CLAUDE,
@@ -51,6 +51,7 @@ from ..model import (
 )
 from ..redact import Redactor
 from ..retry import backoff_s
+from ..secrets import withheld_note
 from . import register_builder
 
 log = logging.getLogger("gitorch.claude")
@@ -177,7 +178,7 @@ class ClaudeSession:
         self.config = config
         self.client = client or make_client(config)
         # the configured secrets and the values of the repository's .env files, wherever they appear
-        self.redact = Redactor([*config.secrets.values(), *env_secrets(config.repo_root)])
+        self.redact = Redactor(config.secrets.values())
         self.sleep = sleep
 
     def count_tokens(self, model: str, text: str) -> int:
@@ -637,6 +638,8 @@ class ClaudeBuilder:
         files = ", ".join(task.files) or "(the task names none)"
         request = (f"Task {task.id}: {task.description.strip()}\nFiles: {files}\n\n"
                    f"Current contents:\n\n{edits.format_files(context.files)}")
+        if context.withheld:
+            request += "\n\n" + withheld_note(context.withheld)
         if context.instructions.strip():
             request += "\n\n" + context.instructions.strip()
         message = self.session.call(model=model, system=system,

@@ -33,7 +33,8 @@ class _Files:
     def check_path(self, raw: str) -> str:
         """The path as the repository names it, or a refusal naming what is wrong with it."""
         try:
-            path = paths.check(raw, allow_workflow_files=self.config.allow_workflow_files)
+            path = paths.check(raw, allow_workflow_files=self.config.allow_workflow_files,
+                               secret_files=tuple(self.config.secret_files))
         except paths.PathRefused as exc:
             raise Refusal(exc.reason) from None
         if self.root is not None:
