@@ -30,6 +30,9 @@ from .errors import ConfigError
 from .secrets import SecretPolicy
 
 CONFIG_FILE = ".gitorch.yml"
+MAX_CONFIG_BYTES = 256 * 1024
+MAX_CONFIG_DEPTH = 32
+MAX_CONFIG_VALUES = 10_000
 
 
 class Section(BaseModel):
@@ -395,6 +398,82 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return list(current.model_fields) if isinstance(current, type) else []
 
 
+def _shown(value: Any) -> str:
+    """A value as an error quotes it: a scalar, cut short; a list or mapping by its kind only (it may be
+    huge, or built from aliases)."""
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
+    if isinstance(value, dict):
+        return f"a mapping of {len(value)} key{'s' if len(value) != 1 else ''}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def read_yaml(path: Path) -> Any:
+    """The YAML file at ``path``, bounded: at most ``MAX_CONFIG_BYTES``, UTF-8, nested at most
+    ``MAX_CONFIG_DEPTH`` deep, and at most ``MAX_CONFIG_VALUES`` values once anchors and aliases are
+    expanded (an "alias bomb" of a few hundred bytes is refused before anything is built from it)."""
+    data = path.read_bytes()
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is {len(data):,} bytes; a configuration file may have at most "
+                          f"{MAX_CONFIG_BYTES:,}", hint="keep only the keys you change (see 'gitorch init --print')")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path} is not UTF-8 text: byte {exc.start} (line {line}) cannot be read",
+                          hint="save the file as UTF-8") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            raise ConfigError(f"{path} is nested too deeply", hint=f"a configuration needs at most "
+                              f"{MAX_CONFIG_DEPTH} levels; check the brackets and indentation") from None
+        if node is None:
+            return None
+        values, depth = _expanded(node)
+        if values > MAX_CONFIG_VALUES:
+            raise ConfigError(f"{path} holds more than {MAX_CONFIG_VALUES:,} values once its anchors and aliases "
+                              f"(&name, *name) are expanded", hint="write the values out instead of nesting "
+                              "aliases; .gitorch.yml needs no anchors")
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"{path} is nested {depth} levels deep; a configuration has at most "
+                              f"{MAX_CONFIG_DEPTH}", hint="check the brackets and indentation")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded(root: yaml.Node) -> tuple[int, int]:
+    """(values, depth) of a composed YAML document with every alias expanded, counted without
+    expanding: each node once, its size from its children's (an iterative walk, no recursion)."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    visiting: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in size:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            size[key], depth[key] = 1, 1
+            continue
+        kids = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else list(node.value))
+        if not children_done:
+            if key in visiting:  # a node that contains itself (&a [*a]): endless once expanded
+                return MAX_CONFIG_VALUES + 1, MAX_CONFIG_DEPTH + 1
+            visiting.add(key)
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if id(k) not in size)
+            continue
+        visiting.discard(key)
+        size[key] = 1 + sum(size[id(k)] for k in kids)
+        depth[key] = 1 + max((depth[id(k)] for k in kids), default=0)
+    return size[id(root)], depth[id(root)]
+
+
 def _config_error(err: ValidationError, source: str, env_keys: Mapping[str, str]) -> ConfigError:
     lines = []
     for item in err.errors():
@@ -408,7 +487,7 @@ def _config_error(err: ValidationError, source: str, env_keys: Mapping[str, str]
         elif key in SECRET_KEYS:
             lines.append(f"{origin}: '{key}' (value hidden) is not valid: {item['msg']}.")
         else:
-            lines.append(f"{origin}: '{key}' = {item.get('input')!r} is not valid: {item['msg']}.")
+            lines.append(f"{origin}: '{key}' = {_shown(item.get('input'))} is not valid: {item['msg']}.")
     return ConfigError(
         "invalid configuration:\n  " + "\n  ".join(lines),
         hint=f"fix {source} (run 'gitorch init --print' to see every key with its default and meaning)",
@@ -429,7 +508,7 @@ def load(cwd: Path | None = None, env: Mapping[str, str] | None = None, file: Pa
     source = str(path) if path else "defaults"
     if path is not None and path.exists():
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            loaded = read_yaml(path)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -27,7 +27,7 @@ from pydantic import ConfigDict, Field, with_config
 from typing_extensions import TypedDict
 
 from .config import Config, repo_key
-from .errors import GitorchError
+from .errors import GitorchError, check_text
 from .ports import Store
 
 SERVER_NAME = "gitorch"
@@ -482,13 +482,105 @@ def build_server(handoff: Handoff) -> Any:
 
 def serve(config: Config) -> None:
     """Run the server on stdin/stdout until the client closes it."""
+    import anyio
+
     from .store import open_store
 
     store = open_store(config)
     try:
-        build_server(Handoff(config, store)).run("stdio")
+        anyio.run(_serve_stdio, build_server(Handoff(config, store)))
     finally:
         store.close()
+
+
+async def _serve_stdio(server: Any) -> None:
+    """The SDK's stdio transport, with requests it could not parse answered (see ``_CheckedLines``)."""
+    import io
+    import sys
+
+    import anyio
+    from mcp.server.stdio import stdio_server
+
+    lines = _CheckedLines(anyio.wrap_file(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")))
+    async with stdio_server(stdin=lines) as (read_stream, write_stream):  # type: ignore[arg-type]
+        lines.answer_to(write_stream)
+        low = server._lowlevel_server
+        await low.run(read_stream, write_stream, low.create_initialization_options())
+
+
+class _CheckedLines:
+    """stdin's lines for the SDK. A request whose JSON escapes a lone surrogate (``"\\ud800"``: valid
+    JSON, but not Unicode) is one the SDK's parser drops without an answer; here it is answered with
+    an error that names the argument, and never reaches a tool."""
+
+    def __init__(self, source: Any):
+        import anyio
+
+        self.source = source
+        self._write: Any = None
+        self._ready = anyio.Event()
+
+    def answer_to(self, write_stream: Any) -> None:
+        self._write = write_stream
+        self._ready.set()
+
+    def __aiter__(self) -> Any:
+        return self._lines()
+
+    async def _lines(self) -> Any:
+        async for line in self.source:
+            problem = _unreadable(line)
+            if problem is None:
+                yield line
+                continue
+            request_id, message = problem
+            if request_id is None:
+                continue
+            import mcp_types as types
+            from mcp.shared.message import SessionMessage
+
+            await self._ready.wait()
+            error = types.JSONRPCError(jsonrpc="2.0", id=request_id,
+                                       error=types.ErrorData(code=-32602, message=message))
+            await self._write.send(SessionMessage(error))
+
+
+def _unreadable(line: str) -> tuple[Any, str] | None:
+    """(request id, why) for a line whose strings are not valid Unicode; None for every other line."""
+    if "\\u" not in line:
+        return None
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    found: list[str] = []
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, str):
+            try:
+                check_text(value, where)
+            except GitorchError as exc:
+                found.append(f"{exc.message} ({exc.hint})")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(str(k), "a key")
+                walk(v, f"argument '{k}'" if where == "the arguments" else where)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, where)
+
+    if not isinstance(data, dict):
+        return None
+    params = data.get("params")
+    arguments = params.get("arguments") if isinstance(params, dict) else None
+    walk(arguments if isinstance(arguments, dict) else data, "the arguments" if isinstance(arguments, dict)
+         else "the request")
+    if not found:
+        walk(data, "the request")
+    if not found:
+        return None
+    request_id = data.get("id")
+    return (request_id if isinstance(request_id, (int, str)) else None), found[0]
 
 
 class HttpServer:

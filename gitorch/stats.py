@@ -37,6 +37,9 @@ def _agent_row() -> dict[str, Any]:
             "cost_usd": 0.0, "baseline_cost_usd": 0.0, "calls": 0, "fallbacks": 0, "duration_s": 0.0}
 
 
+MAX_DAYS = 3650
+
+
 def compute(store: Any, config: Any, days: int = 30, now: datetime | None = None) -> dict[str, Any]:
     """Every figure over the last ``days`` up to ``now`` (UTC).
 
@@ -55,9 +58,12 @@ def compute(store: Any, config: Any, days: int = 30, now: datetime | None = None
       the same over the period; ``velocity_min_per_feature``: their mean minutes from start to
       finish (null before the first).
     """
-    if days < 1:
-        from .errors import GitorchError
+    from .errors import GitorchError
 
+    if days > MAX_DAYS:
+        raise GitorchError(f"days must be at most {MAX_DAYS} (ten years), not {days}",
+                           hint="ask for a shorter period: --days 30 is the last month, --days 365 the last year")
+    if days < 1:
         raise GitorchError(f"--days must be at least 1, not {days}", hint="pass --days 30 for the last month")
     now = now or utcnow()
     since = now - timedelta(days=days)

@@ -46,8 +46,15 @@ def cli() -> None:
 # -- routing ------------------------------------------------------------------------------------
 
 
+def _text_argument(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """TEXT as given on the command line, refused with a clear error when it is not UTF-8."""
+    from ..errors import check_text
+
+    return check_text(value, "TEXT") if value is not None else None
+
+
 @cli.command()
-@click.argument("text", required=False)
+@click.argument("text", required=False, callback=_text_argument)
 @click.option("--batch", "batch_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSON Lines file of {\"text\": ...}; one decision per line, in order.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a panel.")
@@ -162,7 +169,7 @@ def _context(cfg: Any, **kw: Any):
 
 
 @cli.command()
-@click.argument("text", required=False)
+@click.argument("text", required=False, callback=_text_argument)
 @click.option("--task-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--agent", type=click.Choice(["claude", "chatgpt-pro", "codex"]))
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
@@ -233,7 +240,7 @@ def _resume_due(cfg: Any, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("text")
+@click.argument("text", callback=_text_argument)
 @click.option("--json", "as_json", is_flag=True)
 def plan(text: str, as_json: bool) -> None:
     """Ask Claude for a plan for TEXT."""

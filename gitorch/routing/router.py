@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import GitorchError
+from ..errors import GitorchError, check_text
 from ..model import CLAUDE, TASK_TYPES, RoutingDecision, Usage, WorkflowStep, new_id
 from . import keywords, learned
 
@@ -137,6 +137,7 @@ class Router:
             if not isinstance(text, str) or not text.strip():
                 where = f"text {i + 1}" if len(texts) > 1 else "the text"
                 raise GitorchError(f"{where} is empty", hint="describe the task in a sentence, e.g. 'Add CSV export'")
+            check_text(text, "the text" if len(texts) == 1 else f"text {i + 1}")
         manual, accuracy, judged = self.manual_mode()
         self._given = {t: self.agent_given_type(t, self.candidates()) for t in TASK_TYPES}
         if self.strategy == "keywords":
