@@ -70,7 +70,7 @@ def route(text: str | None, batch_file: Path | None, as_json: bool, no_record: b
         raise GitorchError("give either TEXT or --batch FILE.jsonl (one of them)",
                            hint="gitorch route \"Add CSV export to reports\"  or  gitorch route --batch tasks.jsonl --json")
     config = _load_config()
-    store = open_store(config)
+    store = open_store(config, read_only=no_record)
     try:
         router = Router(config, store, repo=repo_key(config.repo_root))
         if batch_file is not None:
@@ -133,7 +133,7 @@ def stats(as_json: bool, days: int) -> None:
     from ..store import open_store
 
     config = _load_config()
-    store = open_store(config)
+    store = open_store(config, read_only=True)
     try:
         data = ledger_stats.compute(store, config, days=days)
     finally:
