@@ -254,12 +254,13 @@ class Secrets(BaseModel):
     convex_admin_key: SecretStr | None = None
     codex_api_key: SecretStr | None = None
     budget_webhook_url: SecretStr | None = None
+    dashboard_token: SecretStr | None = None  # what the dashboard's page must send (GITORCH_DASHBOARD_TOKEN)
 
     def configured(self) -> list[str]:
         """Every secret that is set."""
         return [s.get_secret_value() for s in (self.anthropic_api_key, self.github_token,
                                                self.convex_admin_key, self.codex_api_key,
-                                               self.budget_webhook_url) if s]
+                                               self.budget_webhook_url, self.dashboard_token) if s]
 
     @property
     def policy(self) -> SecretPolicy:
@@ -328,7 +329,41 @@ SECRET_ENV: dict[str, tuple[str, ...]] = {
     "github_token": ("GITORCH_GITHUB_TOKEN", "GITHUB_TOKEN"),
     "convex_admin_key": ("CONVEX_ADMIN_KEY", "CONVEX_DEPLOY_KEY"),
     "codex_api_key": ("CODEX_API_KEY",),
+    "dashboard_token": ("GITORCH_DASHBOARD_TOKEN",),
 }
+
+
+def find_state_dir(env: Mapping[str, str] | None = None, repo_root: Path | None = None) -> Path:
+    """gitorch's own folder: GITORCH_HOME, else the repository's ``.git/gitorch``, else ``~/.gitorch``."""
+    env = os.environ if env is None else env
+    home = env.get("GITORCH_HOME")
+    if home:
+        return Path(home).expanduser()
+    if repo_root is not None:
+        return git_common_dir(repo_root) / "gitorch"
+    return Path(env.get("HOME", "~")).expanduser() / ".gitorch"
+
+
+def crash_context(cwd: Path | None = None, env: Mapping[str, str] | None = None) -> tuple[Path, list[str]]:
+    """Where a crash log goes and the secret values to mask in it, found without reading
+    `.gitorch.yml` (which may be what failed): the state folder, and the secrets of the environment,
+    of the repository's .env files and of its git config."""
+    env = os.environ if env is None else env
+    try:
+        root = find_repo_root((cwd or Path.cwd()).resolve())
+    except OSError:
+        root = None
+    try:
+        folder = find_state_dir(env, root)
+    except (OSError, IndexError):
+        folder = Path(env.get("HOME", "~")).expanduser() / ".gitorch"
+    configured = [env[v] for names in SECRET_ENV.values() for v in names if env.get(v)]
+    configured += [env[v] for v in ("BUDGET_WEBHOOK_URL", "GITORCH_DASHBOARD_TOKEN") if env.get(v)]
+    try:
+        values = SecretPolicy(configured, repo_root=root, environ=env).values()
+    except Exception:  # a crash log is written whatever else is broken
+        values = configured
+    return folder, values
 
 
 def find_repo_root(start: Path) -> Path | None:
@@ -544,13 +579,7 @@ def load(cwd: Path | None = None, env: Mapping[str, str] | None = None, file: Pa
                 secrets[name] = env[var]
                 break
 
-    home = env.get("GITORCH_HOME")
-    if home:
-        state_dir = Path(home).expanduser()
-    elif repo_root is not None:
-        state_dir = git_common_dir(repo_root) / "gitorch"
-    else:
-        state_dir = Path(env.get("HOME", "~")).expanduser() / ".gitorch"
+    state_dir = find_state_dir(env, repo_root)
 
     try:
         config = Config.model_validate(data)
