@@ -142,6 +142,7 @@ def test_codex_works_in_a_tree_with_no_secret_file_and_no_credential_config(repo
 def test_planted_secrets_reach_no_model_no_verify_command_no_log_and_no_store(tmp_path, monkeypatch, caplog):
     """The issue's case: a plan task names `.env` and `shop/settings.py`, ChatGPT builds it in the
     browser, Claude plans and reviews, the repository's tests run, the run is recorded."""
+    from gitorch.github.local import LocalProvider
     from gitorch.run.assemble import assemble
     from gitorch.run.state import RunRequest
     from gitorch.simulate.demo import ScriptedArchitect, StandIns, make_repository
@@ -166,9 +167,11 @@ def test_planted_secrets_reach_no_model_no_verify_command_no_log_and_no_store(tm
         for name in ("PGPASSWORD", "DATABASE_URL", "SLACK_WEBHOOK_URL"):
             monkeypatch.setenv(name, env[name])
         cfg = config_module.load(cwd=repo, env=env)
-        pipeline, builders = assemble(cfg, repo_path=repo)
+        github = LocalProvider(tmp_path / "github", repo_root=repo, secrets=cfg.secrets.values())
+        pipeline, builders = assemble(cfg, repo_path=repo, github=github)
         try:
-            result = pipeline.start(RunRequest(text="Read the SMTP password from the environment", confirmed=True))
+            result = pipeline.start(RunRequest(text="Read the SMTP password from the environment", trigger="issue",
+                                               issue_number=1, confirmed=True))
         finally:
             builders.close()
         prompts = list(standins.page.prompts)
@@ -177,10 +180,51 @@ def test_planted_secrets_reach_no_model_no_verify_command_no_log_and_no_store(tm
     (prompt,) = prompts
     assert "## Withheld files" in prompt and "`.env`" in prompt and "SMTP_HOST" in prompt
     state_bytes = b"".join(p.read_bytes() for p in (tmp_path / "state").rglob("*") if p.is_file())
-    places = {"chatgpt": prompt, "claude": "\n".join(requests), "verify": seen.read_text(),
+    posted = [p.read_text() for p in (tmp_path / "github").rglob("*.md")]
+    assert posted and any("Read the SMTP password" in text for text in posted)
+    places = {"comments": "\n".join(posted), "chatgpt": prompt, "claude": "\n".join(requests), "verify": seen.read_text(),
               "verify tail": result.verify.tail, "log": caplog.text, "store": state_bytes.decode("latin-1")}
     assert places["verify tail"] == "a copy of the password: [REDACTED]"
     for place, text in places.items():
         for value in PLANTED[:4]:
             assert value not in text, (place, value)
     assert CHECKOUT_TOKEN not in places["verify"] and "extraheader" not in places["verify"]
+
+
+@pytest.mark.codex
+def test_codex_never_sees_a_planted_secret_nor_sends_one_to_the_responses_api(repo, monkeypatch, tmp_path):
+    """The real codex binary against the Responses stand-in: the model asks to read .env, the git
+    config and the environment, and to write .env; none of the planted values reaches a request."""
+    import json
+
+    from gitorch.agents.codex import CodexBuilder
+    from gitorch.model import CODEX, BuildContext, Task
+    from gitorch.simulate import openai_responses as oa
+
+    plant(repo, monkeypatch)
+    codex_bin = Path(__file__).resolve().parents[1] / "node_modules" / ".bin" / "codex"
+    settings = "import os\nSMTP = os.environ.get('SMTP_PASSWORD', '')\nHOST = 'localhost'\n"
+    with oa.ResponsesServer() as api:
+        api.scenario = oa.Script(
+            oa.Shell("cat .env; ls -a; git config --list --show-origin; env"),
+            oa.write_file(".env", "SMTP_PASSWORD=written-by-the-model\n"),
+            oa.write_file("shop/settings.py", settings),
+            oa.Say("Read the password from the environment."))
+        cfg = config_module.load(cwd=repo)
+        cfg.state_dir = tmp_path / "state"
+        cfg.codex.binary, cfg.codex.model, cfg.codex.base_url = str(codex_bin), oa.MODEL, api.base_url
+        cfg.codex.timeout_s, cfg.codex.mcp = 60, False
+        task = Task(id="t1", description="Read SMTP_PASSWORD from the environment", files=[".env", "shop/settings.py"],
+                    assigned_to=CODEX)
+        context = BuildContext(plan=None, files={"shop/settings.py": (repo / "shop" / "settings.py").read_text()},
+                               repo_root=str(repo), withheld=[".env"])
+        with CodexBuilder(cfg) as builder:
+            result = builder.build(task, context)
+        sent = "\n".join(json.dumps(r.body, ensure_ascii=False) for r in api.requests)
+    assert {e.path for e in result.edits} == {"shop/settings.py"}  # the .env it wrote never became an edit
+    assert "## Withheld files" in api.requests[0].turn.prompt and "`.env`" in api.requests[0].turn.prompt
+    output = result.extra["commands"][0]["output"]
+    assert "No such file" in output and ".env.example" in output and "extraheader" not in output
+    for value in PLANTED:
+        assert value not in sent, value
+    assert (repo / ".env").read_text() == f"SMTP_PASSWORD={SMTP}\nDEBUG=true\n"  # the person's file is untouched
