@@ -155,3 +155,15 @@ def test_mcp_answers_a_lone_surrogate_and_a_billion_days_with_errors(repo, tmp_p
     route, metrics = answers[2]["error"], answers[3]["result"]
     assert route["code"] == -32602 and "argument 'text' holds a lone surrogate U+D800 at character 5" in route["message"]
     assert metrics["isError"] and "days must be at most 3650" in metrics["content"][0]["text"]
+
+
+def test_an_issue_title_that_is_not_utf8_is_refused_before_anything_is_counted(repo, tmp_path, monkeypatch, capsys):
+    payload = tmp_path / "event.json"
+    payload.write_bytes(b'{"action": "labeled", "label": {"name": "gitorch"}, "repository": {"full_name": "o/r"}, '
+                        b'"sender": {"login": "alice", "type": "User"}, "issue": {"number": 7, '
+                        b'"title": "Fix \xff the form", "body": "", "state": "open", "author_association": "OWNER"}}')
+    monkeypatch.setenv("GITHUB_EVENT_NAME", "issues")
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(payload))
+    code, said = run_cli(capsys, "action")
+    assert code == 1 and "is not UTF-8: byte 171 cannot be read" in said
+    assert not config_module.load(cwd=repo).db_path.exists()  # nothing was opened, let alone counted
