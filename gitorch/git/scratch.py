@@ -35,6 +35,7 @@ def checkout(source: Path, commit: str, tree: Path, policy: SecretPolicy, env: M
         return proc.stdout
 
     common = Path(git("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=source).strip())
+    commit = git("rev-parse", "--verify", "--end-of-options", f"{commit}^{{commit}}", cwd=source).strip()
     tree.mkdir(parents=True, exist_ok=False)
     git("init", "--quiet", str(tree), cwd=tree)
     dot_git = tree / ".git"
