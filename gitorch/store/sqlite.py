@@ -664,7 +664,9 @@ def store_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
                                "write; commands that only read (gitorch stats, gitorch dashboard) still work")
     if "not a database" in text or "malformed" in text or "corrupt" in text:
         return StoreError(f"the state database {path} is damaged: {exc}", reason="damaged",
-                          hint="move it aside (keep it for a bug report); gitorch starts a new one")
+                          hint="move it aside; gitorch starts a new one and rebuilds a run it meets again from its "
+                               "issue, pull request and branch before doing anything, so no work is done twice "
+                               "(the old file keeps the costs and routing lessons)")
     if "unable to open" in text:
         return StoreError(f"cannot open the state database {path}: {exc}", reason="cannot_open",
                           hint="check that its folder exists and that you may write to it, or point GITORCH_HOME "
@@ -951,8 +953,15 @@ class SqliteStore:
         return bytes(row[0]) if row else None
 
     def save_router_state(self, repo: str, state: bytes) -> None:
+        self.update_router_state(repo, lambda _stored: state)
+
+    def update_router_state(self, repo: str, change: Callable[[bytes | None], bytes]) -> None:
+        """``change`` maps the state stored now to the new one, in one write transaction: no other
+        process saves between the read and the write."""
         now = iso(utcnow())
         with self._write() as db:
+            row = db.execute("SELECT state FROM router_state WHERE repo = ?", (repo,)).fetchone()
+            state = change(bytes(row[0]) if row else None)
             db.execute(
                 "INSERT INTO router_state (repo, state, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (repo) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
@@ -1095,6 +1104,10 @@ class SqliteStore:
         """The call was not made, or failed without an answer: its reservation no longer counts."""
         with self._write() as db:
             db.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
+
+    def first_alert(self, key: str) -> bool:
+        """A machine of its own: the alert this store recorded first (``record_budget_event``) is news."""
+        return True
 
     def reserved_usd(self, run_id: str | None = None) -> float:
         """What calls in flight hold now (of one run, or all)."""
