@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
-from .redact import PATTERNS, Redactor, env_values
+from .redact import PATTERNS, env_values
 
 # Files whose contents never reach a model: gitignore-like patterns, matched against the file's name
 # (or, when the pattern holds a '/', against its whole path). Templates stay visible.
@@ -161,12 +161,9 @@ class SecretPolicy:
         found = [v for name, v in self.environ.items() if is_credential_name(name) and len(v) >= 8]
         root = self.repo_root
         if root is not None and root.is_dir():
-            found += file_values(root, self.extra_files)
+            found += file_values(root)
             found += credential_config(root)
         return list(dict.fromkeys(found))
-
-    def redactor(self) -> Redactor:
-        return Redactor(self.values())
 
     def env_for_code(self, env: Mapping[str, str], keep: Iterable[str] = ()) -> dict[str, str]:
         return env_for_code(env, self.values(), keep)
@@ -175,15 +172,14 @@ class SecretPolicy:
 _NOT_SEARCHED = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache"})
 
 
-def file_values(root: Path, extra: Iterable[str] = ()) -> list[str]:
+def file_values(root: Path) -> list[str]:
     """The values of the ``.env`` files in the working tree at ``root`` (build folders left out)."""
-    extra = tuple(extra)
     values: list[str] = []
     for folder, dirs, names in os.walk(root):
         dirs[:] = [d for d in dirs if d not in _NOT_SEARCHED]
         for name in names:
             rel = (Path(folder) / name).relative_to(root).as_posix()
-            if not (is_env_file(rel) or (is_secret_file(rel, extra) and name.lower().endswith((".env", "rc")))):
+            if not is_env_file(rel):
                 continue
             try:
                 full = Path(folder) / name
