@@ -228,3 +228,19 @@ def test_codex_never_sees_a_planted_secret_nor_sends_one_to_the_responses_api(re
     for value in PLANTED:
         assert value not in sent, value
     assert (repo / ".env").read_text() == f"SMTP_PASSWORD={SMTP}\nDEBUG=true\n"  # the person's file is untouched
+
+
+def test_the_documented_lists_are_the_lists_the_code_uses():
+    import re
+
+    from gitorch.secrets import CREDENTIAL_NAMES, NOT_SECRET
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "github.md").read_text()
+    names = doc.split("whose name contains", 1)[1].split("in any case", 1)[0]
+    assert tuple(re.findall(r"`([A-Z_]+)`", names)) == CREDENTIAL_NAMES
+    table = doc.split("### Secret files are withheld", 1)[1].split("Templates stay visible", 1)[0]
+    documented = [p for row in table.splitlines() if row.startswith("| `")
+                  for p in re.findall(r"`([^`]+)`", row.split(" | ")[0])]
+    assert documented == list(SECRET_FILES)
+    templates = doc.split("Templates stay visible:", 1)[1].split("A pattern without", 1)[0]
+    assert set(re.findall(r"`([^`]+)`", templates)) == set(NOT_SECRET)
