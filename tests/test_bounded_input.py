@@ -167,3 +167,25 @@ def test_an_issue_title_that_is_not_utf8_is_refused_before_anything_is_counted(r
     code, said = run_cli(capsys, "action")
     assert code == 1 and "is not UTF-8: byte 171 cannot be read" in said
     assert not config_module.load(cwd=repo).db_path.exists()  # nothing was opened, let alone counted
+
+
+def test_the_alias_bomb_stops_gitorch_action_and_lets_the_pre_push_hook_step_aside(repo, tmp_path, monkeypatch):
+    (repo / ".gitorch.yml").write_text(BOMB)
+    (repo / "TASK.md").write_text("- [ ] Add CSV export\n")
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(repo), "commit", "-qm", "tasks"], check=True)
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"action": "labeled", "label": {"name": "gitorch"}, "repository": {"full_name": "o/r"},
+                                 "sender": {"login": "a", "type": "User"},
+                                 "issue": {"number": 1, "title": "t", "body": "b", "state": "open"}}))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "GITHUB_EVENT_NAME": "issues",
+           "GITHUB_EVENT_PATH": str(event)}
+    action = subprocess.run([sys.executable, "-m", "gitorch", "action"], cwd=repo, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert action.returncode == 1 and "anchors and aliases" in action.stderr and "[l, l" not in action.stderr
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    hook = subprocess.run([sys.executable, "-m", "gitorch", "hook", "pre-push", "origin", str(tmp_path / "none")],
+                          cwd=repo, env=env, capture_output=True, text=True, timeout=60,
+                          input=f"refs/heads/main {head} refs/heads/main {'0' * 40}\n")
+    assert hook.returncode == 0 and "pre-push check skipped, the push goes on" in hook.stderr
+    assert "anchors and aliases" in hook.stderr
