@@ -315,8 +315,15 @@ def test_the_token_can_come_from_the_environment_or_a_file_and_never_shows_in_ps
             proc.wait(timeout=20)
 
 
-def test_a_token_file_that_is_too_short_is_refused(isolated_env, tmp_path):
-    short = tmp_path / "short"
-    short.write_text("abc\n")
-    result = gitorch("dashboard", "--host", "0.0.0.0", "--token-file", str(short))
-    assert result.returncode == 1 and "too short" in result.stderr
+@pytest.mark.parametrize(("content", "said"), [
+    (b"abc\n", "too short"),
+    (b"x" * 5000, "5,000 bytes, too long for a token file"),
+    (b"s3cret-token-\xff-for-the-team", "is not UTF-8 text: byte 13"),
+    (TOKEN.encode() + b"\nsecond-line-of-the-file\n", "holds more than one token"),
+    (TOKEN.encode()[:8] + "\u200b".encode() + TOKEN.encode()[8:], "holds more than one token"),
+], ids=["short", "oversized", "not-utf8", "two-lines", "hidden-character"])
+def test_a_bad_token_file_is_refused_with_what_is_wrong(isolated_env, tmp_path, content, said):
+    path = tmp_path / "token"
+    path.write_bytes(content)
+    result = gitorch("dashboard", "--host", "0.0.0.0", "--token-file", str(path))
+    assert result.returncode == 1 and said in result.stderr and "hint:" in result.stderr

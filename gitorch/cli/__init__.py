@@ -541,7 +541,13 @@ def dashboard(port: int, open_browser: bool, store_kind: str | None, host: str, 
 
     cfg = _load_config()
     if token_file is not None:
+        if token_file.stat().st_size > 4096:
+            raise GitorchError(f"{token_file} is {token_file.stat().st_size:,} bytes, too long for a token file",
+                               hint="the file should hold the token alone, on one line")
         token = _read_text(token_file).strip()
+        if not token.isprintable() or any(c.isspace() for c in token):
+            raise GitorchError(f"{token_file} holds more than one token (spaces, line breaks or control characters)",
+                               hint="the file should hold the token alone, on one line")
     elif token is None and cfg.secrets.dashboard_token is not None:
         token = cfg.secrets.dashboard_token.get_secret_value().strip()
     check_binding(host, token)
