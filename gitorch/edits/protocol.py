@@ -95,7 +95,8 @@ def format_files(files: Mapping[str, str]) -> str:
 
 def claude_request(task: Task, context: BuildContext, edits_config: EditsConfig | None = None) -> tuple[str, str]:
     """What gitorch's Claude builder sends for ``task``: the stable part (the protocol and the
-    repository map, cached) and the request (the task, its files, extra instructions)."""
+    repository map, cached) and the request (the task, its files, the secret files withheld from it,
+    extra instructions)."""
     stable = builder_instructions(edits_config)
     if context.repo_map.strip():
         stable += "\n\n# Repository\n\n" + context.repo_map.strip()
