@@ -53,9 +53,14 @@ def test_what_a_reader_sees_is_kept_as_written():
         assert shown in clean, shown
 
 
+def test_a_hidden_element_without_content_hides_nothing_after_it():
+    assert clean_text('Fix it <img hidden src="x.png"> now <br hidden/> and <span style="display:none"/> then') == \
+        "Fix it  now  and  then"
+
+
 def test_oversized_and_malformed_markup_is_cut_and_cleaned_in_one_pass():
     hostile = ("<a " * 200_000 + "![" * 200_000 + '](x "' * 100_000 + "<b hidden>" * 50_000
-               + "[x]: " * 100_000 + "\udc80\ud800")
+               + "[x]: " * 100_000 + "<div hidden>" * 30_000 + "<script>" * 30_000 + "\udc80\ud800")
     clean = clean_text(hostile)
     assert len(clean) <= 20_000 and invisible(clean) == []
     assert clean_text("\ud800 title \udfff", limit=300) == "title"

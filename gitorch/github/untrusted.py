@@ -35,12 +35,14 @@ _LINK_DEFINITION = re.compile(
 _IMAGE = re.compile(r"!\[(?:[^\[\]\\]|\\.){0,1000}\](?:\([^()\s]{0,2000}(?:\s+" + _TITLE + r")?\s*\)|\[[^\]\n]*\])?")
 _LINK_TITLE = re.compile(r"(\]\(\s*(?:<[^>\n]{0,2000}>|[^\s()]{1,2000}))\s+" + _TITLE + r"\s*\)")
 _UNSHOWN = "script|style|template|noscript|iframe|object|embed|svg|math|title|head|textarea|select|frameset"
-_UNSHOWN_ELEMENT = re.compile(rf"<({_UNSHOWN})\b[^>]{{0,2000}}>.*?(?:</\1\s*>|$)", re.I | re.S)
+_UNSHOWN_START = re.compile(rf"<({_UNSHOWN})\b[^>]{{0,2000}}>", re.I)
 _INVISIBLE_STYLE = (r"display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|opacity\s*:\s*0(?![.\d]*[1-9])"
                     r"|(?:max-)?(?:width|height)\s*:\s*0(?![.\d]*[1-9])")
-_HIDDEN_ELEMENT = re.compile(
+_HIDDEN_START = re.compile(
     r"<([a-z][a-z0-9-]*)\b(?=[^>]{0,2000}(?:\shidden\b|\sstyle\s*=\s*[\"'][^\"']{0,2000}(?:" + _INVISIBLE_STYLE
-    + r")))[^>]{0,2000}>.*?(?:</\1\s*>|$)", re.I | re.S)
+    + r")))[^>]{0,2000}>", re.I)
+# Elements that have no content and no end tag: hiding one hides nothing else.
+_VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
 _IMG_TAG = re.compile(r"<img\b[^>]{0,2000}>", re.I)
 _TAG = re.compile(r"<(/?)([a-z][a-z0-9-]*)\b([^>]{0,2000})>", re.I)
 _HREF = re.compile(r"""\shref\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+)""", re.I)
@@ -77,11 +79,34 @@ def _tag(match: re.Match[str]) -> str:
     return f"<{closing}{name}{href.group(0) if href else ''}>"
 
 
+def _without_elements(text: str, start: re.Pattern[str]) -> str:
+    """``text`` without each element whose start tag ``start`` finds, up to its matching end tag
+    (same-name elements inside it counted), or to the end when it is never closed."""
+    out, pos = [], 0
+    while (m := start.search(text, pos)) is not None:
+        out.append(text[pos:m.start()])
+        name = m.group(1).lower()
+        end = m.end()
+        if name not in _VOID and not m.group(0).endswith("/>"):
+            tags = re.compile(rf"<(/?){re.escape(name)}\b[^>]{{0,2000}}>", re.I)
+            depth = 1
+            while depth:
+                tag = tags.search(text, end)
+                if tag is None:
+                    end = len(text)
+                    break
+                depth += -1 if tag.group(1) else 1
+                end = tag.end()
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def _rendered(text: str) -> str:
     """Markdown and HTML outside code, without what GitHub does not show."""
     text = _HTML_COMMENT.sub("", text)
-    text = _UNSHOWN_ELEMENT.sub("", text)
-    text = _HIDDEN_ELEMENT.sub("", text)
+    text = _without_elements(text, _UNSHOWN_START)
+    text = _without_elements(text, _HIDDEN_START)
     text = _IMG_TAG.sub("[image]", text)
     text = _TAG.sub(_tag, text)
     text = _LINK_DEFINITION.sub("", text)
