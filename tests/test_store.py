@@ -931,7 +931,8 @@ def test_m007_sums_the_rows_already_there(tmp_path, monkeypatch):
         old.execute("COMMIT")
         old.execute("ATTACH DATABASE ? AS full", (str(tmp_path / "full.db"),))
         for table in ("runs", "metrics", "routing_decisions", "artifacts"):
-            old.execute(f"INSERT INTO {table} SELECT * FROM full.{table}")
+            columns = ", ".join(row[1] for row in old.execute(f"PRAGMA main.table_info({table})"))
+            old.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM full.{table}")
         old.execute("DETACH DATABASE full")
     migrated = SqliteStore(tmp_path / "old.db")
     assert "m007_lookups_and_hourly_sums" in migrated.schema_version()

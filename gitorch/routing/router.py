@@ -20,9 +20,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..config import STRATEGIES
 from ..errors import GitorchError
 from ..model import CLAUDE, TASK_TYPES, RoutingDecision, Usage, WorkflowStep, new_id
-from . import keywords, learned
+from . import keywords, learned, neighbours
 
 BUILD_TYPES = ("code_generation", "debugging", "refactoring")
 CLAUDE_TYPES = ("planning", "review")
@@ -83,8 +84,11 @@ class Router:
         self.store = store
         self.repo = repo
         self.strategy = strategy or config.routing.strategy
-        if self.strategy not in ("learned", "keywords"):
-            raise GitorchError(f"unknown routing strategy {self.strategy!r}", hint="use 'learned' or 'keywords'")
+        if self.strategy not in STRATEGIES:
+            raise GitorchError(f"unknown routing strategy {self.strategy!r}", hint=f"use one of: {', '.join(STRATEGIES)}")
+        # shadows run beside the acting strategy and are stored, never acted on
+        self.shadows = [name for name in config.routing.shadow if name != self.strategy]
+        self._memory: neighbours.Memory | None = None
         self.prices = PriceTable.from_config(config)
         self.subscription_agents = SUBSCRIPTION_AGENTS
         self.builder = config.agents.builder
@@ -115,6 +119,9 @@ class Router:
     def model_info(self) -> dict[str, Any]:
         if self.strategy == "keywords":
             return {"strategy": "keywords", "description": "the original design's keyword classifier"}
+        if self.strategy == "neighbours":
+            return {"strategy": "neighbours", "description": "the packaged model moved by this repository's "
+                    "most similar past decisions", "repo_examples": len(self.memory)}
         meta = learned.load_base().meta
         return {"strategy": "learned", "pretrained_on": meta["trained_on"], "rows": meta["rows"],
                 "trained_at": meta["trained_at"], "repo_lessons": self.state.examples if self.learning else 0,
@@ -139,22 +146,42 @@ class Router:
                 raise GitorchError(f"{where} is empty", hint="describe the task in a sentence, e.g. 'Add CSV export'")
         manual, accuracy, judged = self.manual_mode()
         self._given = {t: self.agent_given_type(t, self.candidates()) for t in TASK_TYPES}
-        if self.strategy == "keywords":
-            probs = [self._keyword_types(t) for t in texts]
-        else:
-            probs = self._learned_types(texts)
-        decisions = [self._decide(text, types, manual, accuracy, judged) for text, types in zip(texts, probs, strict=True)]
+        decisions = self._decisions(self.strategy, texts, manual, accuracy, judged)
+        for name in self.shadows:
+            for decision, other in zip(decisions, self._decisions(name, texts, manual, accuracy, judged), strict=True):
+                decision.shadows[name] = {"agent": other.agent, "task_type": other.task_type,
+                                          "confidence": other.confidence}
         if record:
             self.store.record_decisions(decisions)
         return decisions
 
-    def _learned_types(self, texts: list[str]) -> list[dict[str, float]]:
+    def _decisions(self, strategy: str, texts: list[str], manual: bool, accuracy: float | None,
+                   judged: int) -> list[RoutingDecision]:
+        if strategy == "keywords":
+            probs = [self._keyword_types(t) for t in texts]
+        else:
+            probs = self._learned_types(texts, strategy)
+        return [self._decide(strategy, text, types, manual, accuracy, judged)
+                for text, types in zip(texts, probs, strict=True)]
+
+    @property
+    def memory(self) -> neighbours.Memory:
+        """This repository's past decisions whose task type feedback told (the ``neighbours`` strategy)."""
+        if self._memory is None:
+            self._memory = neighbours.Memory.from_decisions(
+                self.store.judged_decisions(self.repo, limit=neighbours.MEMORY) if self.learning else [])
+        return self._memory
+
+    def _learned_types(self, texts: list[str], strategy: str = "learned") -> list[dict[str, float]]:
         X = learned.featurize(texts)
         base = learned.load_base()
         scores = base.scores(X, texts)
-        if self.learning:
-            scores = scores + self.state.residual_scores(X)
-        matrix = learned.softmax(scores, base.temperature)
+        if strategy == "neighbours":
+            matrix = self.memory.vote(X, learned.softmax(scores, base.temperature))
+        else:
+            if self.learning:
+                scores = scores + self.state.residual_scores(X)
+            matrix = learned.softmax(scores, base.temperature)
         return [dict(zip(learned.TYPES, map(float, row), strict=True)) for row in matrix]
 
     @staticmethod
@@ -191,7 +218,7 @@ class Router:
 
     # -- one decision ----------------------------------------------------------------------------
 
-    def _decide(self, text: str, types: dict[str, float], manual: bool, accuracy: float | None,
+    def _decide(self, strategy: str, text: str, types: dict[str, float], manual: bool, accuracy: float | None,
                 judged: int) -> RoutingDecision:
         task_type = max(types, key=types.__getitem__)
         agents = self.candidates()
@@ -205,7 +232,7 @@ class Router:
                  (task_type == "planning" and p_build >= 1 - HYBRID_PLANNING - 0.25)
         lines = estimate_lines(text, types)
 
-        if self.strategy == "keywords":
+        if strategy == "keywords":
             return self._decide_keywords(text, types, task_type, lines, manual, accuracy, judged)
 
         workflow: list[WorkflowStep] = []
@@ -226,11 +253,11 @@ class Router:
         confidence = math.sqrt(types[task_type] * p_agent[agent])
         scores = {a: round(100 * p_agent[a], 1) for a in agents}
         estimates, cost, saving = self._costs(workflow, lines)
-        reasoning = self._reasoning(text, types, task_type, agent, hybrid, given, manual, accuracy, judged)
+        reasoning = self._reasoning(strategy, text, types, task_type, agent, hybrid, given, manual, accuracy, judged)
         return RoutingDecision(
             id=new_id("dec"), text=text, task_type=task_type, task_types=_rounded(types), agent=agent,
             confidence=round(confidence, 3), scores=scores, reasoning=reasoning, workflow=workflow,
-            estimated_cost_usd=cost, estimated_saving_usd=saving, strategy=self.strategy, estimates=estimates,
+            estimated_cost_usd=cost, estimated_saving_usd=saving, strategy=strategy, estimates=estimates,
             manual=manual, repo=self.repo,
         )
 
@@ -298,7 +325,7 @@ class Router:
 
     # -- reasoning -------------------------------------------------------------------------------
 
-    def _reasoning(self, text: str, types: dict[str, float], task_type: str, agent: str, hybrid: bool,
+    def _reasoning(self, strategy: str, text: str, types: dict[str, float], task_type: str, agent: str, hybrid: bool,
                    given: dict[str, dict[str, float]], manual: bool, accuracy: float | None, judged: int) -> str:
         second = sorted(types, key=types.__getitem__, reverse=True)[1]
         parts = [f"Reads as {TYPE_WORDS[task_type]}: {task_type} {types[task_type]:.0%}"
@@ -315,7 +342,10 @@ class Router:
             why = "planning weight" if types.get("planning", 0) >= HYBRID_PLANNING else "an architectural concern"
             parts.append(f"Hybrid ({why}): Claude plans, {agent if agent != CLAUDE else self.builder} builds, "
                          "Claude reviews.")
-        if self.strategy == "learned":
+        if strategy == "neighbours":
+            parts.append(f"Model: neighbours, the packaged model moved by the most similar of this repository's "
+                         f"{len(self.memory)} past decisions with a known task type.")
+        if strategy == "learned":
             meta = learned.load_base().meta
             lessons = self.state.examples if self.learning else 0
             parts.append(f"Model: learned, pretrained on {meta['trained_on']} only ({meta['rows']} rows)"
@@ -375,6 +405,8 @@ class Router:
             self._learn(decision, override_agent, override_task_type, outcome, agent_used)
             if save:
                 self.save_state()
+            if self._memory is not None:  # the shadows' scores are read from the feedback itself (shadow.py)
+                self._memory.remember([decision])
         return decision
 
     def _learn(self, decision: RoutingDecision, override_agent: str | None, override_task_type: str | None,
