@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..config import STRATEGIES
 from ..errors import GitorchError
 from ..model import CLAUDE, TASK_TYPES, RoutingDecision, Usage, WorkflowStep, new_id
@@ -95,6 +97,7 @@ class Router:
         self._state: learned.RepoState | None = None
         self._large: bool | None = None
         self._given: dict[str, dict[str, float]] = {}
+        self._cold: dict[str, dict[str, float]] = {}  # the same with no feedback: what calibration assumed
         models = config.models
         self._step_price = {"plan": self.prices.price(models.plan), "build": self.prices.price(models.build),
                             "review": self.prices.price(models.review)}
@@ -146,6 +149,7 @@ class Router:
                 raise GitorchError(f"{where} is empty", hint="describe the task in a sentence, e.g. 'Add CSV export'")
         manual, accuracy, judged = self.manual_mode()
         self._given = {t: self.agent_given_type(t, self.candidates()) for t in TASK_TYPES}
+        self._cold = {t: self.agent_given_type(t, self.candidates(), cold=True) for t in TASK_TYPES}
         decisions = self._decisions(self.strategy, texts, manual, accuracy, judged)
         for name in self.shadows:
             for decision, other in zip(decisions, self._decisions(name, texts, manual, accuracy, judged), strict=True):
@@ -158,11 +162,11 @@ class Router:
     def _decisions(self, strategy: str, texts: list[str], manual: bool, accuracy: float | None,
                    judged: int) -> list[RoutingDecision]:
         if strategy == "keywords":
-            probs = [self._keyword_types(t) for t in texts]
+            probs, evidence = [self._keyword_types(t) for t in texts], [None] * len(texts)
         else:
-            probs = self._learned_types(texts, strategy)
-        return [self._decide(strategy, text, types, manual, accuracy, judged)
-                for text, types in zip(texts, probs, strict=True)]
+            probs, evidence = self._learned_types(texts, strategy)
+        return [self._decide(strategy, text, types, manual, accuracy, judged, found)
+                for text, types, found in zip(texts, probs, evidence, strict=True)]
 
     @property
     def memory(self) -> neighbours.Memory:
@@ -172,17 +176,24 @@ class Router:
                 self.store.judged_decisions(self.repo, limit=neighbours.MEMORY) if self.learning else [])
         return self._memory
 
-    def _learned_types(self, texts: list[str], strategy: str = "learned") -> list[dict[str, float]]:
+    def _learned_types(self, texts: list[str], strategy: str = "learned"
+                       ) -> tuple[list[dict[str, float]], list[tuple[np.ndarray, np.ndarray]]]:
+        """Calibrated type probabilities per text, and what the agent's calibration reads (the
+        uncalibrated probabilities and the intent cues)."""
         X = learned.featurize(texts)
         base = learned.load_base()
-        scores = base.scores(X, texts)
+        cues = learned.cue_matrix(texts)
+        scores = base.scores(X, texts, cues)
         if strategy == "neighbours":
-            matrix = self.memory.vote(X, learned.softmax(scores, base.temperature))
+            raw = self.memory.vote(X, learned.softmax(scores, base.temperature))
         else:
             if self.learning:
                 scores = scores + self.state.residual_scores(X)
-            matrix = learned.softmax(scores, base.temperature)
-        return [dict(zip(learned.TYPES, map(float, row), strict=True)) for row in matrix]
+            raw = learned.softmax(scores, base.temperature)
+        type_x, _ = learned.calibration_inputs(raw, cues, np.zeros_like(raw, dtype=bool))
+        matrix = base.calibration.types(raw, type_x)
+        return ([dict(zip(learned.TYPES, map(float, row), strict=True)) for row in matrix],
+                list(zip(raw, cues, strict=True)))
 
     @staticmethod
     def _keyword_types(text: str) -> dict[str, float]:
@@ -203,11 +214,12 @@ class Router:
     def mapped_agent(self, task_type: str) -> str:
         return CLAUDE if task_type in CLAUDE_TYPES else self.builder
 
-    def agent_given_type(self, task_type: str, agents: list[str]) -> dict[str, float]:
+    def agent_given_type(self, task_type: str, agents: list[str], cold: bool = False) -> dict[str, float]:
         """P(agent is the right one | task type) in this repository: the mapping as a prior,
-        moved by overrides (preferred) and by each agent's success rate on this type."""
+        moved by overrides (preferred) and by each agent's success rate on this type (``cold``:
+        the prior alone, as in a repository with no feedback)."""
         mapped = self.mapped_agent(task_type)
-        seen = self.state.agents.get(task_type, {}) if self.learning else {}
+        seen = self.state.agents.get(task_type, {}) if self.learning and not cold else {}
         weights = {}
         for agent in agents:
             preferred, successes, failures = seen.get(agent, (0, 0, 0))
@@ -219,7 +231,14 @@ class Router:
     # -- one decision ----------------------------------------------------------------------------
 
     def _decide(self, strategy: str, text: str, types: dict[str, float], manual: bool, accuracy: float | None,
-                judged: int) -> RoutingDecision:
+                judged: int, evidence: tuple[np.ndarray, np.ndarray] | None = None) -> RoutingDecision:
+        """``types``: the calibrated type probabilities people see; ``evidence``: the uncalibrated
+        ones and the intent cues, from which the agent, the workflow and the confidence are worked
+        out (calibration moves the top type's probability, never the order, and must not move the
+        choice of agent)."""
+        shown = types
+        if evidence is not None:
+            types = dict(zip(learned.TYPES, map(float, evidence[0]), strict=True))
         task_type = max(types, key=types.__getitem__)
         agents = self.candidates()
         given = {t: self._given[t] for t in types if types[t] > 0.001 or t == task_type}
@@ -250,16 +269,29 @@ class Router:
             workflow.append(WorkflowStep(build_agent, "build", round(build_conf, 3)))
             workflow.append(WorkflowStep(CLAUDE, "review", round(review_conf[CLAUDE], 3)))
         agent = max(p_agent, key=p_agent.__getitem__)
-        confidence = math.sqrt(types[task_type] * p_agent[agent])
+        confidence = self._confidence(agent, types, p_agent, evidence) if evidence is not None \
+            else math.sqrt(types[task_type] * p_agent[agent])
         scores = {a: round(100 * p_agent[a], 1) for a in agents}
         estimates, cost, saving = self._costs(workflow, lines)
-        reasoning = self._reasoning(strategy, text, types, task_type, agent, hybrid, given, manual, accuracy, judged)
+        reasoning = self._reasoning(strategy, text, shown, task_type, agent, hybrid, given, manual, accuracy, judged)
         return RoutingDecision(
-            id=new_id("dec"), text=text, task_type=task_type, task_types=_rounded(types), agent=agent,
+            id=new_id("dec"), text=text, task_type=task_type, task_types=_rounded(shown), agent=agent,
             confidence=round(confidence, 3), scores=scores, reasoning=reasoning, workflow=workflow,
             estimated_cost_usd=cost, estimated_saving_usd=saving, strategy=strategy, estimates=estimates,
             manual=manual, repo=self.repo,
         )
+
+    def _confidence(self, agent: str, types: dict[str, float], p_agent: dict[str, float],
+                    evidence: tuple[np.ndarray, np.ndarray]) -> float:
+        """P(the suggested agent is right): the calibrated map of the probability of the types this
+        agent takes (``learned.Calibration``, fitted as in a repository with no feedback), lowered as
+        far as this repository's feedback has moved the type -> agent mapping away from that agent."""
+        raw, cues = evidence
+        best = [max(self._given[t], key=self._given[t].__getitem__) == agent for t in learned.TYPES]
+        _, agent_x = learned.calibration_inputs(raw[None, :], cues[None, :], np.array([best]))
+        sure = float(learned.load_base().calibration.agent(agent_x)[0])
+        expected = sum(p * self._cold[t].get(agent, 0.0) for t, p in types.items())
+        return sure * min(1.0, p_agent[agent] / expected) if expected > 0 else sure
 
     @staticmethod
     def _best(given: dict[str, dict[str, float]], types: dict[str, float], among: Iterable[str],
