@@ -179,6 +179,24 @@ class Calibration:
         return cls(tuple(map(float, data["type"])), tuple(map(float, data["agent"])))  # type: ignore[arg-type]
 
 
+def reliability(confidences: list[float] | np.ndarray, correct: list[bool] | np.ndarray, bins: int = 10) -> dict[str, Any]:
+    """How well probabilities mean what they say: per bin of equal width, the mean probability against
+    the share right; the expected calibration error (ECE) is their gap weighted by the bin's share."""
+    conf, hit = np.asarray(confidences, dtype=float), np.asarray(correct, dtype=float)
+    edges = np.linspace(0, 1, bins + 1)
+    table, ece = [], 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        inside = (conf > lo) & (conf <= hi) if lo > 0 else (conf >= lo) & (conf <= hi)
+        if inside.any():
+            gap = abs(conf[inside].mean() - hit[inside].mean())
+            ece += inside.mean() * gap
+            table.append({"bin": [round(float(lo), 2), round(float(hi), 2)], "count": int(inside.sum()),
+                          "mean_probability": round(float(conf[inside].mean()), 4),
+                          "accuracy": round(float(hit[inside].mean()), 4)})
+    return {"ece": round(float(ece), 4), "mean_probability": round(float(conf.mean()), 4) if len(conf) else None,
+            "accuracy": round(float(hit.mean()), 4) if len(hit) else None, "bins": table}
+
+
 @dataclass
 class BaseModel:
     coef: np.ndarray  # (FEATURES, 4) float32
