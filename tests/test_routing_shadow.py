@@ -258,3 +258,19 @@ def test_routing_promote_refuses_a_hostile_config_file_and_leaves_it_alone(tmp_p
         with pytest.raises(GitorchError, match=words):
             promote(tmp_path, "keywords")
         assert config.read_bytes() == raw
+
+
+def test_the_dashboard_shows_each_strategy_its_interval_and_where_they_disagreed(store):
+    from gitorch.dashboard import data, render
+
+    config = Config.model_validate({"routing": {"shadow": ["keywords"]}})
+    router = Router(config, store, repo="acme/shop")
+    hostile = '<img src=x onerror="alert(1)"> checkout crashes when the cart is empty'
+    for text, right in ((hostile, "debugging"), (CRUD, "code_generation")):
+        router.feedback(router.route(text).id, override_task_type=right)
+    html = render.panels(data.snapshot(store, config), {"kind": "local"})["decisions"]
+    assert "Strategies, scored from feedback" in html
+    assert 'data-strategy="learned"' in html and 'data-strategy="keywords"' in html
+    assert "95% interval" in html and "McNemar p" in html
+    assert "Where they disagreed" in html
+    assert "<img src=x" not in html and "&lt;img src=x" in html

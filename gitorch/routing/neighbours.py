@@ -20,7 +20,7 @@ import numpy as np
 from ..model import RoutingDecision
 from . import learned
 
-MEMORY = 2000  # the newest decisions with feedback it remembers
+MEMORY = 1000  # the newest decisions with feedback it remembers
 DIMENSIONS = 4096
 K = 10
 MIN_SIMILARITY = 0.3
@@ -29,8 +29,9 @@ PRIOR = 1.0
 
 def fold(X: learned.Features) -> np.ndarray:
     """Dense rows of ``X`` with the features folded into ``DIMENSIONS`` buckets, L2-normalised."""
-    out = np.zeros((len(X), DIMENSIONS), dtype=np.float32)
-    np.add.at(out, (X.rows(), X.indices % DIMENSIONS), X.values)
+    flat = X.rows() * DIMENSIONS + X.indices % DIMENSIONS
+    out = np.bincount(flat, weights=X.values, minlength=len(X) * DIMENSIONS).astype(np.float32)
+    out = out.reshape(len(X), DIMENSIONS)
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     return out / np.where(norms > 0, norms, 1.0)
 
@@ -61,14 +62,13 @@ class Memory:
         if not known:
             return
         rows = fold(learned.featurize([d.text for d, _ in known]))
+        needed = len(self._slot) + len(known)
+        if needed > len(self._labels):  # grow by doubling
+            size = max(64, needed, 2 * len(self._labels))
+            self._rows = np.vstack([self._rows, np.zeros((size - len(self._rows), DIMENSIONS), np.float32)])
+            self._labels = np.concatenate([self._labels, np.zeros(size - len(self._labels), np.int64)])
         for (decision, task_type), row in zip(known, rows, strict=True):
-            slot = self._slot.get(decision.id)
-            if slot is None:
-                slot = self._slot[decision.id] = len(self._slot)
-                if slot >= len(self._labels):  # grow by doubling
-                    size = max(64, 2 * len(self._labels))
-                    self._rows = np.vstack([self._rows, np.zeros((size - len(self._rows), DIMENSIONS), np.float32)])
-                    self._labels = np.concatenate([self._labels, np.zeros(size - len(self._labels), np.int64)])
+            slot = self._slot.setdefault(decision.id, len(self._slot))
             self._rows[slot] = row
             self._labels[slot] = learned.TYPES.index(task_type)
 
