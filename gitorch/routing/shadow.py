@@ -146,10 +146,10 @@ def compare(decisions: list[RoutingDecision], acting: str) -> dict[str, Any]:
     for name, (both, only_acting, only_shadow, neither) in sorted(pairs.items()):
         p = mcnemar_exact(only_acting, only_shadow)
         tests[name] = {"against": acting, "paired": both + only_acting + only_shadow + neither,
-                       "only_acting_right": only_acting, "only_shadow_right": only_shadow, "p_value": round(p, 6),
+                       "only_acting_right": only_acting, "only_shadow_right": only_shadow, "p_value": float(f"{p:.4g}"),
                        "significant": p < SIGNIFICANCE}
         if only_shadow > only_acting and p < SIGNIFICANCE and (suggestion is None or p < suggestion["p_value"]):
-            suggestion = {"strategy": name, "p_value": round(p, 6), "test": "McNemar exact (two-sided)",
+            suggestion = {"strategy": name, "p_value": float(f"{p:.4g}"), "test": "McNemar exact (two-sided)",
                           "message": f"{name} was right on {only_shadow} decisions where {acting} was wrong, and "
                                      f"wrong on {only_acting} where {acting} was right (McNemar exact p = {p:.3g}): "
                                      f"switch with 'gitorch routing promote {name}'"}
