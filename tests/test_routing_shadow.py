@@ -274,3 +274,22 @@ def test_the_dashboard_shows_each_strategy_its_interval_and_where_they_disagreed
     assert "95% interval" in html and "McNemar p" in html
     assert "Where they disagreed" in html
     assert "<img src=x" not in html and "&lt;img src=x" in html
+
+
+def test_route_shows_the_shadows_beside_the_suggestion(repo):
+    (repo / ".gitorch.yml").write_text("routing:\n  shadow: [keywords, neighbours]\n")
+    shown = CliRunner().invoke(cli, ["route", BUG])
+    assert shown.exit_code == 0, shown.output
+    assert "Shadows" in shown.output and "keywords:" in shown.output and "not acted on" in shown.output
+    data = json.loads(CliRunner().invoke(cli, ["route", BUG, "--json"]).output)
+    assert set(data["shadows"]) == {"keywords", "neighbours"}
+
+
+def test_a_promote_killed_before_its_rename_leaves_the_config_whole_and_the_next_one_works(tmp_path):
+    config = tmp_path / ".gitorch.yml"
+    config.write_text("routing:\n  strategy: learned\n")
+    (tmp_path / ".gitorch.yml.tmp").write_text("routing:\n  strat")  # what a kill mid-write leaves behind
+    assert load(cwd=tmp_path, env={}, file=config).routing.strategy == "learned"
+    promote(tmp_path, "neighbours")
+    assert load(cwd=tmp_path, env={}, file=config).routing.strategy == "neighbours"
+    assert not (tmp_path / ".gitorch.yml.tmp").exists()
