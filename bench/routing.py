@@ -43,7 +43,7 @@ from gitorch.config import Config  # noqa: E402
 from gitorch.routing import Router  # noqa: E402
 from gitorch.routing.batch import route_file  # noqa: E402
 from gitorch.routing.learned import reliability  # noqa: E402
-from gitorch.routing.shadow import compare  # noqa: E402
+from gitorch.routing.shadow import compare, p_text  # noqa: E402
 from gitorch.routing.train import read_labelled  # noqa: E402
 from gitorch.store.sqlite import SqliteStore  # noqa: E402
 
@@ -258,7 +258,7 @@ def table(result: dict) -> str:
         lines.append(f"- {name}: {pct(row['accuracy_pct'] / 100)} of {row['scored']} "
                      f"({row['interval_pct'][0]:.1f}-{row['interval_pct'][1]:.1f}%)"
                      + (f"; only it right {test['only_shadow_right']}, only acting right "
-                        f"{test['only_acting_right']}, p = {test['p_value']:.3g}" if test else " (acting)"))
+                        f"{test['only_acting_right']}, p = {p_text(test['p_value'])}" if test else " (acting)"))
     if s["suggestion"]:
         lines.append(f"- suggestion: {s['suggestion']['message']}")
     lines.append("ms per stored route: " + ", ".join(

@@ -327,6 +327,8 @@ def render_strategies(compared: dict[str, Any], console: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from .routing.shadow import p_text
+
     if not compared["strategies"]:
         return
     table = Table(title="routing strategies (scored from feedback)", title_justify="left",
@@ -340,7 +342,7 @@ def render_strategies(compared: dict[str, Any], console: Any) -> None:
         table.add_row(name + (" (acting)" if row["acting"] else " (shadow)"), str(row["scored"]),
                       _percent(row["accuracy_pct"]), f"{low:.1f}-{high:.1f}%",
                       f"{test['only_shadow_right']} / {test['only_acting_right']}" if test else "-",
-                      f"{test['p_value']:.3g}" if test else "-")
+                      p_text(test["p_value"]) if test else "-")
     console.print(table)
     if compared["suggestion"]:
         console.print(f"[green]suggestion:[/] {escape(compared['suggestion']['message'])}")

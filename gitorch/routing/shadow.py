@@ -111,6 +111,11 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
     return min(1.0, 2 * tail)
 
 
+def p_text(p: float) -> str:
+    """A p-value for people: three significant digits, and below one in a million just that."""
+    return "< 1e-6" if p < 1e-6 else f"{p:.3g}"
+
+
 def compare(decisions: list[RoutingDecision], acting: str) -> dict[str, Any]:
     """Per strategy accuracy (95% Wilson interval) over the decisions it was scored on; per shadow,
     McNemar's exact test against ``acting`` on the decisions both were scored on; the decisions where
@@ -151,7 +156,7 @@ def compare(decisions: list[RoutingDecision], acting: str) -> dict[str, Any]:
         if only_shadow > only_acting and p < SIGNIFICANCE and (suggestion is None or p < suggestion["p_value"]):
             suggestion = {"strategy": name, "p_value": float(f"{p:.4g}"), "test": "McNemar exact (two-sided)",
                           "message": f"{name} was right on {only_shadow} decisions where {acting} was wrong, and "
-                                     f"wrong on {only_acting} where {acting} was right (McNemar exact p = {p:.3g}): "
+                                     f"wrong on {only_acting} where {acting} was right (McNemar exact p = {p_text(p)}): "
                                      f"switch with 'gitorch routing promote {name}'"}
     disagreements.sort(key=lambda d: d["created_at"], reverse=True)
     return {"acting": acting, "strategies": strategies, "tests": tests, "suggestion": suggestion,
