@@ -98,6 +98,17 @@ describe("reservations", () => {
   });
 });
 
+describe("budget alerts", () => {
+  test("the team says each alert once, whichever runner passes the threshold first", async () => {
+    const t = setup();
+    const key = "alert:month:2026-12:$50:80%";
+    expect(await t.mutation(internal.coordination.firstAlert, { key, runner: "a" })).toBe(true);
+    expect(await t.mutation(internal.coordination.firstAlert, { key, runner: "b" })).toBe(false);
+    expect(await t.mutation(internal.coordination.firstAlert, { key, runner: "a" })).toBe(false);
+    expect(await t.mutation(internal.coordination.firstAlert, { key: "paused:month:2026-12:$50", runner: "b" })).toBe(true);
+  });
+});
+
 describe("lessons", () => {
   test("feedback from another runner comes back, oldest first, not one's own", async () => {
     const t = setup();

@@ -191,6 +191,25 @@ export const totals = internalQuery({
 });
 
 /**
+ * Whether a budget alert (`key`: kind, scope, period and threshold) is the team's first: true once,
+ * for the runner that says it first, so the team's month alert reaches its webhook once however many
+ * runners pass the threshold.
+ */
+export const firstAlert = internalMutation({
+  args: { key: v.string(), runner: v.string() },
+  returns: v.boolean(),
+  handler: async (ctx, { key, runner }) => {
+    const said = await ctx.db
+      .query("team_alerts")
+      .withIndex("by_key", (q) => q.eq("key", key))
+      .unique();
+    if (said !== null) return false;
+    await ctx.db.insert("team_alerts", { key, runner, at: Date.now() });
+    return true;
+  },
+});
+
+/**
  * The router's lessons another runner taught: decisions of `repo` that got feedback (an override, a type
  * correction, an outcome) after `after` (ms), from runners other than `runner`, oldest first.
  */

@@ -267,7 +267,7 @@ describe("queries", () => {
   test("the functions report their version", async () => {
     const t = setup();
     const version = await t.query(api.mirror.version, {});
-    expect(version.functions).toBe(2);
+    expect(version.functions).toBe(3);
     expect(version.tables).toContain("routing_decisions");
   });
 

@@ -6,11 +6,11 @@ import type { DataModel, TableNames } from "./_generated/dataModel";
 
 // Bump when a function's arguments or results change; `gitorch doctor` compares it with the
 // version the Python package expects, so a deployment running older functions is caught.
-export const FUNCTIONS_VERSION = 2;
+export const FUNCTIONS_VERSION = 3;
 
 export type Envelope = { key: string; version: number; runner: string };
 export type Outcome = "inserted" | "updated" | "duplicate" | "stale";
-export type MirroredTable = Exclude<TableNames, "sessions" | "claims" | "reservations" | "spend_totals">;
+export type MirroredTable = Exclude<TableNames, "sessions" | "claims" | "reservations" | "spend_totals" | "team_alerts">;
 
 export const MIRRORED_TABLES: MirroredTable[] = [
   "runs",

@@ -243,6 +243,9 @@ export default defineSchema({
   // The team's spending per month, day and run ("month:2026-12", "day:2026-12-02", "run:<id>").
   spend_totals: defineTable({ total: v.string(), usd: v.number() }).index("by_total", ["total"]),
 
+  // Budget alerts the team has said once ("alert:month:2026-12:$50:80%"), whichever runner said it.
+  team_alerts: defineTable({ key: v.string(), runner: v.string(), at: v.number() }).index("by_key", ["key"]),
+
   // Budget alerts and refusals.
   budget_events: defineTable({ ...envelope, ...budgetEventsFields })
     .index("by_key", ["runner", "key"])

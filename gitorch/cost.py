@@ -266,7 +266,7 @@ def hold(budget: Any, events: Any, config: Any, reservation: Reservation, *, now
                        f"at ${reservation.usd:.4f} would pass the limit, so the run pauses")
             resume_at = limit.resume_at.isoformat() if limit.resume_at else None
             when = f"the run goes on by itself after {resume_at} (UTC), or " if resume_at else ""
-            _record_event(events, config, "paused", limit.scope, message, reservation.run_id, limit.period)
+            _record_event(budget, events, config, "paused", limit.scope, message, reservation.run_id, limit.period)
             raise BudgetExceeded(message, hint=f"{when}raise {key} in .gitorch.yml{env}",
                                  scope=limit.scope, resume_at=resume_at)
         if limit.limit_usd > 0 and projected >= limit.limit_usd * threshold / 100:
@@ -274,7 +274,7 @@ def hold(budget: Any, events: Any, config: Any, reservation: Reservation, *, now
             alert = (f"{limit.scope} budget: ${projected:.2f} of ${limit.limit_usd:.2f} ({pct:.0f}%) with this call; "
                      f"alert at {threshold:g}%")
             alerts.append(alert)
-            _record_event(events, config, "alert", limit.scope, alert, reservation.run_id,
+            _record_event(budget, events, config, "alert", limit.scope, alert, reservation.run_id,
                           f"{limit.period}:{threshold:g}%")
     if not answer.granted:  # a limit the loop above did not see (the team's store counted more)
         raise BudgetExceeded("the budget has no room for this call",
@@ -282,11 +282,13 @@ def hold(budget: Any, events: Any, config: Any, reservation: Reservation, *, now
     return alerts
 
 
-def _record_event(events: Any, config: Any, kind: str, scope: str, message: str, run_id: str | None,
+def _record_event(budget: Any, events: Any, config: Any, kind: str, scope: str, message: str, run_id: str | None,
                   period: str) -> None:
-    """Record a budget event once per period and threshold; the first time, it also goes to people
-    (``gitorch.alerts``: annotation, job summary, webhook)."""
-    if events.record_budget_event(kind, scope, message, run_id, period=period):
+    """Record a budget event once per period and threshold; the first time for everyone who shares
+    the budget (a team's runners: ``Budget.first_alert``), it also goes to people (``gitorch.alerts``:
+    annotation, job summary, webhook)."""
+    if events.record_budget_event(kind, scope, message, run_id, period=period) and \
+            budget.first_alert(f"{kind}:{scope}:{period}"):
         from .alerts import BudgetAlert, deliver
 
         deliver(config, BudgetAlert(kind, scope, message, period, run_id))

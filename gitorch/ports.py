@@ -6,7 +6,7 @@ Plain data crosses these ports as the types of ``gitorch.model``; an adapter's o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -285,6 +285,12 @@ class Budget(Protocol):
         """The call was not made, or failed without an answer."""
         ...
 
+    def first_alert(self, key: str) -> bool:
+        """Whether a budget alert (``key``: kind, scope, period, threshold) that this machine records
+        for the first time is news to everyone who shares this budget: always on a machine of its
+        own, once for the whole team."""
+        ...
+
 
 class Claims(Protocol):
     """One process drives a run at a time: it claims the run, renews the claim while it works and
@@ -406,6 +412,10 @@ class Records(Protocol):
     def load_router_state(self, repo: str) -> bytes | None: ...
 
     def save_router_state(self, repo: str, state: bytes) -> None: ...
+
+    def update_router_state(self, repo: str, change: Callable[[bytes | None], bytes]) -> None:
+        """``change`` maps the stored state to the new one, in one transaction."""
+        ...
 
 
 class Store(Journal, Ledger, Budget, Claims, Outbox, Records, Protocol):

@@ -46,6 +46,8 @@ class RetryPolicy:
         exc = state.outcome.exception() if state.outcome else None
         after = getattr(exc, "retry_after_s", None)
         wait = after if after is not None else backoff_s(state.attempt_number, self.rng)
+        if state.attempt_number >= self.attempts:  # tenacity asks for the wait before it stops
+            return 0.0
         self.waits.append(wait)
         log.warning("attempt %d failed (%s); retrying in %.2fs", state.attempt_number, exc, wait)
         return wait

@@ -177,6 +177,19 @@ def test_bad_questions_get_errors_that_say_what_exists(state, call_it, message, 
     assert message in caught.value.message and hint in (caught.value.hint or "")
 
 
+def test_record_feedback_sent_forty_times_moves_the_scores_once(state):
+    """record_feedback is annotated idempotent; an agent (Codex is given this server) may retry it."""
+    cfg, decision_id = state
+    store = SqliteStore(cfg.db_path)
+    handoff = Handoff(cfg, store)
+    handoff.feedback(decision_id, override_agent="codex")
+    first = handoff.route("Write a function that formats invoices")["scores"]
+    for _ in range(39):
+        handoff.feedback(decision_id, override_agent="codex")
+    assert handoff.route("Write a function that formats invoices")["scores"] == first
+    store.close()
+
+
 def test_a_run_without_a_plan_or_review_says_so(state):
     cfg, _ = state
     store = SqliteStore(cfg.db_path)

@@ -243,6 +243,42 @@ def test_failures_move_the_agent_choice(store):
     assert make_router(store).route("Fix the cart crash on submit").agent == "claude"
 
 
+def test_the_same_feedback_sent_again_teaches_nothing_more(store):
+    """A retried MCP call or a re-delivered event repeats feedback: the decision's lesson is learned
+    once, however often it arrives."""
+    router = make_router(store)
+    decision = router.route(CRUD)
+    router.feedback(decision.id, override_agent="codex", outcome="success", agent_used="codex")
+    once = learned.RepoState.from_bytes(store.load_router_state("acme/shop"))
+    for _ in range(40):
+        make_router(store).feedback(decision.id, override_agent="codex", outcome="success", agent_used="codex")
+    again = learned.RepoState.from_bytes(store.load_router_state("acme/shop"))
+    assert again.agents == once.agents and again.examples == once.examples
+    assert once.agents["code_generation"]["codex"] == [1, 1, 0]
+    assert make_router(store).route(CRUD).scores == router.route(CRUD).scores
+
+
+def test_a_changed_mind_replaces_the_earlier_lesson(store):
+    router = make_router(store)
+    decision = router.route(CRUD)
+    router.feedback(decision.id, override_agent="codex")
+    router.feedback(decision.id, override_agent="claude")
+    counts = make_router(store).state.agents["code_generation"]
+    assert counts["claude"] == [1, 0, 0] and counts["codex"] == [0, 0, 0] and counts["chatgpt-pro"] == [0, 0, 1]
+
+
+def test_two_routers_learning_at_once_keep_each_others_lessons(store):
+    """A session's run and an Action job (or the MCP server) each learn and save: neither overwrites
+    what the other saved meanwhile."""
+    first, second = make_router(store), make_router(store)
+    one, two = first.route(CRUD), second.route("Generate CRUD endpoints for the order model")
+    assert first.state.agents == second.state.agents == {}  # both loaded the same, empty state
+    first.feedback(one.id, override_agent="claude")
+    second.feedback(two.id, override_agent="codex")
+    counts = make_router(store).state.agents["code_generation"]
+    assert counts["claude"][0] == 1 and counts["codex"][0] == 1 and counts["chatgpt-pro"][2] == 2
+
+
 def test_learning_off_records_but_does_not_learn(store):
     router = make_router(store, learning=False)
     for name in ("order", "invoice", "product", "cart"):

@@ -108,6 +108,16 @@ def test_the_same_feedback_twice_scores_once_and_a_later_one_replaces_it(store):
     assert (figures["strategies"]["learned"]["scored"], figures["strategies"]["learned"]["right"]) == (1, 0)
 
 
+def test_the_type_feedback_tells_is_the_label_the_router_learns():
+    from gitorch.routing.router import lesson
+
+    for feedback in ({"outcome": "success"}, {"outcome": "failure"}, {"override_task_type": "planning"},
+                     {"override_agent": "claude", "outcome": "success"}, {"override_agent": "chatgpt-pro",
+                                                                          "outcome": "success"}, {}):
+        made = decision(**feedback)
+        assert truth(made).task_type == lesson(made)["label"]
+
+
 def test_what_each_kind_of_feedback_tells():
     assert truth(decision(outcome="success")) == truth(decision(agent_used="chatgpt-pro", outcome="success"))
     assert truth(decision(outcome="success")).task_type == "code_generation"

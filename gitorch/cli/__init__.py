@@ -8,6 +8,7 @@ idle path stays near Python's own start-up time.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import traceback
 from pathlib import Path
@@ -17,6 +18,7 @@ import click
 
 from ..errors import GitorchError
 
+log = logging.getLogger("gitorch.cli")
 
 def _load_config(ctx: click.Context | None = None):
     from .. import config
@@ -80,6 +82,21 @@ def route(text: str | None, batch_file: Path | None, as_json: bool, no_record: b
         _console().print(render(decision))
 
 
+def _tell_team(config: Any, store: Any) -> None:
+    """One of a team: send the outbox now, so the other runners' routers learn this lesson at their
+    next suggestion. Convex away: the lesson waits in the outbox for the next run or 'gitorch sync'."""
+    from ..store.convex import mirror_for
+
+    mirror = mirror_for(config, store)
+    if mirror is None:
+        return
+    with mirror:
+        try:
+            mirror.sync(attempts=1)
+        except GitorchError as exc:
+            log.warning("the team will learn this later ('gitorch sync' sends it): %s", exc.message)
+
+
 @cli.command()
 @click.argument("decision_id")
 @click.option("--override", "override_agent", type=click.Choice(["claude", "chatgpt-pro", "codex"]),
@@ -106,6 +123,7 @@ def feedback(decision_id: str, override_agent: str | None, override_task_type: s
         decision = router.feedback(decision_id, override_agent=override_agent,
                                    override_task_type=override_task_type, outcome=outcome)
         info = router.model_info()
+        _tell_team(config, store)
     finally:
         store.close()
     if as_json:

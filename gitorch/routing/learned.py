@@ -35,6 +35,7 @@ CUE_WEIGHT = 1.5  # how much the hand-written intent cues count against the lear
 REVIEW_OFFSET = -2.5  # the base model never saw `review`: it starts this far below the mean score
 LEARNING_RATE = 1.0
 STATE_VERSION = 2
+APPLIED_KEPT = 20_000  # decisions whose lesson is remembered (so feedback on them again changes nothing)
 
 
 @dataclass
@@ -246,10 +247,15 @@ def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
 class RepoState:
     """What one repository taught the router: residual weights over features (rows grown on demand),
     and per task type how each agent fared, from outcomes and overrides:
-    ``agents[type][agent] = [preferred, successes, failures]``."""
+    ``agents[type][agent] = [preferred, successes, failures]``.
+
+    ``applied`` remembers, per decision, the lesson already learned from it (see ``Router.feedback``),
+    so that feedback delivered again, or read again from the team, teaches nothing twice;
+    ``lessons_after`` is the feedback time (ms) up to which the team's lessons were read."""
 
     def __init__(self, rows: np.ndarray | None = None, values: np.ndarray | None = None,
-                 agents: dict[str, dict[str, list[int]]] | None = None, examples: int = 0):
+                 agents: dict[str, dict[str, list[int]]] | None = None, examples: int = 0,
+                 applied: dict[str, dict[str, Any]] | None = None, lessons_after: float = 0.0):
         rows = np.zeros(0, dtype=np.int64) if rows is None else rows.astype(np.int64)
         self._values = np.zeros((max(64, len(rows) * 2), len(TYPES)))
         if values is not None and len(values):
@@ -257,6 +263,8 @@ class RepoState:
         self._index: dict[int, int] = {int(r): i for i, r in enumerate(rows)}
         self.agents = agents or {}
         self.examples = examples
+        self.applied = applied or {}
+        self.lessons_after = lessons_after
 
     @property
     def size(self) -> int:
@@ -291,12 +299,19 @@ class RepoState:
     def agent_counts(self, task_type: str, agent: str) -> list[int]:
         return self.agents.setdefault(task_type, {}).setdefault(agent, [0, 0, 0])
 
+    def remember(self, decision_id: str, lesson: dict[str, Any]) -> None:
+        self.applied.pop(decision_id, None)
+        self.applied[decision_id] = lesson
+        while len(self.applied) > APPLIED_KEPT:  # the oldest first (dicts keep insertion order)
+            del self.applied[next(iter(self.applied))]
+
     def to_bytes(self) -> bytes:
         rows = np.fromiter(self._index.keys(), dtype=np.int64, count=self.size)
         buf = io.BytesIO()
         np.savez(buf, rows=rows, values=self._values[: self.size].astype(np.float32))
         header = json.dumps({"version": STATE_VERSION, "types": list(TYPES), "agents": self.agents,
-                             "examples": self.examples}).encode()
+                             "examples": self.examples, "applied": self.applied,
+                             "lessons_after": self.lessons_after}).encode()
         return zlib.compress(len(header).to_bytes(4, "big") + header + buf.getvalue(), 1)
 
     @classmethod
@@ -308,10 +323,12 @@ class RepoState:
             size = int.from_bytes(raw[:4], "big")
             header = json.loads(raw[4: 4 + size])
             if header.get("version") != STATE_VERSION or header.get("types") != list(TYPES):
-                return cls(agents=header.get("agents", {}))
+                return cls(agents=header.get("agents", {}), applied=header.get("applied", {}),
+                           lessons_after=float(header.get("lessons_after", 0.0)))
             with np.load(io.BytesIO(raw[4 + size:])) as data:
                 rows, values = data["rows"], data["values"].astype(np.float64)
         except (zlib.error, ValueError, KeyError, OSError) as exc:
             raise GitorchError(f"the router's saved state for this repository is unreadable ({exc})",
                                hint="reset it by deleting its row from the router_state table") from exc
-        return cls(rows=rows, values=values, agents=header["agents"], examples=header["examples"])
+        return cls(rows=rows, values=values, agents=header["agents"], examples=header["examples"],
+                   applied=header.get("applied", {}), lessons_after=float(header.get("lessons_after", 0.0)))

@@ -13,6 +13,7 @@ Per repository, outcomes and overrides move this mapping (``RepoState.agents``).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -26,6 +27,8 @@ from ..config import STRATEGIES
 from ..errors import GitorchError
 from ..model import CLAUDE, TASK_TYPES, RoutingDecision, Usage, WorkflowStep, new_id
 from . import keywords, learned, neighbours
+
+log = logging.getLogger("gitorch.routing")
 
 BUILD_TYPES = ("code_generation", "debugging", "refactoring")
 CLAUDE_TYPES = ("planning", "review")
@@ -97,6 +100,7 @@ class Router:
         self.subscription_agents = SUBSCRIPTION_AGENTS
         self.builder = config.agents.builder
         self._state: learned.RepoState | None = None
+        self._taught: list[RoutingDecision] = []  # learned here and not saved yet
         self._large: bool | None = None
         self._given: dict[str, dict[str, float]] = {}
         self._cold: dict[str, dict[str, float]] = {}  # the same with no feedback: what calibration assumed
@@ -115,11 +119,46 @@ class Router:
         if self._state is None:
             blob = self.store.load_router_state(self.repo) if self.learning else None
             self._state = learned.RepoState.from_bytes(blob)
+            if self.learning and self._catch_up(self._state):
+                self.save_state()
         return self._state
 
+    def _catch_up(self, state: learned.RepoState) -> bool:
+        """Learn what the team's other runners were taught about this repository since it last looked
+        (team mode only). Lessons are read again from a day before the newest one seen, because a
+        runner's outbox may deliver an older lesson late; one already learned teaches nothing twice."""
+        from ..store.team import lessons_for
+
+        read = lessons_for(self.config, self.store)
+        if read is None:
+            return False
+        found = read(self.repo, max(0.0, state.lessons_after - LESSONS_REREAD_MS))
+        for feedback_ms, data in found:
+            try:
+                self._learn(_taught(data))
+            except (KeyError, TypeError, ValueError) as exc:  # a record this version cannot read
+                log.warning("a team lesson could not be read (%s); it is skipped", exc)
+            state.lessons_after = max(state.lessons_after, feedback_ms)
+        return bool(found)
+
     def save_state(self) -> None:
-        if self.learning and self._state is not None:
-            self.store.save_router_state(self.repo, self._state.to_bytes())
+        """Write what this router learned onto the state as it is stored now: another process (a
+        session's run, the MCP server, an Action job) may have saved lessons meanwhile, so this
+        process's lessons are learned again onto the stored state in one transaction, never over it."""
+        if not self.learning or self._state is None:
+            return
+        mine, watermark = self._taught, self._state.lessons_after
+
+        def onto(stored: bytes | None) -> bytes:
+            state = learned.RepoState.from_bytes(stored)
+            state.lessons_after = max(state.lessons_after, watermark)
+            for decision in mine:
+                _apply(state, decision)
+            self._state = state
+            return state.to_bytes()
+
+        self.store.update_router_state(self.repo, onto)
+        self._taught = []
 
     def model_info(self) -> dict[str, Any]:
         if self.strategy == "keywords":
@@ -436,29 +475,71 @@ class Router:
         decision = self.store.record_feedback(decision_id, override_agent=override_agent,
                                               override_task_type=override_task_type, agent_used=agent_used,
                                               outcome=outcome)
-        if self.learning:
-            self._learn(decision, override_agent, override_task_type, outcome, agent_used)
-            if save:
-                self.save_state()
-            if self._memory is not None:  # the shadows' scores are read from the feedback itself (shadow.py)
-                self._memory.remember([decision])
+        if self.learning and self._learn(decision) and save:
+            self.save_state()
+        if self.learning and self._memory is not None:  # the shadows' scores are read from the feedback itself
+            self._memory.remember([decision])
         return decision
 
-    def _learn(self, decision: RoutingDecision, override_agent: str | None, override_task_type: str | None,
-               outcome: str | None, agent_used: str | None) -> None:
-        state = self.state
-        label = override_task_type or (decision.task_type if outcome == "success" and not override_agent else None)
-        if label is not None and label in learned.TYPES:
-            x = learned.featurize([decision.text])
-            base = learned.load_base()
-            state.learn(x, base.scores(x, [decision.text])[0], label, base.temperature)
-        task_type = override_task_type or decision.task_type
-        if override_agent is not None and override_agent != decision.agent:
-            state.agent_counts(task_type, override_agent)[0] += 1
-            state.agent_counts(task_type, decision.agent)[2] += 1
-        if outcome is not None:
-            who = agent_used or override_agent or decision.agent
-            state.agent_counts(task_type, who)[1 if outcome == "success" else 2] += 1
+    def _learn(self, decision: RoutingDecision) -> bool:
+        if not _apply(self.state, decision):
+            return False
+        self._taught.append(decision)
+        return True
+
+
+def _apply(state: learned.RepoState, decision: RoutingDecision) -> bool:
+    """Learn the lesson of ``decision`` as its feedback now stands, in place of what was learned from
+    it before: the same feedback again (a retried MCP call, a re-delivered event, a lesson read again
+    from the team) changes nothing, and a changed mind replaces the earlier counts. A type step
+    already taken is not undone; a new label takes one more step toward it."""
+    now = lesson(decision)
+    before = state.applied.get(decision.id, NO_LESSON)
+    if now == before:
+        return False
+    for task_type, agent, slot in before["counts"]:
+        counts = state.agent_counts(task_type, agent)
+        counts[slot] = max(0, counts[slot] - 1)
+    for task_type, agent, slot in now["counts"]:
+        state.agent_counts(task_type, agent)[slot] += 1
+    label = now["label"]
+    if label is not None and label != before["label"] and label in learned.TYPES:
+        x = learned.featurize([decision.text])
+        base = learned.load_base()
+        state.learn(x, base.scores(x, [decision.text])[0], label, base.temperature)
+    state.remember(decision.id, now)
+    return True
+
+
+NO_LESSON: dict[str, Any] = {"label": None, "counts": []}
+LESSONS_REREAD_MS = 24 * 3600 * 1000.0
+PREFERRED, SUCCESSES, FAILURES = 0, 1, 2  # the slots of ``RepoState.agents[type][agent]``
+
+
+def lesson(decision: RoutingDecision) -> dict[str, Any]:
+    """What a decision's feedback teaches: the task type it confirms or corrects (a label for the type
+    model) and the agent counts it moves, as ``[type, agent, slot]`` (JSON-shaped, to be remembered)."""
+    override_agent, outcome = decision.override_agent, decision.outcome
+    label = decision.override_task_type or (decision.task_type if outcome == "success" and not override_agent else None)
+    task_type = decision.override_task_type or decision.task_type
+    counts: list[list[Any]] = []
+    if override_agent is not None and override_agent != decision.agent:
+        counts += [[task_type, override_agent, PREFERRED], [task_type, decision.agent, FAILURES]]
+    if outcome is not None:
+        who = decision.agent_used or override_agent or decision.agent
+        counts.append([task_type, who, SUCCESSES if outcome == "success" else FAILURES])
+    return {"label": label, "counts": counts}
+
+
+def _taught(data: dict[str, Any]) -> RoutingDecision:
+    """A decision as another runner's outbox sent it (``SqliteStore``'s decision record): only what
+    its lesson needs."""
+    return RoutingDecision(
+        id=str(data["decision_id"]), text=str(data["text"]), task_type=str(data["task_type"]), task_types={},
+        agent=str(data["agent"]), confidence=0.0, scores={}, reasoning="", workflow=[], estimated_cost_usd=0.0,
+        estimated_saving_usd=0.0, override_agent=data.get("override_agent"),
+        override_task_type=data.get("override_task_type"), agent_used=data.get("agent_used"),
+        outcome=data.get("outcome"))
 
 
 def _rounded(types: dict[str, float]) -> dict[str, float]:

@@ -50,13 +50,13 @@ class Truth:
 
 def truth(decision: RoutingDecision) -> Truth:
     """What the decision's latest feedback tells about the right task type and agent."""
-    task_type = decision.override_task_type
+    # the type: the same label the router learns from this feedback (``router.lesson``)
+    task_type = decision.override_task_type or (
+        decision.task_type if decision.outcome == "success" and not decision.override_agent else None)
     agent = decision.override_agent
     not_agent = None
     if decision.outcome == "success":
         agent = agent or decision.agent_used or decision.agent
-        if task_type is None and decision.override_agent in (None, decision.agent):
-            task_type = decision.task_type
     elif decision.outcome == "failure" and agent is None:
         not_agent = decision.agent_used or decision.agent
     return Truth(task_type, agent, not_agent)

@@ -41,7 +41,7 @@ from ..retry import backoff_s
 log = logging.getLogger("gitorch.convex")
 
 # The version of the functions in convex/ this package expects (convex/records.ts FUNCTIONS_VERSION).
-FUNCTIONS_VERSION = 2
+FUNCTIONS_VERSION = 3
 PUSH = "mirror:push"
 HEARTBEAT = "mirror:heartbeat"
 VERSION = "mirror:version"
@@ -287,12 +287,9 @@ class ConvexMirror:
             raise GitorchError("Convex is not configured: CONVEX_URL is empty",
                                hint="export CONVEX_URL=https://<name>.convex.cloud (see docs/convex.md); "
                                     "without it gitorch keeps everything in SQLite only")
-        if not admin_key and client is None:
-            raise GitorchError("CONVEX_URL is set but no key to write with",
-                               hint="export CONVEX_DEPLOY_KEY (or CONVEX_ADMIN_KEY) from the deployment's settings")
         self.store = store
         self.settings = convex
-        self.client = client or ConvexHttp(convex.url, admin_key, convex.timeout_s)
+        self.client = client or keyed_client(convex, admin_key, "write with")
         self.sleep = sleep
         self.run_id: str | None = None  # the run this process is on, shown in the team's sessions
         self.session = f"{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
@@ -484,6 +481,14 @@ class ConvexMirror:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def keyed_client(convex: Any, admin_key: str | None, purpose: str) -> ConvexHttp:
+    """A client of the deployment that carries its key: every gitorch function but the version needs it."""
+    if not admin_key:
+        raise GitorchError(f"CONVEX_URL is set but no key to {purpose}",
+                           hint="export CONVEX_DEPLOY_KEY (or CONVEX_ADMIN_KEY) from the deployment's settings")
+    return ConvexHttp(convex.url, admin_key, convex.timeout_s)
 
 
 def mirror_for(config: Any, store: Any) -> ConvexMirror | None:

@@ -666,7 +666,10 @@ class SqliteStore:
         except sqlite3.DatabaseError as exc:
             self.close()
             raise GitorchError(f"cannot open the state database {self.path}: {exc}",
-                               hint="if the file is damaged, move it aside; gitorch starts a new one") from exc
+                               hint="if the file is damaged, move it aside; gitorch starts a new one and rebuilds a "
+                                    "run it meets again from its issue, pull request and branch before doing "
+                                    "anything, so no work is done twice (the old file keeps the costs and "
+                                    "routing lessons)") from exc
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -846,8 +849,15 @@ class SqliteStore:
         return bytes(row[0]) if row else None
 
     def save_router_state(self, repo: str, state: bytes) -> None:
+        self.update_router_state(repo, lambda _stored: state)
+
+    def update_router_state(self, repo: str, change: Callable[[bytes | None], bytes]) -> None:
+        """``change`` maps the state stored now to the new one, in one write transaction: no other
+        process saves between the read and the write."""
         now = iso(utcnow())
         with self._write() as db:
+            row = db.execute("SELECT state FROM router_state WHERE repo = ?", (repo,)).fetchone()
+            state = change(bytes(row[0]) if row else None)
             db.execute(
                 "INSERT INTO router_state (repo, state, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT (repo) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
@@ -990,6 +1000,10 @@ class SqliteStore:
         """The call was not made, or failed without an answer: its reservation no longer counts."""
         with self._write() as db:
             db.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
+
+    def first_alert(self, key: str) -> bool:
+        """A machine of its own: the alert this store recorded first (``record_budget_event``) is news."""
+        return True
 
     def reserved_usd(self, run_id: str | None = None) -> float:
         """What calls in flight hold now (of one run, or all)."""

@@ -19,12 +19,13 @@ whole lease stops its run before the next step, and the spend records wait in th
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from ..errors import GitorchError, TeamAway
 from ..model import Holder, Metric, Reservation, Reserved, Run, RunStatus, SpendWindow, new_id, utcnow
-from .convex import ConvexHttp, ConvexUnavailable
+from .convex import ConvexHttp, ConvexUnavailable, keyed_client
 
 log = logging.getLogger("gitorch.team")
 
@@ -50,12 +51,9 @@ class ConvexTeam:
 
     def __init__(self, store: Any, convex: Any, admin_key: str | None, *, client: ConvexHttp | None = None,
                  kick: Any = None):
-        if not admin_key and client is None:
-            raise GitorchError("CONVEX_URL is set but no key to coordinate the team with",
-                               hint="export CONVEX_DEPLOY_KEY (or CONVEX_ADMIN_KEY) from the deployment's settings")
         self.store = store
         self.settings = convex
-        self.client = client or ConvexHttp(convex.url, admin_key, convex.timeout_s)
+        self.client = client or keyed_client(convex, admin_key, "coordinate the team with")
         self.kick = kick
 
     def _call(self, what: str, path: str, args: dict[str, Any]) -> Any:
@@ -117,6 +115,14 @@ class ConvexTeam:
         except TeamAway as away:  # it lapses at its expiry
             log.warning("%s; it lapses by itself", away.message)
 
+    def first_alert(self, key: str) -> bool:
+        """Said once for the team; while Convex is away, said (twice rather than never)."""
+        try:
+            return bool(self.client.mutation("coordination:firstAlert", {"key": key, "runner": self.store.runner}))
+        except GitorchError as exc:
+            log.warning("the team could not be asked whether this budget alert is news (%s); it is sent", exc.message)
+            return True
+
     # -- lessons -------------------------------------------------------------------------------------
 
     def lessons(self, repo: str, after_ms: float) -> list[tuple[float, dict[str, Any]]]:
@@ -125,7 +131,7 @@ class ConvexTeam:
         try:
             found = self.client.query("coordination:lessons", {"repo": repo, "after": after_ms,
                                                                "runner": self.store.runner})
-        except ConvexUnavailable as exc:
+        except GitorchError as exc:  # away, or refused (functions not deployed): routing goes on
             log.warning("the team's lessons cannot be read now: %s", exc.message)
             return []
         return [(float(item["feedbackAt"]), dict(item["data"])) for item in found]
@@ -151,6 +157,23 @@ def team_for(config: Any, store: Any, mirror: Any) -> ConvexTeam | None:
     if mirror is None:
         return None
     return ConvexTeam(store, config.convex, config.secrets.convex_admin_key.get_secret_value(), kick=mirror.kick)
+
+
+def lessons_for(config: Any, store: Any) -> Callable[[str, float], list[tuple[float, dict[str, Any]]]] | None:
+    """How a router reads the lessons its team's other runners were taught (``ConvexTeam.lessons``,
+    one query, its client closed after): with CONVEX_URL and its key; None on a machine of its own."""
+    key = config.secrets.convex_admin_key
+    if not config.convex.url or key is None:
+        return None
+
+    def read(repo: str, after_ms: float) -> list[tuple[float, dict[str, Any]]]:
+        team = ConvexTeam(store, config.convex, key.get_secret_value())
+        try:
+            return team.lessons(repo, after_ms)
+        finally:
+            team.close()
+
+    return read
 
 
 def _time(ms: Any) -> Any:

@@ -57,8 +57,8 @@ test("a new query set starts at version 0 and gets the query's value, floats wri
   const t = await next("Transition");
   expect(t.startVersion).toEqual({ querySet: 0, ts: ZERO_TS, identity: 0 });
   expect(t.endVersion.querySet).toBe(1);
-  expect(t.modifications[0]).toMatchObject({ type: "QueryUpdated", queryId: 0, value: { functions: 2 } });
-  expect(t.text).toContain('"functions":2.0');
+  expect(t.modifications[0]).toMatchObject({ type: "QueryUpdated", queryId: 0, value: { functions: 3 } });
+  expect(t.text).toContain('"functions":3.0');
   ws.close();
 });
 
