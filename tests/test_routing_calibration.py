@@ -92,3 +92,19 @@ def test_confidence_drops_when_this_repository_keeps_overriding_the_agent(store)
         router.feedback(router.route(text).id, override_agent="claude")
     later = Router(Config(), store, repo="acme/shop").route(text)
     assert later.confidence < first.confidence
+
+
+def test_calibration_refuses_the_files_the_benchmark_reports_on(tmp_path):
+    from pathlib import Path
+
+    from gitorch.errors import GitorchError
+    from gitorch.routing.train import train
+
+    data = tmp_path / "routing-tasks.jsonl"
+    data.write_text('{"text": "Add export", "label": "code_generation"}\n')
+    bench_file = Path(__file__).resolve().parents[1] / "bench" / "data" / "issues.jsonl"
+    for issues in (bench_file, tmp_path / "routing-heldout.jsonl"):
+        with pytest.raises(GitorchError, match="benchmark reports on") as caught:
+            train(data, out=tmp_path / "model.npz", issues=issues)
+        assert "issues-calibration.jsonl" in caught.value.hint
+    assert not (tmp_path / "model.npz").exists()

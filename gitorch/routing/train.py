@@ -29,6 +29,7 @@ from .intent import INTENT_TYPES
 C = 3.0
 # Issue-style requests written for calibration only (not the files bench/routing.py reports on).
 ISSUES_FILE = Path(__file__).with_name("issues-calibration.jsonl")
+BENCH_DATA = Path(__file__).resolve().parents[2] / "bench" / "data"  # what bench/routing.py reports on
 
 
 _SHAPE = 'each line must be an object like {"text": "...", "label": "debugging"}'
@@ -106,11 +107,14 @@ def fit_calibration(parts: list[tuple[np.ndarray, np.ndarray, list[str]]], tempe
 def train(data: Path, out: Path = learned.MODEL_FILE, issues: Path = ISSUES_FILE) -> dict:
     """Fit the model on ``data``, its temperature and calibration on out-of-fold scores of ``data``
     and on the issue-style requests in ``issues`` (scored by the model fitted on all of ``data``)."""
+    if "heldout" in data.name:
+        raise GitorchError(f"{data.name} is the held-out set", hint="train on routing-tasks.jsonl; held-out is for reporting")
+    if "heldout" in issues.name or issues.resolve().parent == BENCH_DATA:
+        raise GitorchError(f"{issues} is a file the benchmark reports on, so calibrating on it would flatter it",
+                           hint=f"calibrate on {ISSUES_FILE.name} (issue-style requests written for calibration)")
     from sklearn.linear_model import LogisticRegression
 
     rows = read_labelled(data)
-    if "heldout" in data.name:
-        raise GitorchError(f"{data.name} is the held-out set", hint="train on routing-tasks.jsonl; held-out is for reporting")
     texts = [r["text"] for r in rows]
     y = np.array([INTENT_TYPES.index(r["label"]) for r in rows])
     model = LogisticRegression(C=C, max_iter=3000).fit(_matrix(learned.featurize(texts)), y)
@@ -135,6 +139,7 @@ def train(data: Path, out: Path = learned.MODEL_FILE, issues: Path = ISSUES_FILE
         "temperature": temperature,
         "calibration": calibration.as_json(),
         "calibrated_on": {data.name: "5-fold out-of-fold scores", issues.name: len(own)},
+        "calibration_sha256": hashlib.sha256(issues.read_bytes()).hexdigest(),
     }
     learned.save_base(out, model.coef_.T.astype(np.float32), model.intercept_, meta)
     learned.load_base.cache_clear()
