@@ -258,7 +258,7 @@ def table(result: dict) -> str:
         lines.append(f"- {name}: {pct(row['accuracy_pct'] / 100)} of {row['scored']} "
                      f"({row['interval_pct'][0]:.1f}-{row['interval_pct'][1]:.1f}%)"
                      + (f"; only it right {test['only_shadow_right']}, only acting right "
-                        f"{test['only_acting_right']}, p = {p_text(test['p_value'])}" if test else " (acting)"))
+                        f"{test['only_acting_right']}, {p_text(test['p_value'], 'p')}" if test else " (acting)"))
     if s["suggestion"]:
         lines.append(f"- suggestion: {s['suggestion']['message']}")
     lines.append("ms per stored route: " + ", ".join(

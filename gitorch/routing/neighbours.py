@@ -76,12 +76,15 @@ class Memory:
         """Type probabilities: ``prior`` (one row per text) as ``PRIOR`` votes plus the neighbours'."""
         if not len(self):
             return prior
-        similarity = fold(X) @ self._rows[: len(self)].T
+        queries = fold(X)
+        remembered = self._rows[: len(self)]
         votes = PRIOR * prior
-        k = min(K, similarity.shape[1])
-        nearest = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-        for i, row in enumerate(nearest):
-            alike = similarity[i, row]
+        k = min(K, len(self))
+        for i, query in enumerate(queries):
+            used = np.flatnonzero(query)  # a request has a few dozen buckets: compare only those
+            similarity = remembered[:, used] @ query[used]
+            nearest = np.argpartition(-similarity, k - 1)[:k]
+            alike = similarity[nearest]
             keep = alike >= MIN_SIMILARITY
-            np.add.at(votes[i], self._labels[row[keep]], alike[keep] ** 2)
+            np.add.at(votes[i], self._labels[nearest[keep]], alike[keep] ** 2)
         return votes / votes.sum(axis=1, keepdims=True)

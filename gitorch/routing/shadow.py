@@ -111,9 +111,12 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def p_text(p: float) -> str:
-    """A p-value for people: three significant digits, and below one in a million just that."""
-    return "< 1e-6" if p < 1e-6 else f"{p:.3g}"
+def p_text(p: float, name: str = "") -> str:
+    """A p-value for people: three significant digits, and below one in a million just that;
+    with ``name``, as a phrase ("p = 0.0989", "p < 1e-6")."""
+    if p < 1e-6:
+        return f"{name} < 1e-6" if name else "< 1e-6"
+    return f"{name} = {p:.3g}" if name else f"{p:.3g}"
 
 
 def compare(decisions: list[RoutingDecision], acting: str) -> dict[str, Any]:
@@ -156,7 +159,7 @@ def compare(decisions: list[RoutingDecision], acting: str) -> dict[str, Any]:
         if only_shadow > only_acting and p < SIGNIFICANCE and (suggestion is None or p < suggestion["p_value"]):
             suggestion = {"strategy": name, "p_value": float(f"{p:.4g}"), "test": "McNemar exact (two-sided)",
                           "message": f"{name} was right on {only_shadow} decisions where {acting} was wrong, and "
-                                     f"wrong on {only_acting} where {acting} was right (McNemar exact p = {p_text(p)}): "
+                                     f"wrong on {only_acting} where {acting} was right (McNemar exact {p_text(p, 'p')}): "
                                      f"switch with 'gitorch routing promote {name}'"}
     disagreements.sort(key=lambda d: d["created_at"], reverse=True)
     return {"acting": acting, "strategies": strategies, "tests": tests, "suggestion": suggestion,
