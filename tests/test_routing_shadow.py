@@ -303,3 +303,11 @@ def test_a_promote_killed_before_its_rename_leaves_the_config_whole_and_the_next
     promote(tmp_path, "neighbours")
     assert load(cwd=tmp_path, env={}, file=config).routing.strategy == "neighbours"
     assert not (tmp_path / ".gitorch.yml.tmp").exists()
+
+
+def test_routing_promote_outside_a_repository_says_where_to_run_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["routing", "promote", "keywords"])
+    assert isinstance(result.exception, GitorchError)
+    assert "not inside a git repository" in result.exception.message and "in your repository" in result.exception.hint
+    assert not (tmp_path / ".gitorch.yml").exists()

@@ -394,7 +394,10 @@ def routing_promote(name: str) -> None:
     from ..routing.promote import promote
 
     config = _load_config()
-    result = promote(config.repo_root or Path.cwd(), name)
+    if config.repo_root is None:
+        raise GitorchError("not inside a git repository: there is no .gitorch.yml to change",
+                           hint="run 'gitorch routing promote' in your repository (where 'gitorch init' wrote .gitorch.yml)")
+    result = promote(config.repo_root, name)
     if not result["changed"]:
         click.echo(f"{name} is already the routing strategy in {result['path']}; nothing to do")
         return
