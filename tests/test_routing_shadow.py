@@ -311,3 +311,14 @@ def test_routing_promote_outside_a_repository_says_where_to_run_it(tmp_path, mon
     assert isinstance(result.exception, GitorchError)
     assert "not inside a git repository" in result.exception.message and "in your repository" in result.exception.hint
     assert not (tmp_path / ".gitorch.yml").exists()
+
+
+def test_stats_print_the_switch_suggestion_with_its_test_and_command():
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    decisions = _judged(True, True, 40) + _judged(False, True, 12) + _judged(True, False, 1)
+    stats.render_strategies(compare(decisions, "learned"), console)
+    shown = console.export_text()
+    assert "suggestion:" in shown and "McNemar exact p = 0.00342" in shown
+    assert "gitorch routing promote keywords" in shown and "12 / 1" in shown
