@@ -50,6 +50,17 @@ describe("mirror:push", () => {
     expect(await all(t, "metrics")).toHaveLength(1);
   });
 
+  test("a metric keeps the model the ladder chose and why", async () => {
+    const t = setup();
+    await t.mutation(internal.mirror.push, {
+      records: [metric("m1", 1, { model: "claude-haiku-5-5", reason: "escalated: claude-haiku-5-5 rejected" }),
+        metric("m2", 1, { agent: "codex", model: "gpt-5-codex" })],
+    });
+    const docs = await all(t, "metrics");
+    expect(docs.map((d) => [d.model, d.reason])).toEqual(
+      [["claude-haiku-5-5", "escalated: claude-haiku-5-5 rejected"], ["gpt-5-codex", undefined]]);
+  });
+
   test("a newer version replaces an older one, never the reverse", async () => {
     const t = setup();
     await t.mutation(internal.mirror.push, { records: [metric("m1", 1, { cost_usd: 1 })] });

@@ -206,6 +206,7 @@ export function fieldsFromPayload(table: MirroredTable, p: Json, now: number): R
         durationS: num(p, "duration_s", "durationS"),
         fallback: Boolean(pick(p, "fallback")),
         createdAt: time(p, now, "created_at", "createdAt"),
+        reason: optStr(p, "reason"),
       };
     }
     case "routing_decisions":

@@ -105,6 +105,8 @@ export const metricsFields = {
   durationS: v.number(),
   fallback: v.boolean(),
   createdAt: v.number(),
+  // Why the call used its model (the architect's ladder); absent for builders and older rows.
+  reason: v.optional(v.string()),
 };
 
 export const routingDecisionsFields = {

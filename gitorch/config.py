@@ -34,10 +34,81 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+# The architectural concerns a change may touch: name -> patterns (regular expressions, case-insensitive)
+# matched on the paths it changes and on the text that says what it is about. `models.ladder.concerns`
+# in .gitorch.yml adds names or replaces a name's patterns (an empty list turns one off).
+CONCERNS: dict[str, list[str]] = {
+    "authentication": [r"\bauth(?:entication|enticate|orization|orize|n|z)?\b", r"\blog ?in\b", r"\bpasswords?\b",
+                       r"\boauth", r"\bjwt\b", r"\bcredentials?\b", r"\bsessions?\b"],
+    "payments": [r"\bpayments?\b", r"\bbilling\b", r"\binvoices?\b", r"\brefunds?\b", r"\bcheckout\b", r"\bstripe\b"],
+    "schemas and migrations": [r"\bmigrations?\b", r"\bschemas?\b", r"\balter table\b", r"\.sql$"],
+    "concurrency": [r"\bconcurren", r"\bthread(?:s|ing)?\b", r"\bmutex\b", r"\block(?:s|ing)\b", r"\brace condition"],
+    "security": [r"\bsecurity\b", r"\bsecrets?\b", r"\bencrypt", r"\bcrypto", r"\bpermissions?\b", r"\binjection\b",
+                 r"\bcsrf\b", r"\bxss\b", r"\bsanitiz"],
+    "public API": [r"\bpublic api\b", r"\bbreaking change", r"(?:^|/)api/", r"\bendpoints?\b", r"\bopenapi\b"],
+}
+
+
+class LadderConfig(Section):
+    enabled: bool = Field(True, description="choose the architect's model per call from the work; false: plans "
+                          "on models.plan and reviews on models.review, one model")
+    rungs: list[str] = Field(default_factory=lambda: ["claude-haiku-5-5", "claude-sonnet-5-5"],
+                             description="Claude models from the cheapest up; small, low-risk work starts on the "
+                             "first, the rest one rung higher, and a rung that rejects or is unsure hands over to "
+                             "the next")
+    small_task_tokens: int = Field(800, ge=0, description="a request up to this many tokens (estimated) is planned "
+                                   "on the first rung")
+    small_diff_lines: int = Field(300, ge=0, description="a change of up to this many added and removed lines is "
+                                  "reviewed on the first rung (when its tests pass and no concern is touched)")
+    unsure_below: float = Field(0.7, ge=0, le=1, description="a review whose own confidence is below this is "
+                                "unsure: the next rung reviews again")
+    concerns: dict[str, list[str]] = Field(default_factory=dict, description="architectural concerns added to or "
+                                           "replacing the built-in ones (name: [regular expressions on paths and "
+                                           "text]); a touched concern starts one rung up")
+
+    @field_validator("rungs")
+    @classmethod
+    def _rungs(cls, value: list[str]) -> list[str]:
+        rungs = [r.strip() for r in value]
+        if not rungs:
+            raise ValueError("list at least one Claude model, the cheapest first, e.g. [claude-haiku-5-5, "
+                             "claude-sonnet-5-5]")
+        if any(not r for r in rungs):
+            raise ValueError("a rung is empty: each rung is a Claude model id")
+        twice = sorted({r for r in rungs if rungs.count(r) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(twice)} is listed more than once: each model is one rung")
+        return rungs
+
+    @field_validator("concerns")
+    @classmethod
+    def _patterns(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        import re
+
+        for name, patterns in value.items():
+            for pattern in patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"concern '{name}': {pattern!r} is not a regular expression ({exc})") from None
+        return value
+
+    def all_concerns(self) -> dict[str, list[str]]:
+        """The built-in concerns with this file's on top (an empty list turns one off)."""
+        merged = {**CONCERNS, **self.concerns}
+        return {name: patterns for name, patterns in merged.items() if patterns}
+
+
 class ModelsConfig(Section):
-    plan: str = Field("claude-sonnet-5-5", description="Claude model that writes plans (one model for plan and review shares the prompt cache)")
-    review: str = Field("claude-sonnet-5-5", description="Claude model that reviews the builder's work")
-    build: str = Field("claude-sonnet-5-5", description="Claude model used when Claude builds (fallback or routed)")
+    plan: str = Field("claude-sonnet-5-5", description="Claude model that writes plans when the ladder is off (one model for plan and review shares the prompt cache)")
+    review: str = Field("claude-sonnet-5-5", description="Claude model that reviews the builder's work when the ladder is off")
+    build: str = Field("claude-sonnet-5-5", description="Claude model used when Claude builds (fallback or routed), and the rates of the Claude-alone baseline")
+    ladder: LadderConfig = Field(default_factory=LadderConfig, description="the architect's model ladder")
+
+    def in_use(self) -> list[tuple[str, str]]:
+        """Every configured model with the key that sets it: plan, review and build, then the ladder's rungs."""
+        found = [(f"models.{key}", getattr(self, key)) for key in ("plan", "review", "build")]
+        return found + [(f"models.ladder.rungs[{i}]", rung) for i, rung in enumerate(self.ladder.rungs)]
 
     @model_validator(mode="before")
     @classmethod
@@ -471,6 +542,18 @@ def _yaml_scalar(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
+def _section_yaml(section: BaseModel, indent: str) -> list[str]:
+    lines = []
+    for sub, subfield in type(section).model_fields.items():
+        value = getattr(section, sub)
+        if isinstance(value, BaseModel):
+            lines.append(f"{indent}{sub}:  # {subfield.description}")
+            lines += _section_yaml(value, indent + "  ")
+        else:
+            lines.append(f"{indent}{sub}: {_yaml_scalar(value)}  # {subfield.description}")
+    return lines
+
+
 def default_yaml() -> str:
     """The commented default `.gitorch.yml`, generated from the models above."""
     out = [
@@ -487,9 +570,7 @@ def default_yaml() -> str:
         value = getattr(defaults, name)
         if isinstance(value, BaseModel):
             out.append(f"{name}:")
-            for sub, subfield in type(value).model_fields.items():
-                rendered = _yaml_scalar(getattr(value, sub))
-                out.append(f"  {sub}: {rendered}  # {subfield.description}")
+            out += _section_yaml(value, "  ")
         else:
             out.append(f"{name}: {_yaml_scalar(value)}")
         out.append("")

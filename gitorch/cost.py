@@ -3,8 +3,9 @@
 - One dated price table (``PRICES``, checked on ``PRICES_AS_OF``), USD per million tokens, for the
   Claude models in use; ``prices:`` in `.gitorch.yml` overrides or adds a model.
 - Claude calls cost their tokens at these rates. The builders (``chatgpt-pro``, ``codex``) run on a
-  flat monthly plan: marginal cost 0, the fee amortised in reports. Their *baseline* is the same
-  tokens at the rates of ``models.build`` (what Claude alone would have charged for the same work).
+  flat monthly plan: marginal cost 0, the fee amortised in reports. Their *baseline* is what
+  gitorch's own Claude builder would have sent and received for the same task, at the rates of
+  ``models.build``, whichever builder ran it (what Claude alone would have charged for the work).
 - Budgets per run, per day and per month (UTC): an alert at ``alert_threshold_pct`` of a limit, and
   ``BudgetExceeded`` (the run pauses) when a call would take spending past a limit.
 """
@@ -22,6 +23,11 @@ from .model import AGENTS, CLAUDE, Metric, Reservation, SpendWindow, Usage, utcn
 PRICES_AS_OF = "2026-11-27"  # the day the list prices below were last checked
 MTOK = 1_000_000
 DAYS_PER_MONTH = 365.25 / 12
+
+
+def estimate_tokens(text: str) -> int:
+    """Tokens of ``text`` not counted by an API: about 3.5 characters a token on code and English."""
+    return -(-len(text) * 2 // 7)
 
 
 @dataclass(frozen=True)
@@ -148,10 +154,10 @@ def deprecation_warnings(config: Any, models: list[str] | tuple[str, ...] = (), 
     table = table or PriceTable.from_config(config)
     warnings = []
     seen = set()
-    for key, model in config.models.model_dump().items():
+    for key, model in config.models.in_use():
         message = table.deprecation(model, today)
-        if message:
-            warnings.append(f"{message} (set in models.{key})")
+        if message and alias(model) not in seen:
+            warnings.append(f"{message} (set in {key})")
             seen.add(alias(model))
     for model in models:
         if alias(model) not in seen:
@@ -164,12 +170,16 @@ def deprecation_warnings(config: Any, models: list[str] | tuple[str, ...] = (), 
 
 def metric_for(config: Any, *, agent: str, model: str, usage: Usage, duration_s: float,
                task_type: str | None = None, run_id: str | None = None, step: str | None = None,
-               fallback: bool = False, table: PriceTable | None = None) -> Metric:
+               fallback: bool = False, table: PriceTable | None = None, reason: str | None = None,
+               claude_alone: Usage | None = None) -> Metric:
     """The ledger row for one agent call.
 
     Claude: priced at ``model``'s rates; its baseline is the same. A builder on a plan
     (``chatgpt-pro``, ``codex``): cost 0, unless ``prices:`` in `.gitorch.yml` names its model
-    (e.g. Codex on an API key); baseline: the same tokens at the rates of ``models.build``.
+    (e.g. Codex on an API key). Its baseline is ``claude_alone`` (what gitorch's Claude builder would
+    have sent and received for the task, ``edits.claude_alone``) at the rates of ``models.build``,
+    whichever builder ran it; a call without it (an answer that was not used) adds nothing to the
+    baseline. ``reason``: why ``model`` (the architect's ladder).
     """
     if agent not in AGENTS:
         raise GitorchError(f"unknown agent '{agent}' for the ledger", hint=f"use one of: {', '.join(AGENTS)}")
@@ -180,9 +190,10 @@ def metric_for(config: Any, *, agent: str, model: str, usage: Usage, duration_s:
     else:
         priced = model in table.overrides or alias(model) in table.overrides
         cost = table.usd(model, usage) if priced else 0.0
-        baseline = table.usd(config.models.build, usage)
+        baseline = table.usd(config.models.build, claude_alone) if claude_alone is not None else 0.0
     return Metric(agent=agent, model=model, usage=usage, cost_usd=cost, baseline_cost_usd=baseline,
-                  duration_s=duration_s, task_type=task_type, run_id=run_id, step=step, fallback=fallback)
+                  duration_s=duration_s, task_type=task_type, run_id=run_id, step=step, fallback=fallback,
+                  reason=reason)
 
 
 def subscription_usd(config: Any, days: float) -> float:

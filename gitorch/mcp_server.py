@@ -152,6 +152,8 @@ class ReviewView(TypedDict):
     comments: Annotated[list[CommentView], Field(description="inline comments on the diff")]
     fix_tasks: Annotated[list[TaskView], Field(description="what the builders are asked to fix")]
     round: int
+    confidence: Annotated[float | None, Field(description="the reviewer's own, 0 to 1 (below the ladder's "
+                                                          "unsure_below, the next model reviewed again)")]
     rounds: Annotated[list[int], Field(description="every round reviewed so far")]
 
 
@@ -174,6 +176,14 @@ class ReviewRate(TypedDict):
     reviewed: int
     approved: int
     pass_pct: float | None
+
+
+@_closed
+class ClaudeModelFigures(TypedDict):
+    calls: int
+    share_pct: Annotated[float | None, Field(description="of Claude's calls")]
+    cost_usd: float
+    reasons: Annotated[dict[str, int], Field(description="why the architect's ladder chose the model: reason -> calls")]
 
 
 @_closed
@@ -272,6 +282,7 @@ class Metrics(TypedDict):
     overrides: int
     routing_strategies: StrategyComparison
     by_agent: dict[str, AgentFigures]
+    claude_models: dict[str, ClaudeModelFigures]
     review_by_agent: dict[str, ReviewRate]
     features_today: int
     features_completed: int

@@ -99,6 +99,7 @@ class Metric:
     step: str | None = None
     fallback: bool = False
     created_at: datetime = field(default_factory=utcnow)
+    reason: str | None = None  # why this model: the architect's ladder rung, or None
 
 
 @dataclass
@@ -216,6 +217,7 @@ class Review:
     comments: list[InlineComment] = field(default_factory=list)
     fix_tasks: list[Task] = field(default_factory=list)
     round: int = 1
+    confidence: float | None = None  # the reviewer's own, 0 to 1; None: not said
 
 
 class RunStatus(StrEnum):

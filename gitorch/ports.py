@@ -58,11 +58,14 @@ class Architect(Protocol):
 
     id: str
 
-    def plan(self, task: str, repo_context: str) -> PlanResult: ...
+    def plan(self, task: str, repo_context: str, *, model: str | None = None) -> PlanResult:
+        """On ``model`` (the ladder's choice), else ``models.plan``."""
+        ...
 
     def review(self, plan: Plan | None, diff: str, artifacts: dict[str, str | None], *,
-               repo_context: str | None = None) -> ReviewResult:
-        """Without ``repo_context``, the repository as the last plan read it (one prompt cache)."""
+               repo_context: str | None = None, model: str | None = None) -> ReviewResult:
+        """Without ``repo_context``, the repository as the last plan read it (one prompt cache). On
+        ``model`` (the ladder's choice), else ``models.review``."""
         ...
 
     def count_tokens(self, text: str, model: str | None = None) -> int: ...

@@ -69,7 +69,8 @@ def compute(store: Any, config: Any, days: int = 30, now: datetime | None = None
 
     by_agent: dict[str, dict[str, Any]] = {}
     models_seen: set[str] = set()
-    for t in store.metric_totals(since, until=now):
+    totals = store.metric_totals(since, until=now)
+    for t in totals:
         row = by_agent.setdefault(t["agent"], _agent_row())
         row["tokens"] += (t["input_tokens"] + t["output_tokens"] + t["cache_creation_input_tokens"]
                           + t["cache_read_input_tokens"])
@@ -120,6 +121,7 @@ def compute(store: Any, config: Any, days: int = 30, now: datetime | None = None
         "overrides": counts["overrides"],
         "routing_strategies": strategies,
         "by_agent": dict(sorted(by_agent.items())),
+        "claude_models": claude_models(totals),
         "review_by_agent": review_rates(store, since, now),
         **features,
         "budget": {
@@ -139,6 +141,25 @@ def compute(store: Any, config: Any, days: int = 30, now: datetime | None = None
         "prices_as_of": table.as_of,
         "warnings": cost.deprecation_warnings(config, sorted(models_seen), now.date(), table),
     }
+
+
+def claude_models(totals: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per Claude model, from ``metric_totals``: ``calls``, ``share_pct`` of Claude's calls, ``cost_usd``
+    and ``reasons`` (why the architect's ladder chose it: reason -> calls; builds have none)."""
+    rows = [t for t in totals if t["agent"] == CLAUDE]
+    all_calls = sum(t["calls"] for t in rows)
+    found: dict[str, dict[str, Any]] = {}
+    for t in rows:
+        row = found.setdefault(t["model"], {"calls": 0, "share_pct": None, "cost_usd": 0.0, "reasons": {}})
+        row["calls"] += t["calls"]
+        row["cost_usd"] += t["cost_usd"]
+        if t.get("reason"):
+            row["reasons"][t["reason"]] = row["reasons"].get(t["reason"], 0) + t["calls"]
+    for row in found.values():
+        row["share_pct"] = _pct(row["calls"], all_calls)
+        row["cost_usd"] = _money(row["cost_usd"])
+        row["reasons"] = dict(sorted(row["reasons"].items(), key=lambda item: (-item[1], item[0])))
+    return dict(sorted(found.items(), key=lambda item: -item[1]["calls"]))
 
 
 # -- features, series and runs (the dashboard's charts and tables) ---------------------------------
@@ -303,6 +324,15 @@ def render(data: dict[str, Any], console: Any) -> None:
                            str(row["fallbacks"]), passed)
         console.print(agents)
 
+    if data["claude_models"]:
+        models = Table(title="Claude's models (the architect's ladder)", title_justify="left")
+        for column in ("model", "calls", "share", "cost", "why"):
+            models.add_column(column, justify="right" if column in ("calls", "share", "cost") else "left")
+        for model, row in data["claude_models"].items():
+            why = "; ".join(f"{reason} ×{n}" for reason, n in row["reasons"].items()) or "-"
+            models.add_row(model, str(row["calls"]), _percent(row["share_pct"]), _usd(row["cost_usd"]), why)
+        console.print(models)
+
     b = data["budget"]
     budget = Table(title="budget (UTC)", show_header=False, title_justify="left")
     budget.add_column("figure")
@@ -383,4 +413,7 @@ def markdown(data: dict[str, Any]) -> str:
         f"| month's budget | {_usd(b['spent_month_usd'])} of {_usd(b['monthly_usd'])} ({_percent(b['pct_used'])})"
         f"{' - paused' if b['paused'] else ' - alert' if b['alert'] else ''} |",
     ]
+    if data.get("claude_models"):
+        lines.append("| Claude's calls per model | " + ", ".join(
+            f"{model} {_percent(row['share_pct'])}" for model, row in data["claude_models"].items()) + " |")
     return "\n".join(lines) + "\n"

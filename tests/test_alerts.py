@@ -29,8 +29,9 @@ from gitorch.simulate.demo import DEMO_KEY, ScriptedArchitect, make_repository
 from gitorch.store import open_store
 
 PLAN = {"summary": "An email template.", "tasks": [demo_scenario.PLAN["tasks"][0]]}
-# One limit: the month's, $1. The run and day limits are off so that only the month's periods count.
-BUDGET = "budget:\n  monthly_usd: 1.0\n  per_run_usd: null\n"
+# One limit: the month's, $1. The run and day limits are off so that only the month's periods count;
+# the architect's ladder is off so that every call is priced on one model.
+BUDGET = "budget:\n  monthly_usd: 1.0\n  per_run_usd: null\nmodels:\n  ladder:\n    enabled: false\n"
 
 
 @pytest.fixture

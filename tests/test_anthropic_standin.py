@@ -158,3 +158,33 @@ def test_demo_scenario_answers_without_a_script(api, client):
         messages=[{"role": "user", "content": "<task>\nAdd a --verbose flag\n</task>\nCall write_plan once."}])
     plan = message.content[-1].input
     assert plan["tasks"][0]["description"].startswith("Implement: Add a --verbose flag")
+
+
+@pytest.mark.parametrize("model", ["claude-imaginary-9", "claude-sonnet-4-5"])  # unknown; retired 2026-11-30
+def test_a_model_the_api_does_not_serve_is_refused_with_404(api, client, model):
+    with pytest.raises(anthropic.NotFoundError) as err:
+        client.messages.create(model=model, max_tokens=10, messages=[{"role": "user", "content": "hi"}])
+    assert err.value.body["error"] == {"type": "not_found_error", "message": f"model: {model}"}
+    with pytest.raises(anthropic.NotFoundError):
+        client.messages.count_tokens(model=model, messages=[{"role": "user", "content": "hi"}])
+
+
+def test_the_demo_reviewer_judges_by_model_and_says_how_sure_it_is(api, client):
+    """Every model rejects unfinished work; only the larger ones reject a subtle fault, which a
+    Haiku model approves while unsure."""
+    from gitorch.agents.claude import ARCHITECT_TOOLS
+
+    def review(model: str, content: str) -> dict:
+        request = (f"Review round 1.\n\n<diff>\n</diff>\n\n## Artifacts\n\n### artifact: a.py\n```\n{content}```\n"
+                   "\nReview every artifact above. Answer by calling write_review once.")
+        message = client.messages.create(model=model, max_tokens=2000, tools=ARCHITECT_TOOLS,
+                                         messages=[{"role": "user", "content": request}])
+        return next(b.input for b in message.content if b.type == "tool_use")
+
+    subtle = "import pickle\n\ndef load(blob):\n    return pickle.loads(blob)\n"
+    assert (review("claude-haiku-5-5", subtle)["verdict"], review("claude-haiku-5-5", subtle)["confidence"]) == (
+        "approve", 0.5)
+    assert review("claude-sonnet-5-5", subtle)["verdict"] == "reject"
+    unfinished = "def load(blob):\n    raise NotImplementedError\n"
+    assert {review(m, unfinished)["verdict"] for m in ("claude-haiku-5-5", "claude-sonnet-5-5")} == {"reject"}
+    assert review("claude-haiku-5-5", "x = 1\n")["confidence"] == 0.9

@@ -400,7 +400,8 @@ def test_cli_plan_prints_json_and_stores_plan_and_metrics(api, repo):
     with SqliteStore(cfg.db_path) as store:
         assert store.get_plan(data["plan_id"]).tasks[0].id == "t1"
         metrics = store.metrics_since(store.get_plan(data["plan_id"]).created_at.replace(year=2000))
-    assert [(m.agent, m.step, m.model) for m in metrics] == [("claude", "plan", "claude-sonnet-5-5")]
+    assert [(m.agent, m.step, m.model) for m in metrics] == [("claude", "plan", "claude-haiku-5-5")]
+    assert metrics[0].reason.startswith("small request")  # the ladder's first rung, and why
     assert [r.path for r in api.requests] == ["/v1/messages/count_tokens", "/v1/messages"]
 
 

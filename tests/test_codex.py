@@ -458,8 +458,9 @@ def test_the_router_offers_codex_when_it_is_the_builder_or_a_fallback(tmp_path):
     cfg.agents.builder = "chatgpt-pro"
     cfg.agents.fallback = [CODEX, CLAUDE]
     assert CODEX in Router(cfg, store, repo="r").route("Write a CSV export", record=False).scores
-    # on the plan Codex costs nothing at the margin; the same tokens are priced for the saving
-    store.record_metric(metric_for(cfg, agent=CODEX, model=oa.MODEL, usage=Usage(10_000, 2_000), duration_s=3.0))
+    # on the plan Codex costs nothing at the margin; what Claude alone would have sent is priced for the saving
+    store.record_metric(metric_for(cfg, agent=CODEX, model=oa.MODEL, usage=Usage(10_000, 2_000), duration_s=3.0,
+                                   claude_alone=Usage(3_000, 2_000, estimated=True)))
     figures = stats.compute(store, cfg)
     assert figures["by_agent"][CODEX]["cost_usd"] == 0 and figures["by_agent"][CODEX]["baseline_cost_usd"] > 0
     assert figures["chatgpt_tokens"] == 12_000

@@ -55,3 +55,28 @@ def test_the_worked_example_built_by_codex_is_fixed_and_approved(tmp_path):
     metrics = [m for m in pipeline.store.metrics_since(run.created_at) if m.run_id == run.id]
     codex_rows = [m for m in metrics if m.agent == "codex"]
     assert len(codex_rows) == len(prompts) and all(m.cost_usd == 0 and m.usage.input_tokens > 0 for m in codex_rows)
+
+
+def test_the_claude_alone_baseline_is_the_same_whichever_builder_built_the_task(tmp_path):
+    """Codex sends about 47k tokens a task (its own instructions); the browser builder a short prompt.
+    What Claude alone would have cost is neither: it is what gitorch's Claude builder would have sent
+    and received for the same task, so it is the same for both."""
+    baselines, tokens = {}, {}
+    for builder in ("chatgpt-pro", "codex"):
+        config_yaml = DEMO_CONFIG + f"agents:\n  builder: {builder}\ncodex:\n  binary: {CODEX_BIN}\n"
+        repo = make_repository(tmp_path / builder, config_yaml=config_yaml)
+        with StandIns() as standins, oa.ResponsesServer(oa.DemoScenario()) as api:
+            env = {**standins.env(tmp_path / builder / "state"), **api.env()}
+            cfg = config_module.load(cwd=repo, env=env)
+            pipeline, builders = assemble(cfg, repo_path=repo)
+            try:
+                result = pipeline.start(RunRequest(text=ISSUE, title=demo_scenario.ISSUE_TITLE, confirmed=True))
+            finally:
+                builders.close()
+        rows = [m for m in pipeline.store.run_metrics(result.run.id) if m.agent == builder]
+        assert result.run.verdict == "approve" and len(rows) == 7  # five tasks, two fixes
+        baselines[builder] = sorted(round(m.baseline_cost_usd, 9) for m in rows)
+        tokens[builder] = sum(m.usage.total_tokens for m in rows)
+    assert tokens["codex"] > 3 * tokens["chatgpt-pro"]  # their own tokens differ...
+    assert baselines["codex"] == baselines["chatgpt-pro"]  # ...what Claude alone would have cost does not
+    assert all(b > 0 for b in baselines["codex"])

@@ -11,6 +11,7 @@ from convex.http_client import ConvexExecutionError, ConvexHttpClient
 from standins.convex_local import LocalConvex
 
 from gitorch.errors import GitorchError
+from gitorch.store.convex import FUNCTIONS_VERSION
 
 pytestmark = pytest.mark.node
 
@@ -28,8 +29,8 @@ def post(server, kind: str, body, headers=None) -> requests.Response:
 def test_integer_valued_floats_are_written_as_floats(server):
     response = post(server, "query", {"path": "mirror:version", "args": {}, "format": "convex_encoded_json"})
     assert response.status_code == 200
-    assert '"functions":2.0' in response.text  # the Python client rejects a bare 2
-    assert ConvexHttpClient(server.url).query("mirror:version")["functions"] == 2.0
+    assert f'"functions":{FUNCTIONS_VERSION}.0' in response.text  # the Python client rejects a bare integer
+    assert ConvexHttpClient(server.url).query("mirror:version")["functions"] == FUNCTIONS_VERSION
 
 
 @pytest.mark.parametrize("body, code", [
@@ -94,7 +95,7 @@ def test_the_websocket_client_gets_answers_even_for_failing_mutations(server):
     thread.start()
     thread.join(20)  # without a Transition after the failure the call would never return
     assert results and "no artifact 'no-such'" in str(results[0])
-    assert client.query("mirror:version")["functions"] == 2.0
+    assert client.query("mirror:version")["functions"] == FUNCTIONS_VERSION
 
 
 def test_switches_refuse_and_recover(server):

@@ -200,23 +200,31 @@ def test_claude_call_costs_its_tokens_and_its_baseline_is_the_same():
 
 
 @pytest.mark.parametrize("builder", ["chatgpt-pro", "codex"])
-def test_builder_on_its_plan_costs_nothing_and_its_baseline_is_claude_build_rates(builder):
-    usage = Usage(20_000, 6_000, estimated=True)
-    m = metric_for(Config(), agent=builder, model="gpt-web", usage=usage, duration_s=40, fallback=False)
-    assert m.cost_usd == 0
+def test_a_builder_on_its_plan_costs_nothing_and_its_baseline_is_what_claude_alone_would_have_sent(builder):
+    own = Usage(47_000, 6_000, 0, 40_000)  # e.g. Codex's own instructions, mostly cached
+    alone = Usage(20_000, 6_000, estimated=True)  # what gitorch's Claude builder would send and receive
+    m = metric_for(Config(), agent=builder, model="gpt-web", usage=own, duration_s=40, claude_alone=alone)
+    assert m.cost_usd == 0 and m.usage == own
     assert m.baseline_cost_usd == pytest.approx((20_000 * 2 + 6_000 * 10) / MILLION)  # claude-sonnet-5-5
+
+
+def test_a_builder_answer_that_was_not_used_adds_nothing_to_the_baseline():
+    m = metric_for(Config(), agent="codex", model="gpt-web", usage=Usage(47_000, 500), duration_s=4)
+    assert (m.cost_usd, m.baseline_cost_usd) == (0, 0)
 
 
 def test_builder_baseline_follows_models_build():
     cfg = Config.model_validate({"models": {"build": "claude-opus-5-5"}})
-    m = metric_for(cfg, agent="chatgpt-pro", model="gpt-web", usage=Usage(MILLION, 0), duration_s=1)
+    m = metric_for(cfg, agent="chatgpt-pro", model="gpt-web", usage=Usage(10, 0), duration_s=1,
+                   claude_alone=Usage(MILLION, 0))
     assert m.baseline_cost_usd == pytest.approx(4.0)
 
 
 def test_codex_on_an_api_key_is_priced_when_its_model_has_a_price_in_config():
     cfg = Config.model_validate({"prices": {"gpt-5-codex": {"input": 1.25, "output": 10, "cache_write": 1.25,
                                                            "cache_read": 0.125}}})
-    m = metric_for(cfg, agent="codex", model="gpt-5-codex", usage=Usage(MILLION, 0), duration_s=1)
+    m = metric_for(cfg, agent="codex", model="gpt-5-codex", usage=Usage(MILLION, 0), duration_s=1,
+                   claude_alone=Usage(MILLION, 0))
     assert m.cost_usd == pytest.approx(1.25)
     assert m.baseline_cost_usd == pytest.approx(2.0)
 

@@ -78,9 +78,12 @@ class MonthWriter:
         self.store.journal_finish(run.id, key, {"summary": summary})
 
     def metric(self, run: Run, agent: str, model: str, usage: Usage, seconds: float, step: str,
-               task_type: str, fallback: bool = False) -> None:
+               task_type: str, fallback: bool = False, reason: str | None = None) -> None:
+        # a builder's baseline: what Claude alone would have sent and received (here: as much as it did)
+        alone = Usage(usage.total_input_tokens, usage.output_tokens, estimated=True) if agent != "claude" else None
         m = cost.metric_for(self.config, agent=agent, model=model, usage=usage, duration_s=seconds,
-                            task_type=task_type, run_id=run.id, step=step, fallback=fallback, table=self.table)
+                            task_type=task_type, run_id=run.id, step=step, fallback=fallback, table=self.table,
+                            reason=reason, claude_alone=alone)
         m.created_at = self.clock.now
         self.store.record_metric(m)
 
@@ -122,8 +125,9 @@ class MonthWriter:
         plan_s = rng.uniform(15, 60)
         self.store.journal_begin(run.id, "plan", {"detail": "Claude plans"})
         clock.advance(plan_s)
-        self.metric(run, "claude", self.config.models.plan, _usage(rng, 6000, 22000, 800, 2500, cached=True), plan_s,
-                    "plan", "planning")
+        rungs = self.config.models.ladder.rungs
+        self.metric(run, "claude", rungs[0], _usage(rng, 6000, 22000, 800, 2500, cached=True), plan_s,
+                    "plan", "planning", reason=f"small request ({rng.randint(40, 700)} tokens)")
         n_tasks = rng.randint(1, 4)
         self.store.journal_finish(run.id, "plan", {"summary": f"{n_tasks} tasks"})
         tasks = [f"t{i}" for i in range(1, n_tasks + 1)]
@@ -161,8 +165,11 @@ class MonthWriter:
             review_s = rng.uniform(20, 70)
             self.store.journal_begin(run.id, f"review:r{round_no}", {"detail": "Claude reviews"})
             clock.advance(review_s)
-            self.metric(run, "claude", self.config.models.review, _usage(rng, 12000, 40000, 600, 2200, cached=True),
-                        review_s, f"review:r{round_no}", "review")
+            concern = rng.random() < 0.25
+            self.metric(run, "claude", rungs[1] if concern else rungs[0],
+                        _usage(rng, 12000, 40000, 600, 2200, cached=True), review_s, f"review:r{round_no}", "review",
+                        reason="concern: schemas and migrations" if concern else
+                        f"small change ({rng.randint(10, 290)} lines), tests pass, no concern")
             approved = rng.random() < (0.72 if round_no == 1 else 0.85)
             verdict = "approve" if approved else "reject"
             self.store.journal_finish(run.id, f"review:r{round_no}", {"summary": f"{verdict}: review done"})
@@ -324,6 +331,12 @@ def test_kpis_on_the_page_equal_gitorch_stats_json(home_with_month, dashboard, o
     assert page.locator("table.runs tbody tr").count() == 25
     assert page.locator('table.runs a[href^="https://github.com/acme/shop/pull/"]').count() > 5
     assert page.locator("table.decisions tr.overridden").count() >= 1
+    # Claude's models, their share of its calls and why the ladder chose them, as in `gitorch stats --json`.
+    for model, row in stats["claude_models"].items():
+        cells = page.locator(f'table.models tr[data-model="{model}"] td').all_inner_texts()
+        assert cells[1] == f"{row['calls']:,}" and cells[2] == f"{row['share_pct']:.1f}%", model
+        assert all(reason in cells[4] for reason in row["reasons"]), model
+    assert "concern: schemas and migrations" in stats["claude_models"]["claude-sonnet-5-5"]["reasons"]
     # Each agent's cost, tokens and review pass rate, as `gitorch stats --json` has them.
     for agent, row in stats["by_agent"].items():
         cells = page.locator(f'table.agents tr[data-agent="{agent}"] td').all_inner_texts()

@@ -332,10 +332,13 @@ def test_review_block_stops_a_rejected_push_and_prints_the_review(repo: Path, re
     git(repo, "push", "-q", "--no-verify", "origin", "main")
     before = git(remote, "rev-parse", "main")
     commit(repo, "handler.py", "def handle():\n    try: work()\n    except Exception: pass\n")
-    anthropic_api.enqueue_tool_use("write_review", _verdict(["handler.py"], approved=False))
+    # the cheap rung rejects, and the next rung, asked again, rejects too
+    for _ in range(2):
+        anthropic_api.enqueue_tool_use("write_review", _verdict(["handler.py"], approved=False))
 
     result = push(repo, "main", env=review_env(anthropic_api))
 
+    assert [r.body["model"] for r in anthropic_api.message_requests] == ["claude-haiku-5-5", "claude-sonnet-5-5"]
     assert result.returncode != 0
     assert "review rejects: the handler swallows errors" in result.stderr
     assert "handler.py: except: pass hides failures" in result.stderr
@@ -359,14 +362,18 @@ def test_review_calls_are_recorded_in_the_ledger(repo: Path, remote: Path, anthr
     installer.install(repo)
     (repo / ".gitorch.yml").write_text("pre_push:\n  review: warn\n")
     commit(repo, "handler.py", "def handle():\n    try: work()\n    except Exception: pass\n")
-    anthropic_api.enqueue_tool_use("write_review", _verdict([".gitorch.yml", "handler.py"], approved=False))
+    for _ in range(2):  # the cheap rung's rejection is reviewed again one rung up
+        anthropic_api.enqueue_tool_use("write_review", _verdict([".gitorch.yml", "handler.py"], approved=False))
 
     result = push(repo, "main", env=review_env(anthropic_api))
 
     assert result.returncode == 0 and "review rejects" in result.stderr and "pushing anyway" in result.stderr
     store = SqliteStore(isolated_env / ".gitorch" / "state.db")
-    [metric] = [m for m in store.metrics_since(utcnow().replace(year=2000)) if m.step == "pre-push-review"]
-    assert metric.agent == "claude" and metric.usage.input_tokens > 0 and metric.cost_usd > 0
+    metrics = [m for m in store.metrics_since(utcnow().replace(year=2000)) if m.step == "pre-push-review"]
+    assert [(m.model, m.reason) for m in metrics] == [
+        ("claude-haiku-5-5", "small change (5 lines), no test command, no concern"),
+        ("claude-sonnet-5-5", "escalated: claude-haiku-5-5 rejected")]
+    assert all(m.agent == "claude" and m.usage.input_tokens > 0 and m.cost_usd > 0 for m in metrics)
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gitorch"
 ADAPTERS = ("agents", "edits", "git", "github", "store", "routing", "dashboard")
 # What the run may use besides itself: plain data, its ports, and small rules with no outside world.
 RUN_MAY_USE = {"gitorch", "gitorch.model", "gitorch.ports", "gitorch.errors", "gitorch.cost", "gitorch.redact",
-               "gitorch.retry"}
+               "gitorch.retry", "gitorch.ladder", "gitorch.edits.protocol"}
 
 
 def module_name(path: Path) -> str:

@@ -374,7 +374,8 @@ def test_parallel_claude_builds_never_pass_the_run_limit_by_more_than_one_call(w
     standins.architect._plan = FOUR
     (repo / ".gitorch.yml").write_text(f"agents:\n  builder: claude\nbudget:\n  per_run_usd: 0.026\n"
                                        "anthropic:\n  max_output_tokens: 1024\n"
-                                       f"pipeline:\n  parallelism: {parallelism}\n")
+                                       f"pipeline:\n  parallelism: {parallelism}\n"
+                                       "models:\n  ladder:\n    enabled: false\n")  # the plan priced on Sonnet
     git(repo, "commit", "-qam", "gitorch settings")
     try:
         pipeline, builders, cfg = _pipeline(repo, env)

@@ -51,10 +51,11 @@ def fill(store, cfg: Config) -> None:
     record("claude", "claude-opus-5-5", Usage(10_000, 2_000, 0, 50_000), step="plan")
     # review on sonnet: 20k in, 1k out, 4k cache write -> 0.04 + 0.01 + 0.01 = 0.06
     record("claude", "claude-sonnet-5-5", Usage(20_000, 1_000, 4_000, 0), step="review")
-    # builder: 30k in, 10k out -> baseline at sonnet 0.06 + 0.10 = 0.16, cost 0
-    record("chatgpt-pro", "chatgpt-web", Usage(30_000, 10_000, estimated=True), step="build")
-    # codex: 5k in, 5k out -> baseline 0.01 + 0.05 = 0.06, cost 0
-    record("codex", "gpt-5-codex", Usage(5_000, 5_000), step="build")
+    # builder: 30k in, 10k out; Claude alone would have sent the same -> baseline at sonnet 0.06 + 0.10 = 0.16, cost 0
+    record("chatgpt-pro", "chatgpt-web", Usage(30_000, 10_000, estimated=True), step="build",
+           claude_alone=Usage(30_000, 10_000, estimated=True))
+    # codex: 5k in, 5k out; Claude alone the same -> baseline 0.01 + 0.05 = 0.06, cost 0
+    record("codex", "gpt-5-codex", Usage(5_000, 5_000), step="build", claude_alone=Usage(5_000, 5_000))
     # Claude as fallback builder: 1k in 1k out on sonnet -> 0.002 + 0.01 = 0.012
     record("claude", "claude-sonnet-5-5", Usage(1_000, 1_000), step="build", fallback=True)
     # outside a 30-day window
@@ -84,6 +85,23 @@ def test_figures_from_known_metrics(store):
     assert data["period"] == {"days": 30, "since": (NOW - timedelta(days=30)).isoformat(), "until": NOW.isoformat()}
     assert data["prices_as_of"] == "2026-11-27"
     json.dumps(data)  # plain JSON
+
+
+def test_stats_show_the_share_of_claude_calls_per_model_and_why_each_was_chosen(store):
+    cfg = Config()
+    fill(store, cfg)
+    for reason in ("small change (40 lines), tests pass, no concern", "small request (120 tokens)",
+                   "small change (40 lines), tests pass, no concern"):
+        m = metric_for(cfg, agent="claude", model="claude-haiku-5-5", usage=Usage(10_000, 1_000), duration_s=1,
+                       step="review", reason=reason)
+        m.created_at = NOW - timedelta(days=1)
+        store.record_metric(m)
+    models = compute(store, cfg, days=30, now=NOW)["claude_models"]
+    assert list(models) == ["claude-haiku-5-5", "claude-sonnet-5-5", "claude-opus-5-5"]
+    assert models["claude-haiku-5-5"] == {
+        "calls": 3, "share_pct": 50.0, "cost_usd": pytest.approx(3 * 0.0015),
+        "reasons": {"small change (40 lines), tests pass, no concern": 2, "small request (120 tokens)": 1}}
+    assert models["claude-sonnet-5-5"]["reasons"] == {}  # rows from before the ladder, and Claude's builds
 
 
 def test_a_longer_period_takes_in_older_work(store):
@@ -177,6 +195,7 @@ def test_markdown_summary_uses_the_same_figures(store):
     text = markdown(compute(store, Config(), now=NOW))
     assert "| Claude tokens | 89,000 |" in text
     assert "| saving | $0.2200 (57.6%) |" in text
+    assert "| Claude's calls per model | claude-sonnet-5-5 66.7%, claude-opus-5-5 33.3% |" in text
 
 
 def test_features_velocity_and_review_rates_from_known_runs(store, monkeypatch):
@@ -267,7 +286,7 @@ def test_stats_reads_the_store_of_the_repository(repo, monkeypatch):
     s.record_metric(metric_for(cfg, agent="claude", model="claude-opus-5-5", usage=Usage(100_000, 10_000),
                                duration_s=2))
     s.record_metric(metric_for(cfg, agent="chatgpt-pro", model="chatgpt-web", usage=Usage(50_000, 20_000),
-                               duration_s=30))
+                               duration_s=30, claude_alone=Usage(50_000, 20_000)))
     s.record_decision(decision(1, created_at=datetime.now(UTC)))
     s.record_feedback("dec-1", outcome="success")
     s.close()

@@ -448,6 +448,14 @@ def test_migrating_the_oldest_schema_keeps_its_rows(tmp_path):
     [m] = s.metrics_since(datetime(2026, 11, 1, tzinfo=UTC))
     assert m.usage == Usage(1000, 100, 0, 0, False)
     assert m.baseline_cost_usd == 0.0045  # old rows: Claude did the work, so the baseline is what it cost
+    assert m.reason is None  # m009: rows from before the ladder say no reason
+    s.record_metric(Metric("claude", "claude-haiku-5-5", Usage(10, 1), 0.000002, 0.000002, run_id="run-old",
+                           step="review", reason="small change (12 lines), tests pass, no concern"))
+    assert [(x.model, x.reason) for x in s.run_metrics("run-old")] == [
+        ("claude-sonnet-4-5", None), ("claude-haiku-5-5", "small change (12 lines), tests pass, no concern")]
+    totals = {(t["model"], t["reason"]): t["calls"] for t in s.metric_totals(datetime(2026, 11, 1, tzinfo=UTC))}
+    assert totals == {("claude-sonnet-4-5", None): 1,
+                      ("claude-haiku-5-5", "small change (12 lines), tests pass, no concern"): 1}
     d = s.get_decision("dec-old")
     assert (d.agent, d.override_agent, d.task_types, d.workflow, d.strategy) == (
         "chatgpt-pro", "claude", {}, [], "keywords")
@@ -534,20 +542,25 @@ def test_a_decision_given_twice_in_one_batch_leaves_one_outbox_row(store):
     assert next(r for r in rows if r["key"] == "dec-1")["payload"]["reasoning"] == "second"
 
 
-def test_metric_totals_per_agent_and_model(store):
+def test_metric_totals_per_agent_model_and_reason(store):
     store.record_metric(metric(usage=Usage(10, 1, 2, 3), cost_usd=1.0, baseline_cost_usd=1.0, duration_s=1))
     store.record_metric(metric(usage=Usage(20, 2, 0, 0), cost_usd=2.0, baseline_cost_usd=2.0, fallback=True,
                                duration_s=2))
     store.record_metric(metric(agent="chatgpt-pro", model="chatgpt-web", usage=Usage(5, 5), cost_usd=0,
                                baseline_cost_usd=0.5, duration_s=4))
+    store.record_metric(metric(usage=Usage(7, 1), cost_usd=0.5, baseline_cost_usd=0.5, duration_s=1,
+                               reason="concern: payments"))
     totals = store.metric_totals(datetime.now(UTC) - timedelta(minutes=1))
     assert totals == [
-        {"agent": "chatgpt-pro", "model": "chatgpt-web", "calls": 1, "fallbacks": 0, "input_tokens": 5,
-         "output_tokens": 5, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "cost_usd": 0.0,
-         "baseline_cost_usd": 0.5, "duration_s": 4.0},
-        {"agent": "claude", "model": "claude-sonnet-5-5", "calls": 2, "fallbacks": 1, "input_tokens": 30,
-         "output_tokens": 3, "cache_creation_input_tokens": 2, "cache_read_input_tokens": 3, "cost_usd": 3.0,
-         "baseline_cost_usd": 3.0, "duration_s": 3.0},
+        {"agent": "chatgpt-pro", "model": "chatgpt-web", "reason": None, "calls": 1, "fallbacks": 0,
+         "input_tokens": 5, "output_tokens": 5, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+         "cost_usd": 0.0, "baseline_cost_usd": 0.5, "duration_s": 4.0},
+        {"agent": "claude", "model": "claude-sonnet-5-5", "reason": None, "calls": 2, "fallbacks": 1,
+         "input_tokens": 30, "output_tokens": 3, "cache_creation_input_tokens": 2, "cache_read_input_tokens": 3,
+         "cost_usd": 3.0, "baseline_cost_usd": 3.0, "duration_s": 3.0},
+        {"agent": "claude", "model": "claude-sonnet-5-5", "reason": "concern: payments", "calls": 1, "fallbacks": 0,
+         "input_tokens": 7, "output_tokens": 1, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+         "cost_usd": 0.5, "baseline_cost_usd": 0.5, "duration_s": 1.0},
     ]
     assert store.metric_totals(datetime.now(UTC) + timedelta(minutes=1)) == []
 

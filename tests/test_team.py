@@ -325,8 +325,9 @@ def test_one_month_limit_holds_across_two_runners_running_at_once(tmp_path, conv
     estimates), the runs that would pass it pause, and the team's total is the sum of both ledgers."""
     from gitorch.simulate.demo import ScriptedArchitect
 
+    # One model for every Claude call (the ladder off), so that each run costs about the same.
     config = DEMO_CONFIG.replace("pipeline:\n", f"pipeline:\n  lease_s: {LEASE_S}\n") + \
-        "anthropic:\n  max_output_tokens: 1024\n"
+        "anthropic:\n  max_output_tokens: 1024\nmodels:\n  ladder:\n    enabled: false\n"
     texts = [f"{demo_scenario.ISSUE_TITLE} (part {i})" for i in range(5)]
     with StandIns(architect=ScriptedArchitect(plan=ONE_TASK)) as standins:
         # Two runs on a machine of their own say what a run costs: the first writes the prompt cache.

@@ -287,6 +287,8 @@ REVIEW_TOOL = {
         }, "required": ["path", "line", "body"]}},
         "fix_tasks": {"type": "array", "items": _TASK_SCHEMA,
                       "description": "one or more tasks for each rejected artifact"},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1,
+                       "description": "how sure you are of the verdict, from 0 to 1"},
     }, "required": ["verdict", "summary", "artifacts", "comments", "fix_tasks"]},
 }
 # Both tools in every architect call: the prefix (tools, system) is then the same for plans and reviews.
@@ -315,6 +317,9 @@ do what its task asked. Do not reject for taste.
 lines only).
 - For every rejected artifact add at least one fix task that says exactly what to change.
 - verdict is approve only if every artifact is approved.
+- confidence: how sure you are of the verdict, from 0 to 1. Say below 0.7 when part of the change \
+needs more judgement than you can give it (security, data, concurrency): a stronger model then \
+reviews it again.
 
 The repository context below was cut to a token budget; secrets in it are shown as [REDACTED].
 """
@@ -442,8 +447,11 @@ def parse_review(data: Any, artifacts: dict[str, str | None], diff: str, round_n
     ordered = [verdicts[p] for p in artifacts]
     verdict = "approve" if ordered and all(v.approved for v in ordered) else "reject"
     summary = str(data.get("summary") or "").strip()
+    confidence = data.get("confidence")
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float) or not 0 <= confidence <= 1:
+        confidence = None  # optional: a review without a usable confidence is taken as sure
     return Review(verdict=verdict, summary=summary, artifacts=ordered, comments=comments,
-                  fix_tasks=fix_tasks, round=round_no), adjusted
+                  fix_tasks=fix_tasks, round=round_no, confidence=confidence), adjusted
 
 
 def anchor_comments(raw: list[Any], diff: str, verdicts: dict[str, Verdict],
@@ -550,9 +558,9 @@ class ClaudeArchitect:
                          {"role": "user", "content": [follow]}]
         raise AssertionError("unreachable")
 
-    def plan(self, task: str, repo_context: str) -> PlanResult:
+    def plan(self, task: str, repo_context: str, *, model: str | None = None) -> PlanResult:
         self.repo_context = repo_context
-        model = self.config.models.plan
+        model = model or self.config.models.plan
         started = time.monotonic()
         content = [{"type": "text", "text": f"<task>\n{task.strip()}\n</task>\n\n"
                                             "Plan this change. Answer by calling write_plan once."}]
@@ -564,12 +572,12 @@ class ClaudeArchitect:
         return PlanResult(plan=plan, usage=usage, model=model, duration_s=time.monotonic() - started, calls=calls)
 
     def review(self, plan: Plan | None, diff: str, artifacts: dict[str, str | None], *,
-               repo_context: str | None = None, round_no: int = 1) -> ReviewResult:
+               repo_context: str | None = None, round_no: int = 1, model: str | None = None) -> ReviewResult:
         """Review ``diff`` and the new contents of ``artifacts`` (path -> content, None: deleted)."""
         if not artifacts:
             raise GitorchError("nothing to review: the change has no files",
                                hint="check the range (A..B) or that the builder produced artifacts")
-        model = self.config.models.review
+        model = model or self.config.models.review
         started = time.monotonic()
         context = self.repo_context if repo_context is None else repo_context
         plan_text = (json.dumps({"summary": plan.summary, "tasks": [t.__dict__ for t in plan.tasks]}, indent=1)
@@ -630,15 +638,8 @@ class ClaudeBuilder:
 
         model = self.config.models.build
         started = time.monotonic()
-        stable = edits.builder_instructions(self.config.edits)
-        if context.repo_map.strip():
-            stable += "\n\n# Repository\n\n" + context.repo_map.strip()
+        stable, request = edits.claude_request(task, context, self.config.edits)
         system = [{"type": "text", "text": stable, "cache_control": _EPHEMERAL}]
-        files = ", ".join(task.files) or "(the task names none)"
-        request = (f"Task {task.id}: {task.description.strip()}\nFiles: {files}\n\n"
-                   f"Current contents:\n\n{edits.format_files(context.files)}")
-        if context.instructions.strip():
-            request += "\n\n" + context.instructions.strip()
         message = self.session.call(model=model, system=system,
                                     messages=[{"role": "user", "content": [{"type": "text", "text": request}]}])
         raw = "".join(b.text for b in message.content if b.type == "text")

@@ -50,13 +50,16 @@ def _models_check(cfg) -> Check:
     try:
         warnings = deprecation_warnings(cfg)
         table = PriceTable.from_config(cfg)
-        for model in cfg.models.model_dump().values():
+        for _, model in cfg.models.in_use():
             table.price(model)
     except GitorchError as exc:
         return Check("models", "fail", exc.message, exc.hint or "")
     if warnings:
         return Check("models", "warn", "; ".join(warnings), "choose a current model id in .gitorch.yml 'models:'")
-    return Check("models", "ok", ", ".join(f"{k} {v}" for k, v in cfg.models.model_dump().items()))
+    ladder = cfg.models.ladder
+    used = (f"ladder {' > '.join(ladder.rungs)}" if ladder.enabled
+            else f"plan {cfg.models.plan}, review {cfg.models.review} (ladder off)")
+    return Check("models", "ok", f"{used}, build {cfg.models.build}")
 
 
 def _browser_check(cfg) -> Check:

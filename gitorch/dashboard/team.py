@@ -41,7 +41,8 @@ def _metric(data: dict[str, Any]) -> Metric:
     return Metric(agent=data["agent"], model=data["model"], usage=usage, cost_usd=float(data["cost_usd"]),
                   baseline_cost_usd=float(data["baseline_cost_usd"]), duration_s=float(data.get("duration_s", 0)),
                   task_type=data.get("task_type"), run_id=data.get("run_id"), step=data.get("step"),
-                  fallback=bool(data.get("fallback")), created_at=parse_iso(data["created_at"]))
+                  fallback=bool(data.get("fallback")), created_at=parse_iso(data["created_at"]),
+                  reason=data.get("reason"))
 
 
 def _decision(data: dict[str, Any]) -> RoutingDecision:
@@ -147,10 +148,11 @@ class TeamStore:
         return [from_units(totals[k]) for k in sorted(totals)]
 
     def metric_totals(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
-        totals: dict[tuple[str, str], dict[str, Any]] = {}
+        totals: dict[tuple[str, str, str], dict[str, Any]] = {}
         for m in self.metrics_since(since, until):
-            t = totals.setdefault((m.agent, m.model), {
-                "agent": m.agent, "model": m.model, "calls": 0, "fallbacks": 0, "input_tokens": 0,
+            t = totals.setdefault((m.agent, m.model, m.reason or ""), {
+                "agent": m.agent, "model": m.model, "reason": m.reason or None, "calls": 0, "fallbacks": 0,
+                "input_tokens": 0,
                 "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
                 "cost_pico": 0, "baseline_pico": 0, "duration_ns": 0})
             t["fallbacks"] += int(m.fallback)

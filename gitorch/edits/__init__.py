@@ -27,8 +27,8 @@ paths (``None``: deleted); it repeats every path check, so half a set never land
 from .apply import apply_edits
 from .failures import BlockFailure, EditError
 from .paths import PathRefused, check, is_git_dir, is_workflow_path
-from .protocol import builder_instructions, format_files
+from .protocol import builder_instructions, claude_alone, claude_request, format_files
 from .reader import parse_answer
 
 __all__ = ["BlockFailure", "EditError", "PathRefused", "apply_edits", "builder_instructions", "check",
-           "format_files", "is_git_dir", "is_workflow_path", "parse_answer"]
+           "claude_alone", "claude_request", "format_files", "is_git_dir", "is_workflow_path", "parse_answer"]

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..config import EditsConfig
+from ..cost import estimate_tokens
+from ..model import BuildContext, Task, Usage
 
 _EXAMPLE_WHOLE = ("example/hello.py", 'def hello(name):\n    return f"Hello, {name}!"\n')
 _EXAMPLE_SEARCH = ("example/calc.py", "def add(a, b):\n    return a+b\n", "def add(a, b):\n    return a + b\n")
@@ -88,3 +90,31 @@ def format_files(files: Mapping[str, str]) -> str:
         body = content if content.endswith("\n") or not content else content + "\n"
         parts.append(f"`{path}`\n{fence}{language(path)}\n{body}{fence}\n")
     return "\n".join(parts)
+
+
+def claude_request(task: Task, context: BuildContext, edits_config: EditsConfig | None = None) -> tuple[str, str]:
+    """What gitorch's Claude builder sends for ``task``: the stable part (the protocol and the
+    repository map, cached) and the request (the task, its files, extra instructions)."""
+    stable = builder_instructions(edits_config)
+    if context.repo_map.strip():
+        stable += "\n\n# Repository\n\n" + context.repo_map.strip()
+    files = ", ".join(task.files) or "(the task names none)"
+    request = (f"Task {task.id}: {task.description.strip()}\nFiles: {files}\n\n"
+               f"Current contents:\n\n{format_files(context.files)}")
+    if context.instructions.strip():
+        request += "\n\n" + context.instructions.strip()
+    return stable, request
+
+
+def claude_alone(task: Task, context: BuildContext, contents: Mapping[str, str | None],
+                 edits_config: EditsConfig | None = None) -> Usage:
+    """The Claude-alone counterfactual of a build, whichever builder did it: the tokens gitorch's
+    Claude builder would send for ``task`` (``claude_request``) and receive (``contents`` as whole
+    files, deletions as ``DELETE`` lines), estimated from the text. The stable part is counted as
+    plain input: at about 450 tokens it is under the 1,024 a prompt cache needs."""
+    stable, request = claude_request(task, context, edits_config)
+    written = {path: text for path, text in contents.items() if text is not None}
+    answer = format_files(written) if written else ""
+    answer += "".join(f"DELETE `{path}`\n" for path, text in contents.items() if text is None)
+    return Usage(input_tokens=estimate_tokens(stable + request), output_tokens=estimate_tokens(answer),
+                 estimated=True)

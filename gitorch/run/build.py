@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..edits.protocol import claude_alone
 from ..errors import AgentError, GitorchError, UnusableAnswer, answer_of
 from ..model import (
     CLAUDE,
@@ -184,8 +185,14 @@ class _TaskBuild:
             return
         calls.append(BuildCall(result.agent, result.model, result.usage, round(result.duration_s, 3), error))
         paid, self._paid = self._paid, None
+        # A builder's baseline is what Claude alone would have done for the task: counted once, on the
+        # answer that was used, whichever builder gave it.
+        alone = None
+        if result.agent != CLAUDE and error is None:
+            alone = claude_alone(task, context, result.contents or {}, self.config.edits)
         self.ledger.record(agent=result.agent, model=result.model, usage=result.usage, duration_s=result.duration_s,
-                           task_type=task.task_type, run_id=context.run_id, step="build", fallback=fallback, paid=paid)
+                           task_type=task.task_type, run_id=context.run_id, step="build", fallback=fallback, paid=paid,
+                           claude_alone=alone)
 
     def _release(self) -> None:
         paid, self._paid = self._paid, None

@@ -88,11 +88,13 @@ class Ledger:
 
     def record(self, *, agent: str, model: str, usage: Usage, duration_s: float, step: str,
                task_type: str | None = None, run_id: str | None = None, fallback: bool = False,
-               paid: Paid | None = None) -> Metric:
-        """The ledger row of one call; with ``paid``, it settles that call's reservation."""
+               paid: Paid | None = None, reason: str | None = None, claude_alone: Usage | None = None) -> Metric:
+        """The ledger row of one call; with ``paid``, it settles that call's reservation. ``reason``
+        says why this model (the ladder's); ``claude_alone`` is what gitorch's Claude builder would
+        have sent and received for a builder's task (``cost.claude_alone_usage``)."""
         metric = cost.metric_for(self.config, agent=agent, model=model, usage=usage, duration_s=duration_s,
                                  task_type=task_type, run_id=run_id, step=step, fallback=fallback,
-                                 table=self.prices)
+                                 table=self.prices, reason=reason, claude_alone=claude_alone)
         if paid is not None and not paid.settled:
             self.budget.settle(paid.reservation, metric)
             paid.settled = True
@@ -101,7 +103,7 @@ class Ledger:
         return metric
 
     def record_architect(self, result: PlanResult | ReviewResult, *, step: str, task_type: str | None = None,
-                         run_id: str | None = None, paid: Paid | None = None) -> Metric:
-        """The row of a plan or a review."""
+                         run_id: str | None = None, paid: Paid | None = None, reason: str | None = None) -> Metric:
+        """The row of a plan or a review, with why its model was chosen."""
         return self.record(agent=CLAUDE, model=result.model, usage=result.usage, duration_s=result.duration_s,
-                           step=step, task_type=task_type, run_id=run_id, paid=paid)
+                           step=step, task_type=task_type, run_id=run_id, paid=paid, reason=reason)

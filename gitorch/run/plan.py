@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .. import cost, ladder
 from ..errors import GitorchError
 from ..model import (
     CHATGPT,
@@ -30,12 +31,17 @@ from .state import Paused, RunRequest, RunState
 
 def make_plan(architect: Architect, ledger: Ledger, config: Any, text: str, repo_context: str, gate: Gate, *,
               run_id: str | None = None, task_type: str | None = "planning") -> PlanResult:
-    """Claude's plan for ``text``: held against the budget by ``gate`` first, then made, then its
-    ledger row written (which settles what the gate held)."""
-    with gate(config.models.plan, input_tokens=len(repo_context) // 4 + 2000,
+    """Claude's plan for ``text``: the model chosen by the ladder (from the request's size and the
+    concerns it names), held against the budget by ``gate`` at that model's price, then made, then
+    its ledger row written with the reason (which settles what the gate held)."""
+    rungs = config.models.ladder
+    work = ladder.Work("plan", task_tokens=cost.estimate_tokens(text), concerns=ladder.concerns(rungs, text=text))
+    choice = ladder.choose(rungs, work, plan_model=config.models.plan, review_model=config.models.review)
+    with gate(choice.model, input_tokens=len(repo_context) // 4 + 2000,
               output_tokens=config.anthropic.max_output_tokens // 2) as paid:
-        result = architect.plan(text, repo_context)
-        ledger.record_architect(result, step="plan", task_type=task_type, run_id=run_id, paid=paid)
+        result = architect.plan(text, repo_context, model=choice.model)
+        ledger.record_architect(result, step="plan", task_type=task_type, run_id=run_id, paid=paid,
+                                reason=choice.reason)
     result.plan.run_id = run_id
     return result
 

@@ -6,9 +6,10 @@ budget gate, the call, its ledger row, and the rule that a failing test command 
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
+from .. import ladder
 from ..model import (
     CLAUDE,
     InlineComment,
@@ -31,13 +32,26 @@ def review_change(architect: Architect, ledger: Ledger, config: Any, plan: Plan 
                   repo_context: str | None = None, run_id: str | None = None, step: str = "review") -> ReviewResult:
     """Claude's review of ``diff`` (``files``: the new content of each changed path, None when deleted).
     Without ``repo_context`` the architect reads the repository as its plan did (one prompt cache)."""
+    rungs = config.models.ladder
+    about = "" if plan is None else "\n".join([plan.summary, *(t.description for t in plan.tasks)])
+    work = ladder.Work("review", diff_lines=ladder.diff_size(diff),
+                       tests_passed=None if verify is None else verify.passed,
+                       concerns=ladder.concerns(rungs, paths=files, text=about))
     if verify is not None:
         diff += f"\n\n# Verification: `{verify.command}` exited {verify.exit_code}\n{verify.tail}"
     artifacts = {p: c for p, c in files.items() if c is not None}
-    with gate(config.models.review, input_tokens=(len(diff) + len(repo_context or "")) // 4 + 4000,
-              output_tokens=2000) as paid:
-        result = architect.review(plan, diff, artifacts, repo_context=repo_context)
-        ledger.record_architect(result, step=step, task_type="review", run_id=run_id, paid=paid)
+    choice = ladder.choose(rungs, work, plan_model=config.models.plan, review_model=config.models.review)
+    while True:  # a rung that rejects, or approves unsure, hands the same review to the next one up
+        with gate(choice.model, input_tokens=(len(diff) + len(repo_context or "")) // 4 + 4000,
+                  output_tokens=2000) as paid:
+            result = architect.review(plan, diff, artifacts, repo_context=repo_context, model=choice.model)
+            ledger.record_architect(result, step=step, task_type="review", run_id=run_id, paid=paid,
+                                    reason=choice.reason)
+        why = ladder.escalation(rungs, choice, result.review.verdict, result.review.confidence)
+        if why is None:
+            break
+        choice = ladder.choose(rungs, replace(work, escalated_from=choice.model, escalation=why),
+                               plan_model=config.models.plan, review_model=config.models.review)
     review = result.review
     if verify is not None and not verify.passed and review.verdict == "approve":
         review.verdict = "reject"
@@ -96,4 +110,5 @@ def review_from(data: dict[str, Any]) -> Review:
     return Review(verdict=data["verdict"], summary=data["summary"],
                   artifacts=[Verdict(**v) for v in data.get("artifacts", [])],
                   comments=[InlineComment(**c) for c in data.get("comments", [])],
-                  fix_tasks=[Task(**t) for t in data.get("fix_tasks", [])], round=data.get("round", 1))
+                  fix_tasks=[Task(**t) for t in data.get("fix_tasks", [])], round=data.get("round", 1),
+                  confidence=data.get("confidence"))

@@ -38,6 +38,17 @@ from . import loopback
 from .loopback import LoopbackServer
 
 ANTHROPIC_VERSION = "2023-06-01"
+
+
+def served_models() -> frozenset[str]:
+    """The model ids the API answers: those the installed SDK lists as current (retired ones, such as
+    claude-sonnet-4-5 after its end of life on 2026-11-30, are not among them)."""
+    from typing import get_args
+
+    from anthropic.types import ModelParam
+
+    listed = next(arg for arg in get_args(ModelParam) if get_args(arg))
+    return frozenset(get_args(listed))
 _TOKEN = re.compile(r"[A-Za-z]{1,6}|[0-9]{1,3}|[^\sA-Za-z0-9]|\n")
 MESSAGE_OVERHEAD = 4  # tokens a message's role and framing cost
 REQUEST_OVERHEAD = 8
@@ -210,9 +221,16 @@ class DemoScenario:
     """Answers like a careful architect would, from the request alone: a plan that touches the files
     the repository context names as relevant, a review that approves clean work and rejects work
     left with TODO / FIXME / NotImplementedError, for a build request (Claude as the builder)
-    whole-file blocks in gitorch.edits' protocol, and for anything else a short text."""
+    whole-file blocks in gitorch.edits' protocol, and for anything else a short text.
+
+    Reviews depend on the model, as they would: every model rejects unfinished work, but only the
+    larger ones (Sonnet, Opus) reject the subtler faults of ``SUBTLE_FAULTS``; a Haiku model approves
+    such a file and says it is unsure (confidence 0.5). Every review states its confidence."""
 
     REJECT_MARKERS = ("TODO", "FIXME", "NotImplementedError")
+    SUBTLE_FAULTS = {"pickle.loads(": "unpickles data it did not write (code execution)",
+                     'execute(f"': "builds SQL from a formatted string (injection)",
+                     "verify=False": "turns TLS certificate checks off"}
 
     def __call__(self, body: dict[str, Any]) -> Reply:
         tools = [t.get("name") for t in body.get("tools") or []]
@@ -222,7 +240,8 @@ class DemoScenario:
         if wanted == "write_plan":
             return Reply(text="Here is the plan.", tool_name="write_plan", tool_input=self.plan(body, last))
         if wanted == "write_review":
-            return Reply(text="Review done.", tool_name="write_review", tool_input=self.review(last))
+            return Reply(text="Review done.", tool_name="write_review",
+                         tool_input=self.review(last, str(body.get("model") or "")))
         if not tools and re.match(r"Task \S+: ", last):
             return Reply(text=self.build(last))
         return Reply(text="Understood.")
@@ -265,29 +284,42 @@ class DemoScenario:
                           "task_type": "code_generation"})
         return {"summary": f"{len(tasks)} task(s) for: {first_line}", "tasks": tasks}
 
-    def review(self, last: str) -> dict[str, Any]:
+    def review(self, last: str, model: str = "") -> dict[str, Any]:
         artifacts = [(m[0], m[2]) for m in
                      re.findall(r"^### artifact: (\S+)\n(`{3,})[^\n]*\n(.*?)^\2$", last, flags=re.M | re.S)]
         lines = diff_lines(_between(last, "<diff>", "</diff>") or "")
         for path in re.findall(r"^### artifact: (\S+)\n\(a new file", last, flags=re.M):  # content in the diff
             artifacts.append((path, "\n".join(text for _, (text, added) in sorted(lines.get(path, {}).items()))))
+        small = "haiku" in model
         verdicts, comments, fixes = [], [], []
+        confidence = 0.9
         for path, content in artifacts:
             marker = next((m for m in self.REJECT_MARKERS if m in content), None)
+            if marker is not None:
+                notes, ask, body = f"Unfinished work left in place ({marker}).", f"Finish the {marker} in {path}", \
+                    f"Finish this: {marker} left here."
+            else:
+                marker = next((m for m in self.SUBTLE_FAULTS if m in content), None)
+                if marker is not None and small:  # a small model sees something odd but cannot judge it
+                    confidence = 0.5
+                    marker = None
+                if marker is not None:
+                    fault = self.SUBTLE_FAULTS[marker]
+                    notes, ask, body = f"Unsafe: it {fault}.", f"Fix {path}: it {fault}", f"This {fault}."
             if marker is None:
                 verdicts.append({"path": path, "status": "approved", "notes": "Matches the plan; reads cleanly."})
                 continue
-            verdicts.append({"path": path, "status": "rejected", "notes": f"Unfinished work left in place ({marker})."})
+            verdicts.append({"path": path, "status": "rejected", "notes": notes})
             for line_no, (text, added) in sorted(lines.get(path, {}).items()):
                 if added and marker in text:
-                    comments.append({"path": path, "line": line_no, "body": f"Finish this: {marker} left here."})
+                    comments.append({"path": path, "line": line_no, "body": body})
                     break
-            fixes.append({"id": f"fix-{len(fixes) + 1}", "description": f"Finish the {marker} in {path}",
+            fixes.append({"id": f"fix-{len(fixes) + 1}", "description": ask,
                           "files": [path], "assigned_to": "chatgpt-pro", "depends_on": [],
                           "estimated_lines": 15, "task_type": "debugging"})
         verdict = "approve" if verdicts and not fixes else "reject"
         return {"verdict": verdict, "summary": f"{len(verdicts) - len(fixes)} of {len(verdicts)} approved.",
-                "artifacts": verdicts, "comments": comments, "fix_tasks": fixes}
+                "artifacts": verdicts, "comments": comments, "fix_tasks": fixes, "confidence": confidence}
 
 
 def _last_user_text(body: dict[str, Any]) -> str:
@@ -319,13 +351,15 @@ class AnthropicServer(LoopbackServer):
 
     ``api_key``: when set, any other key is answered with 401 (a missing key always is).
     ``scenario``: answers when the queue is empty. ``clock``: for cache TTLs (tests move it on).
-    ``chunk_chars``: size of the text pieces a streamed answer is cut into."""
+    ``chunk_chars``: size of the text pieces a streamed answer is cut into. ``models``: the ids it
+    answers (by default ``served_models()``); any other is a 404 ``not_found_error``, as the API says."""
 
     def __init__(self, *, api_key: str | None = None, scenario: Scenario | None = None,
                  clock: Callable[[], float] = time.monotonic, min_cache_tokens: int = 1024,
-                 chunk_chars: int = 40, port: int = 0):
+                 chunk_chars: int = 40, port: int = 0, models: frozenset[str] | None = None):
         super().__init__(port)
         self.api_key = api_key
+        self.models = served_models() if models is None else models
         self.scenario: Scenario = scenario or DemoScenario()
         self.cache = PromptCache(clock, min_cache_tokens)
         self.chunk_chars = chunk_chars
@@ -464,6 +498,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = entry.body
         if not body.get("model"):
             return 400, "invalid_request_error", "model: Field required"
+        if body["model"] not in self.api.models:
+            return 404, "not_found_error", f"model: {body['model']}"
         if not body.get("messages"):
             return 400, "invalid_request_error", "messages: Field required"
         if entry.path == "/v1/messages" and not body.get("max_tokens"):

@@ -29,7 +29,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -430,7 +430,7 @@ _OVERRIDDEN = ("((override_agent IS NOT NULL AND override_agent != agent) OR "
 _FEEDBACK = ("(override_agent IS NOT NULL OR override_task_type IS NOT NULL OR agent_used IS NOT NULL "
              "OR outcome IS NOT NULL)")
 
-METRIC_HOURS = HourlySums(
+METRIC_HOURS_M007 = HourlySums(
     "metric_hours", "metrics m",
     {"m": ("metrics", "created_at, agent, model, fallback, input_tokens, output_tokens, cache_creation_input_tokens, "
                       "cache_read_input_tokens, cost_usd, baseline_cost_usd, duration_s")},
@@ -439,6 +439,10 @@ METRIC_HOURS = HourlySums(
           ("output_tokens", "m.output_tokens"), ("cache_creation_input_tokens", "m.cache_creation_input_tokens"),
           ("cache_read_input_tokens", "m.cache_read_input_tokens"), ("cost_pico", _units("m.cost_usd", PICO)),
           ("baseline_pico", _units("m.baseline_cost_usd", PICO)), ("duration_ns", _units("m.duration_s", NANO))))
+# Since m009 the sums are also kept per reason (why the architect's ladder chose the model; '' for none).
+METRIC_HOURS = replace(
+    METRIC_HOURS_M007, tables={"m": ("metrics", METRIC_HOURS_M007.tables["m"][1] + ", reason")},
+    keys=(*METRIC_HOURS_M007.keys, ("reason", "COALESCE(m.reason, '')")))
 DECISION_HOURS = HourlySums(
     "decision_hours", "routing_decisions d",
     {"d": ("routing_decisions", "created_at, agent, task_type, override_agent, override_task_type, agent_used, "
@@ -473,7 +477,7 @@ def m007_lookups_and_hourly_sums(db: sqlite3.Connection) -> None:
         CREATE INDEX metrics_run_created ON metrics(run_id, created_at);
         DROP INDEX metrics_run
     """)
-    for sums in (METRIC_HOURS, DECISION_HOURS, FEATURE_HOURS, REVIEW_HOURS):
+    for sums in (METRIC_HOURS_M007, DECISION_HOURS, FEATURE_HOURS, REVIEW_HOURS):
         for statement in sums.schema():
             db.execute(statement)
 
@@ -503,6 +507,19 @@ def m008_claims_and_reservations(db: sqlite3.Connection) -> None:
         );
         CREATE INDEX reservations_run ON reservations(run_id)
     """)
+
+
+@migration
+def m009_metric_reason(db: sqlite3.Connection) -> None:
+    """Why each call used its model (the architect's ladder: "small change, tests pass", "concern:
+    payments", "escalated: claude-haiku-5-5 rejected"); the hourly sums of metrics are kept per
+    reason too (rebuilt from the rows)."""
+    db.execute("ALTER TABLE metrics ADD COLUMN reason TEXT")
+    for n in range(4):
+        db.execute(f"DROP TRIGGER {METRIC_HOURS_M007.name}_metrics_{n}")
+    db.execute(f"DROP TABLE {METRIC_HOURS_M007.name}")
+    for statement in METRIC_HOURS.schema():
+        db.execute(statement)
 
 
 @migration
@@ -590,7 +607,7 @@ def _metric(row: sqlite3.Row) -> Metric:
                     row["cache_read_input_tokens"], bool(row["estimated"])),
         cost_usd=row["cost_usd"], baseline_cost_usd=row["baseline_cost_usd"], duration_s=row["duration_s"],
         task_type=row["task_type"], run_id=row["run_id"], step=row["step"], fallback=bool(row["fallback"]),
-        created_at=parse_iso(row["created_at"]),
+        created_at=parse_iso(row["created_at"]), reason=row["reason"],
     )
 
 
@@ -629,7 +646,7 @@ def _review(body: dict[str, Any]) -> Review:
         artifacts=[Verdict(**v) for v in body.get("artifacts", [])],
         comments=[InlineComment(**c) for c in body.get("comments", [])],
         fix_tasks=[Task(**t) for t in body.get("fix_tasks", [])],
-        round=body.get("round", 1),
+        round=body.get("round", 1), confidence=body.get("confidence"),
     )
 
 
@@ -876,11 +893,11 @@ class SqliteStore:
         cursor = db.execute(
             "INSERT INTO metrics (agent, model, input_tokens, output_tokens, cache_creation_input_tokens, "
             "cache_read_input_tokens, estimated, cost_usd, baseline_cost_usd, duration_s, task_type, run_id, "
-            "step, fallback, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "step, fallback, created_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (metric.agent, metric.model, u.input_tokens, u.output_tokens, u.cache_creation_input_tokens,
              u.cache_read_input_tokens, int(u.estimated), float(metric.cost_usd), float(metric.baseline_cost_usd),
              float(metric.duration_s), metric.task_type, metric.run_id, metric.step, int(metric.fallback),
-             iso(metric.created_at)),
+             iso(metric.created_at), metric.reason),
         )
         self._enqueue(db, "metrics", f"{self.runner}:{cursor.lastrowid}", asdict(metric))
 
@@ -915,15 +932,16 @@ class SqliteStore:
         return found
 
     def metric_totals(self, since: datetime, until: datetime | None = None) -> list[dict[str, Any]]:
-        """Sums per agent and model over a period: ``agent``, ``model``, ``calls``, ``fallbacks``, the
-        four token counts as named in ``Usage``, ``cost_usd``, ``baseline_cost_usd``, ``duration_s``."""
+        """Sums per agent, model and reason over a period: ``agent``, ``model``, ``reason`` (None when
+        none was given), ``calls``, ``fallbacks``, the four token counts as named in ``Usage``,
+        ``cost_usd``, ``baseline_cost_usd``, ``duration_s``."""
         rows, args = METRIC_HOURS.period(since, until)
-        sql = ("SELECT agent, model, SUM(calls) AS calls, SUM(fallbacks) AS fallbacks, "
+        sql = ("SELECT agent, model, NULLIF(reason, '') AS reason, SUM(calls) AS calls, SUM(fallbacks) AS fallbacks, "
                "SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens, "
                "SUM(cache_creation_input_tokens) AS cache_creation_input_tokens, "
                "SUM(cache_read_input_tokens) AS cache_read_input_tokens, SUM(cost_pico) AS cost_pico, "
                f"SUM(baseline_pico) AS baseline_pico, SUM(duration_ns) AS duration_ns FROM ({rows}) "
-               "GROUP BY agent, model HAVING SUM(calls) > 0 ORDER BY agent, model")
+               "GROUP BY agent, model, reason HAVING SUM(calls) > 0 ORDER BY agent, model, reason")
         with self._read() as db:
             return [from_units(r) for r in db.execute(sql, args)]
 
