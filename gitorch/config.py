@@ -137,9 +137,18 @@ class AgentsConfig(Section):
     allow_claude_fallback: bool = Field(True, description="let Claude build a task the builder could not do")
 
 
+Strategy = Literal["learned", "keywords", "neighbours"]
+STRATEGIES: tuple[str, ...] = ("learned", "keywords", "neighbours")
+
+
 class RoutingConfig(Section):
-    strategy: Literal["learned", "keywords"] = Field(
-        "learned", description="learned (default) or keywords (the original design's baseline)"
+    strategy: Strategy = Field(
+        "learned", description="learned (default), keywords (the original design's baseline) or neighbours "
+        "(this repository's own past decisions)"
+    )
+    shadow: list[Strategy] = Field(
+        default_factory=list, description="strategies run beside the chosen one on every decision, stored and "
+        "scored from feedback but never acted on (compare them with `gitorch stats`)"
     )
     auto: bool = Field(True, description="act on a suggestion without asking when confident [AUTO_ROUTING_ENABLED]")
     min_confidence_for_auto: float = Field(
@@ -151,6 +160,15 @@ class RoutingConfig(Section):
     )
     accuracy_window: int = Field(50, ge=1, description="decisions the accuracy check looks back over")
     large_codebase_files: int = Field(500, ge=1, description="files from which a repository counts as large")
+
+    @model_validator(mode="after")
+    def _shadows_differ(self) -> RoutingConfig:
+        if self.strategy in self.shadow:
+            raise ValueError(f"routing.shadow lists {self.strategy!r}, which is already routing.strategy; "
+                             "remove it from the shadows")
+        if len(set(self.shadow)) != len(self.shadow):
+            raise ValueError("routing.shadow names a strategy twice; list each once")
+        return self
 
 
 class BudgetConfig(Section):

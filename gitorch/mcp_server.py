@@ -209,6 +209,63 @@ class Period(TypedDict):
 
 
 @_closed
+class Suggestion(TypedDict):
+    """What one strategy suggested for a decision."""
+
+    agent: str
+    task_type: str
+    confidence: float
+
+
+@_closed
+class StrategyFigures(TypedDict):
+    acting: Annotated[bool, Field(description="the strategy whose suggestions are acted on")]
+    scored: Annotated[int, Field(description="decisions whose feedback could judge it")]
+    right: int
+    accuracy_pct: float
+    interval_pct: Annotated[list[float], Field(description="95% Wilson interval, low and high")]
+
+
+@_closed
+class PairedTest(TypedDict):
+    against: str
+    paired: Annotated[int, Field(description="decisions both strategies were scored on")]
+    only_acting_right: int
+    only_shadow_right: int
+    p_value: Annotated[float, Field(description="McNemar's exact test, two-sided")]
+    significant: bool
+
+
+@_closed
+class SwitchSuggestion(TypedDict):
+    strategy: str
+    p_value: float
+    test: str
+    message: str
+
+
+@_closed
+class Disagreement(TypedDict):
+    decision_id: str
+    text: str
+    created_at: Iso
+    suggestions: Annotated[dict[str, dict[str, str]], Field(description="agent and task_type per strategy")]
+    right: Annotated[dict[str, bool], Field(description="per strategy its feedback could judge")]
+
+
+@_closed
+class StrategyComparison(TypedDict):
+    """The acting routing strategy and its shadows (``routing.shadow``), scored from feedback."""
+
+    acting: str
+    strategies: dict[str, StrategyFigures]
+    tests: dict[str, PairedTest]
+    suggestion: SwitchSuggestion | None
+    disagreements: list[Disagreement]
+    disagreement_count: int
+
+
+@_closed
 class Metrics(TypedDict):
     """The figures of ``gitorch stats --json`` over the period."""
 
@@ -223,6 +280,7 @@ class Metrics(TypedDict):
     decisions: int
     decisions_with_feedback: int
     overrides: int
+    routing_strategies: StrategyComparison
     by_agent: dict[str, AgentFigures]
     claude_models: dict[str, ClaudeModelFigures]
     review_by_agent: dict[str, ReviewRate]
@@ -260,6 +318,7 @@ class Decision(TypedDict):
     strategy: str
     estimates: Annotated[dict[str, int], Field(description="context_tokens, output_tokens, lines")]
     manual: Annotated[bool, Field(description="the router asks a person before acting")]
+    shadows: Annotated[dict[str, Suggestion], Field(description="what each shadow strategy would have suggested")]
     repo: str
     run_id: str | None
     created_at: Iso

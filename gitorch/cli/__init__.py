@@ -391,6 +391,29 @@ def action(config_path: str, trigger_label: str | None, builder: str | None, dry
 
 
 @cli.group()
+def routing() -> None:
+    """The router's strategies."""
+
+
+@routing.command("promote")
+@click.argument("name")
+def routing_promote(name: str) -> None:
+    """Make strategy NAME the acting one in .gitorch.yml (the old one becomes a shadow)."""
+    from ..routing.promote import promote
+
+    config = _load_config()
+    if config.repo_root is None:
+        raise GitorchError("not inside a git repository: there is no .gitorch.yml to change",
+                           hint="run 'gitorch routing promote' in your repository (where 'gitorch init' wrote .gitorch.yml)")
+    result = promote(config.repo_root, name)
+    if not result["changed"]:
+        click.echo(f"{name} is already the routing strategy in {result['path']}; nothing to do")
+        return
+    click.echo(f"routing.strategy is now {name} (was {result['was']}); shadows: "
+               f"{', '.join(result['shadow'])}. Edited {result['path']}.")
+
+
+@cli.group()
 def hook() -> None:
     """What installed git hooks run."""
 

@@ -523,6 +523,12 @@ def m009_metric_reason(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+@migration
+def m010_decision_shadows(db: sqlite3.Connection) -> None:
+    """What each shadow strategy would have suggested for a decision (``routing.shadow``)."""
+    db.execute("ALTER TABLE routing_decisions ADD COLUMN shadows TEXT NOT NULL DEFAULT '{}'")
+
+
 def applied_migrations(db: sqlite3.Connection) -> list[str]:
     exists = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").fetchone()
     if not exists:
@@ -551,7 +557,7 @@ def migrate(db: sqlite3.Connection, upto: str | None = None) -> list[str]:
 _DECISION_COLUMNS = (
     "id", "repo", "text", "task_type", "task_types", "agent", "confidence", "scores", "reasoning", "workflow",
     "estimated_cost_usd", "estimated_saving_usd", "strategy", "estimates", "manual", "run_id", "created_at",
-    "override_agent", "override_task_type", "agent_used", "outcome", "feedback_at",
+    "override_agent", "override_task_type", "agent_used", "outcome", "feedback_at", "shadows",
 )
 
 
@@ -564,7 +570,7 @@ def _decision_row(d: RoutingDecision) -> tuple[Any, ...]:
         d.id, d.repo, d.text, d.task_type, _dumps(d.task_types), d.agent, float(d.confidence), _dumps(d.scores),
         d.reasoning, _dumps(_workflow(d)), float(d.estimated_cost_usd),
         float(d.estimated_saving_usd), d.strategy, _dumps(d.estimates), int(d.manual), d.run_id, iso(d.created_at),
-        d.override_agent, d.override_task_type, d.agent_used, d.outcome, None,
+        d.override_agent, d.override_task_type, d.agent_used, d.outcome, None, _dumps(d.shadows),
     )
 
 
@@ -577,7 +583,7 @@ def _decision(row: sqlite3.Row) -> RoutingDecision:
         strategy=row["strategy"], estimates=_loads(row["estimates"], {}), manual=bool(row["manual"]),
         repo=row["repo"], run_id=row["run_id"], created_at=parse_iso(row["created_at"]),
         override_agent=row["override_agent"], override_task_type=row["override_task_type"],
-        agent_used=row["agent_used"], outcome=row["outcome"],
+        agent_used=row["agent_used"], outcome=row["outcome"], shadows=_loads(row["shadows"], {}),
     )
 
 
@@ -929,6 +935,13 @@ class SqliteStore:
         sql = f"SELECT * FROM routing_decisions{where} ORDER BY created_at DESC, rowid DESC LIMIT ?"
         with self._read() as db:
             return [_decision(r) for r in db.execute(sql, (*args, limit))]
+
+    def judged_decisions(self, repo: str, limit: int = 500) -> list[RoutingDecision]:
+        """This repository's newest ``limit`` decisions that have feedback, newest first."""
+        sql = ("SELECT * FROM routing_decisions WHERE repo = ? AND feedback_at IS NOT NULL "
+               "ORDER BY feedback_at DESC, rowid DESC LIMIT ?")
+        with self._read() as db:
+            return [_decision(r) for r in db.execute(sql, (repo, limit))]
 
     def decisions_since(self, since: datetime, until: datetime | None = None) -> list[RoutingDecision]:
         """Oldest first, created at or after ``since`` (and before ``until`` when given)."""
