@@ -10,7 +10,15 @@ For each data file of ``{"text", "label"}`` lines (default ../shared/data/routin
   right ones with a success outcome), then the router learns; accuracy per block of 100 and over
   the last 300;
 - per-label accuracy, accuracy on the three commit-derived labels alone, agent accuracy through the
-  type -> agent mapping, mean confidence against accuracy (calibration);
+  type -> agent mapping;
+- calibration (cold): the expected calibration error and a reliability table of the top type's
+  probability (against the type being right) and of the confidence (against the agent being right),
+  and the auto coverage: the share of requests at or above MIN_CONFIDENCE_FOR_AUTO and how often the
+  agent is right among them;
+- strategies on the stream: every decision also routed by the shadows (keywords, neighbours) and
+  scored from the same feedback: accuracy with a Wilson interval and McNemar's exact test;
+- milliseconds per single `route` (stored, as the pre-push hook does) for each strategy, with the
+  stream's feedback in the store (the neighbours strategy remembers it);
 - decisions per second of `gitorch route --batch` through the same code path (parse, route, store,
   write JSON), and of the whole command as a process (start-up included).
 """
@@ -34,12 +42,17 @@ sys.path.insert(0, str(ROOT))
 from gitorch.config import Config  # noqa: E402
 from gitorch.routing import Router  # noqa: E402
 from gitorch.routing.batch import route_file  # noqa: E402
+from gitorch.routing.learned import reliability  # noqa: E402
+from gitorch.routing.shadow import compare, p_text  # noqa: E402
 from gitorch.routing.train import read_labelled  # noqa: E402
 from gitorch.store.sqlite import SqliteStore  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "routing-tasks.jsonl"
 LABELS = ("planning", "code_generation", "debugging", "refactoring")
 COMMIT_LABELS = ("code_generation", "debugging", "refactoring")
+# The stream routes with every other strategy as a shadow, so the same feedback scores them all.
+SHADOWS = {"learned": ["keywords", "neighbours"], "keywords": ["learned", "neighbours"],
+           "neighbours": ["learned", "keywords"]}
 
 
 def mapped_agent(label: str, builder: str = "chatgpt-pro") -> str:
@@ -58,16 +71,12 @@ def _scores(pred: list[str], gold: list[str], agents: list[str]) -> dict:
     }
 
 
-def calibration(confidences: list[float], correct: list[bool], bins: int = 10) -> dict:
-    conf, hit = np.array(confidences), np.array(correct, dtype=float)
-    edges = np.linspace(0, 1, bins + 1)
-    ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        inside = (conf > lo) & (conf <= hi)
-        if inside.any():
-            ece += inside.mean() * abs(conf[inside].mean() - hit[inside].mean())
-    return {"mean_type_probability": round(float(conf.mean()), 4), "accuracy": round(float(hit.mean()), 4),
-            "ece": round(float(ece), 4)}
+def auto_coverage(confidences: list[float], agent_right: list[bool], threshold: float) -> dict:
+    """Share of requests at or above the auto threshold, and how often the agent is right among them."""
+    conf, hit = np.array(confidences), np.array(agent_right, dtype=bool)
+    auto = conf >= threshold
+    return {"threshold": threshold, "share": round(float(auto.mean()), 4), "count": int(auto.sum()),
+            "agent_accuracy": round(float(hit[auto].mean()), 4) if auto.any() else None}
 
 
 def cold(rows: list[dict], strategy: str, workdir: Path) -> dict:
@@ -78,15 +87,22 @@ def cold(rows: list[dict], strategy: str, workdir: Path) -> dict:
     gold = [r["label"] for r in rows]
     out = _scores([d.task_type for d in decisions], gold, [d.agent for d in decisions])
     if strategy == "learned":
-        out["calibration"] = calibration([d.task_types[d.task_type] for d in decisions],
-                                         [d.task_type == g for d, g in zip(decisions, gold, strict=True)])
+        agent_right = [d.agent == mapped_agent(g) for d, g in zip(decisions, gold, strict=True)]
+        out["calibration"] = {
+            "type": reliability([d.task_types[d.task_type] for d in decisions],
+                                [d.task_type == g for d, g in zip(decisions, gold, strict=True)]),
+            "confidence": reliability([d.confidence for d in decisions], agent_right),
+        }
+        out["auto"] = auto_coverage([d.confidence for d in decisions], agent_right,
+                                    Config().routing.min_confidence_for_auto)
     return out
 
 
 def stream(rows: list[dict], workdir: Path, strategy: str = "learned") -> dict:
     """Prequential: predict, the person corrects a wrong suggestion (confirms a right one), learn."""
     store = SqliteStore(workdir / f"stream-{strategy}.db")
-    router = Router(Config(), store, repo=f"bench-stream-{strategy}", strategy=strategy)
+    config = Config.model_validate({"routing": {"strategy": strategy, "shadow": SHADOWS[strategy]}})
+    router = Router(config, store, repo=f"bench-stream-{strategy}")
     hits, agent_hits = [], []
     started = time.perf_counter()
     for row in rows:
@@ -100,6 +116,8 @@ def stream(rows: list[dict], workdir: Path, strategy: str = "learned") -> dict:
     router.save_state()
     seconds = time.perf_counter() - started
     state_bytes = len(store.load_router_state(router.repo) or b"")
+    strategies = compare(store.judged_decisions(router.repo, limit=len(rows)), strategy)
+    timing = route_times(store, router.repo, rows)
     store.close()
     hits_a = np.array(hits, dtype=float)
     curve = [round(float(hits_a[i: i + 100].mean()), 4) for i in range(0, len(hits_a), 100)]
@@ -114,7 +132,32 @@ def stream(rows: list[dict], workdir: Path, strategy: str = "learned") -> dict:
         "stream_accuracy": round(float(hits_a.mean()), 4),
         "seconds": round(seconds, 2),
         "state_bytes": state_bytes,
+        "strategies": {name: {k: row[k] for k in ("scored", "accuracy_pct", "interval_pct")}
+                       for name, row in strategies["strategies"].items()},
+        "tests": strategies["tests"],
+        "suggestion": strategies["suggestion"],
+        "route_ms": timing,
     }
+
+
+def route_times(store: SqliteStore, repo: str, rows: list[dict], count: int = 60) -> dict:
+    """Median milliseconds of one stored `route` per strategy, over the store the stream filled
+    (the neighbours strategy's memory loads on the first call, as in a fresh hook process: that
+    first call is reported apart)."""
+    texts = [r["text"] for r in rows[:count]]
+    out = {}
+    for name in ("learned", "keywords", "neighbours"):
+        router = Router(Config.model_validate({"routing": {"strategy": name}}), store, repo=repo)
+        started = time.perf_counter()
+        router.route(texts[0])
+        first = time.perf_counter() - started
+        times = []
+        for text in texts:
+            started = time.perf_counter()
+            router.route(text)
+            times.append(time.perf_counter() - started)
+        out[name] = {"median_ms": round(1000 * float(np.median(times)), 2), "first_ms": round(1000 * first, 1)}
+    return out
 
 
 def batch_speed(path: Path, workdir: Path, repeat: int = 3) -> dict:
@@ -186,17 +229,45 @@ def table(result: dict) -> str:
                      + f" | {pct(part['commit_labels_accuracy'])} | {pct(part['agent_accuracy'])} |")
     lines.append(f"| learned, last 300 of the stream | {pct(s['final_accuracy'])} | | | | | "
                  f"{pct(s['final_commit_labels_accuracy'])} | {pct(s['final_agent_accuracy'])} |")
-    cal = c["calibration"]
+    cal, auto = c["calibration"], c["auto"]
     lines += [
         "",
         "learning curve (accuracy per 100 decisions): " + " ".join(f"{100 * v:.0f}" for v in s["curve"]),
-        f"calibration (cold): mean type probability {pct(cal['mean_type_probability'])} vs accuracy "
-        f"{pct(cal['accuracy'])}, ECE {cal['ece']:.3f}",
+        "",
+        f"calibration (cold): top type probability: mean {pct(cal['type']['mean_probability'])} vs right "
+        f"{pct(cal['type']['accuracy'])}, ECE {cal['type']['ece']:.3f}; confidence (P agent right): mean "
+        f"{pct(cal['confidence']['mean_probability'])} vs right {pct(cal['confidence']['accuracy'])}, "
+        f"ECE {cal['confidence']['ece']:.3f}",
+        f"auto coverage: {pct(auto['share'])} of requests at or above {auto['threshold']:.0%} confidence "
+        f"({auto['count']}), agent right for {pct(auto['agent_accuracy'])} of them",
+        "",
+        "| bin | type: rows | mean probability | right | confidence: rows | mean confidence | agent right |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    type_bins = {tuple(b["bin"]): b for b in cal["type"]["bins"]}
+    conf_bins = {tuple(b["bin"]): b for b in cal["confidence"]["bins"]}
+    for key in sorted(set(type_bins) | set(conf_bins)):
+        t, k = type_bins.get(key), conf_bins.get(key)
+        lines.append(f"| {key[0]:.1f}-{key[1]:.1f} | " + (f"{t['count']} | {pct(t['mean_probability'])} | "
+                     f"{pct(t['accuracy'])}" if t else "0 | | ") + " | " + (
+                     f"{k['count']} | {pct(k['mean_probability'])} | {pct(k['accuracy'])}" if k else "0 | | ") + " |")
+    lines += ["", "strategies on the stream (scored from the same feedback; 95% Wilson interval; McNemar exact "
+                  "against the acting one):"]
+    for name, row in s["strategies"].items():
+        test = s["tests"].get(name)
+        lines.append(f"- {name}: {pct(row['accuracy_pct'] / 100)} of {row['scored']} "
+                     f"({row['interval_pct'][0]:.1f}-{row['interval_pct'][1]:.1f}%)"
+                     + (f"; only it right {test['only_shadow_right']}, only acting right "
+                        f"{test['only_acting_right']}, {p_text(test['p_value'], 'p')}" if test else " (acting)"))
+    if s["suggestion"]:
+        lines.append(f"- suggestion: {s['suggestion']['message']}")
+    lines.append("ms per stored route: " + ", ".join(
+        f"{name} {t['median_ms']:.1f} (first {t['first_ms']:.0f})" for name, t in s["route_ms"].items()))
+    lines.append(
         f"--batch: {result['batch']['decisions_per_second']} decisions/s through the code path (best of "
         f"{result['batch']['runs']}), {result['batch']['process_decisions_per_second']} decisions/s as a whole "
         f"process ({result['batch']['process_seconds']} s incl. start-up); stream of {result['rows']} route+feedback "
-        f"pairs took {s['seconds']} s; learned state {s['state_bytes']} bytes",
-    ]
+        f"pairs took {s['seconds']} s; learned state {s['state_bytes']} bytes")
     return "\n".join(lines)
 
 

@@ -237,6 +237,28 @@ describe("queries", () => {
     expect(stats.successRate).toBeCloseTo(0.5);
   });
 
+  test("a decision's shadow suggestions are kept typed, and a malformed one is rejected alone", async () => {
+    const t = setup();
+    const base = { text: "fix bug", task_type: "debugging", agent: "chatgpt-pro", confidence: 0.9, scores: {},
+      strategy: "learned", manual: false, repo: "o/r", created_at: iso(NOW) };
+    const out = await t.mutation(internal.mirror.push, {
+      records: [
+        { table: "routing_decisions", key: "s1", version: 1, runner: "r", payload: { ...base, decision_id: "s1",
+          shadows: { keywords: { agent: "claude", task_type: "planning", confidence: 0.6 } } } },
+        { table: "routing_decisions", key: "s2", version: 1, runner: "r", payload: { ...base, decision_id: "s2",
+          shadows: ["keywords"] } },
+        { table: "routing_decisions", key: "s3", version: 1, runner: "r", payload: { ...base, decision_id: "s3" } },
+      ],
+    });
+    expect(out.map((r: any) => r.outcome)).toEqual(["inserted", "rejected", "inserted"]);
+    expect(out[1].error).toContain("shadows");
+    const docs = await t.run(async (ctx) => await ctx.db.query("routing_decisions").collect());
+    const byKey = Object.fromEntries(docs.map((d: any) => [d.key, d]));
+    expect(byKey.s1.shadows).toEqual({ keywords: { agent: "claude", taskType: "planning", confidence: 0.6 } });
+    expect(byKey.s1.data.shadows.keywords.task_type).toBe("planning");
+    expect(byKey.s3.shadows).toBeUndefined();
+  });
+
   test("active sessions are the processes seen lately, with their run", async () => {
     const t = setup();
     await t.mutation(internal.mirror.push, {

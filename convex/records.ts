@@ -117,6 +117,18 @@ function task(t: Json) {
   };
 }
 
+/** The shadow strategies' suggestions of a decision: name -> agent, task type, confidence. */
+function shadows(value: unknown): Record<string, { agent: string; taskType: string; confidence: number }> | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "object" || Array.isArray(value)) throw new Error("field shadows is not an object");
+  const out: Record<string, { agent: string; taskType: string; confidence: number }> = {};
+  for (const [name, s] of Object.entries(value as Json)) {
+    if (typeof s !== "object" || s === null) throw new Error(`shadow ${name} is not an object`);
+    out[name] = { agent: str(s, "agent"), taskType: str(s, "task_type", "taskType"), confidence: num(s, "confidence") };
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
 function scores(value: unknown): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, n] of Object.entries((value as Json) ?? {})) out[k] = Number(n);
@@ -207,6 +219,7 @@ export function fieldsFromPayload(table: MirroredTable, p: Json, now: number): R
         confidence: num(p, "confidence"),
         scores: scores(pick(p, "scores")),
         strategy: str(p, "strategy") || "learned",
+        shadows: shadows(pick(p, "shadows")),
         manual: Boolean(pick(p, "manual")),
         estimatedCostUsd: num(p, "estimated_cost_usd", "estimatedCostUsd"),
         estimatedSavingUsd: num(p, "estimated_saving_usd", "estimatedSavingUsd"),

@@ -118,6 +118,10 @@ export const routingDecisionsFields = {
   confidence: v.number(),
   scores: v.record(v.string(), v.number()),
   strategy: v.string(),
+  // what each shadow strategy (routing.shadow) would have suggested, by strategy name
+  shadows: v.optional(
+    v.record(v.string(), v.object({ agent: v.string(), taskType: v.string(), confidence: v.number() })),
+  ),
   manual: v.boolean(),
   estimatedCostUsd: v.number(),
   estimatedSavingUsd: v.number(),

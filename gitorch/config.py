@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -26,8 +27,12 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .secrets import SecretPolicy
 
 CONFIG_FILE = ".gitorch.yml"
+MAX_CONFIG_BYTES = 256 * 1024
+MAX_CONFIG_DEPTH = 32
+MAX_CONFIG_VALUES = 10_000
 
 
 class Section(BaseModel):
@@ -132,9 +137,18 @@ class AgentsConfig(Section):
     allow_claude_fallback: bool = Field(True, description="let Claude build a task the builder could not do")
 
 
+Strategy = Literal["learned", "keywords", "neighbours"]
+STRATEGIES: tuple[str, ...] = ("learned", "keywords", "neighbours")
+
+
 class RoutingConfig(Section):
-    strategy: Literal["learned", "keywords"] = Field(
-        "learned", description="learned (default) or keywords (the original design's baseline)"
+    strategy: Strategy = Field(
+        "learned", description="learned (default), keywords (the original design's baseline) or neighbours "
+        "(this repository's own past decisions)"
+    )
+    shadow: list[Strategy] = Field(
+        default_factory=list, description="strategies run beside the chosen one on every decision, stored and "
+        "scored from feedback but never acted on (compare them with `gitorch stats`)"
     )
     auto: bool = Field(True, description="act on a suggestion without asking when confident [AUTO_ROUTING_ENABLED]")
     min_confidence_for_auto: float = Field(
@@ -146,6 +160,15 @@ class RoutingConfig(Section):
     )
     accuracy_window: int = Field(50, ge=1, description="decisions the accuracy check looks back over")
     large_codebase_files: int = Field(500, ge=1, description="files from which a repository counts as large")
+
+    @model_validator(mode="after")
+    def _shadows_differ(self) -> RoutingConfig:
+        if self.strategy in self.shadow:
+            raise ValueError(f"routing.shadow lists {self.strategy!r}, which is already routing.strategy; "
+                             "remove it from the shadows")
+        if len(set(self.shadow)) != len(self.shadow):
+            raise ValueError("routing.shadow names a strategy twice; list each once")
+        return self
 
 
 class BudgetConfig(Section):
@@ -239,6 +262,25 @@ class GitConfig(Section):
 class EditsConfig(Section):
     allow_workflow_files: bool = Field(False, description="let the builder change .github/workflows/")
     max_file_bytes: int = Field(512_000, ge=1, description="largest file the builder may write")
+    secret_files: list[str] = Field(
+        default_factory=list, max_length=200,
+        description="more files never shown to a model nor written by one, as patterns (a name such as "
+                    "'*.secret', or a path such as 'config/prod.yml'), added to the built-in list "
+                    "(.env*, private keys, credential files; see docs/github.md)")
+
+    @field_validator("secret_files")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        """Relative glob patterns of visible characters, each at most 200 long."""
+        for pattern in value:
+            if (not isinstance(pattern, str) or not pattern.strip() or len(pattern) > 200
+                    or any(not ch.isprintable() for ch in pattern)):
+                raise ValueError("each entry must be a pattern of 1 to 200 visible characters, such as "
+                                 "'*.secret' or 'config/prod.yml'")
+            if ".." in pattern.split("/"):
+                raise ValueError(f"the pattern {pattern[:200]!r} contains '..'; patterns are relative to the "
+                                 "repository root")
+        return [p.strip() for p in value]
 
 
 class GitHubConfig(Section):
@@ -288,21 +330,36 @@ class ConvexConfig(Section):
 
 class Secrets(BaseModel):
     """Taken from the environment only, never from the file; never printed. (The budget webhook's
-    address may come from the file too: ``load`` copies it here so that it is redacted like the rest.)"""
+    address may come from the file too: ``load`` copies it here so that it is redacted like the rest.)
+    ``policy`` is the one secret policy (``gitorch.secrets``) of this configuration: ``values()``
+    also holds what it finds in the repository's .env files, the environment and the checkout's git
+    config."""
 
     model_config = ConfigDict(extra="forbid")
+    _policy: Any = PrivateAttr(default=None)
 
     anthropic_api_key: SecretStr | None = None
     github_token: SecretStr | None = None
     convex_admin_key: SecretStr | None = None
     codex_api_key: SecretStr | None = None
     budget_webhook_url: SecretStr | None = None
+    dashboard_token: SecretStr | None = None  # what the dashboard's page must send (GITORCH_DASHBOARD_TOKEN)
 
-    def values(self) -> list[str]:
-        """Every secret that is set, for redaction."""
+    def configured(self) -> list[str]:
+        """Every secret that is set."""
         return [s.get_secret_value() for s in (self.anthropic_api_key, self.github_token,
                                                self.convex_admin_key, self.codex_api_key,
-                                               self.budget_webhook_url) if s]
+                                               self.budget_webhook_url, self.dashboard_token) if s]
+
+    @property
+    def policy(self) -> SecretPolicy:
+        if self._policy is None:
+            self._policy = SecretPolicy(self.configured())
+        return self._policy
+
+    def values(self) -> list[str]:
+        """Every secret value to mask: the configured ones, and those the policy finds (once)."""
+        return self.policy.values()
 
 
 class Config(Section):
@@ -361,7 +418,41 @@ SECRET_ENV: dict[str, tuple[str, ...]] = {
     "github_token": ("GITORCH_GITHUB_TOKEN", "GITHUB_TOKEN"),
     "convex_admin_key": ("CONVEX_ADMIN_KEY", "CONVEX_DEPLOY_KEY"),
     "codex_api_key": ("CODEX_API_KEY",),
+    "dashboard_token": ("GITORCH_DASHBOARD_TOKEN",),
 }
+
+
+def find_state_dir(env: Mapping[str, str] | None = None, repo_root: Path | None = None) -> Path:
+    """gitorch's own folder: GITORCH_HOME, else the repository's ``.git/gitorch``, else ``~/.gitorch``."""
+    env = os.environ if env is None else env
+    home = env.get("GITORCH_HOME")
+    if home:
+        return Path(home).expanduser()
+    if repo_root is not None:
+        return git_common_dir(repo_root) / "gitorch"
+    return Path(env.get("HOME", "~")).expanduser() / ".gitorch"
+
+
+def crash_context(cwd: Path | None = None, env: Mapping[str, str] | None = None) -> tuple[Path, list[str]]:
+    """Where a crash log goes and the secret values to mask in it, found without reading
+    `.gitorch.yml` (which may be what failed): the state folder, and the secrets of the environment,
+    of the repository's .env files and of its git config."""
+    env = os.environ if env is None else env
+    try:
+        root = find_repo_root((cwd or Path.cwd()).resolve())
+    except OSError:
+        root = None
+    try:
+        folder = find_state_dir(env, root)
+    except (OSError, IndexError):
+        folder = Path(env.get("HOME", "~")).expanduser() / ".gitorch"
+    configured = [env[v] for names in SECRET_ENV.values() for v in names if env.get(v)]
+    configured += [env[v] for v in ("BUDGET_WEBHOOK_URL", "GITORCH_DASHBOARD_TOKEN") if env.get(v)]
+    try:
+        values = SecretPolicy(configured, repo_root=root, environ=env).values()
+    except Exception:  # a crash log is written whatever else is broken
+        values = configured
+    return folder, values
 
 
 def find_repo_root(start: Path) -> Path | None:
@@ -431,6 +522,82 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return list(current.model_fields) if isinstance(current, type) else []
 
 
+def _shown(value: Any) -> str:
+    """A value as an error quotes it: a scalar, cut short; a list or mapping by its kind only (it may be
+    huge, or built from aliases)."""
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
+    if isinstance(value, dict):
+        return f"a mapping of {len(value)} key{'s' if len(value) != 1 else ''}"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def read_yaml(path: Path) -> Any:
+    """The YAML file at ``path``, bounded: at most ``MAX_CONFIG_BYTES``, UTF-8, nested at most
+    ``MAX_CONFIG_DEPTH`` deep, and at most ``MAX_CONFIG_VALUES`` values once anchors and aliases are
+    expanded (an "alias bomb" of a few hundred bytes is refused before anything is built from it)."""
+    data = path.read_bytes()
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is {len(data):,} bytes; a configuration file may have at most "
+                          f"{MAX_CONFIG_BYTES:,}", hint="keep only the keys you change (see 'gitorch init --print')")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path} is not UTF-8 text: byte {exc.start} (line {line}) cannot be read",
+                          hint="save the file as UTF-8") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            raise ConfigError(f"{path} is nested too deeply", hint=f"a configuration needs at most "
+                              f"{MAX_CONFIG_DEPTH} levels; check the brackets and indentation") from None
+        if node is None:
+            return None
+        values, depth = _expanded(node)
+        if values > MAX_CONFIG_VALUES:
+            raise ConfigError(f"{path} holds more than {MAX_CONFIG_VALUES:,} values once its anchors and aliases "
+                              f"(&name, *name) are expanded", hint="write the values out instead of nesting "
+                              "aliases; .gitorch.yml needs no anchors")
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"{path} is nested {depth} levels deep; a configuration has at most "
+                              f"{MAX_CONFIG_DEPTH}", hint="check the brackets and indentation")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded(root: yaml.Node) -> tuple[int, int]:
+    """(values, depth) of a composed YAML document with every alias expanded, counted without
+    expanding: each node once, its size from its children's (an iterative walk, no recursion)."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    visiting: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if key in size:
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            size[key], depth[key] = 1, 1
+            continue
+        kids = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else list(node.value))
+        if not children_done:
+            if key in visiting:  # a node that contains itself (&a [*a]): endless once expanded
+                return MAX_CONFIG_VALUES + 1, MAX_CONFIG_DEPTH + 1
+            visiting.add(key)
+            stack.append((node, True))
+            stack.extend((k, False) for k in kids if id(k) not in size)
+            continue
+        visiting.discard(key)
+        size[key] = 1 + sum(size[id(k)] for k in kids)
+        depth[key] = 1 + max((depth[id(k)] for k in kids), default=0)
+    return size[id(root)], depth[id(root)]
+
+
 def _config_error(err: ValidationError, source: str, env_keys: Mapping[str, str]) -> ConfigError:
     lines = []
     for item in err.errors():
@@ -444,7 +611,7 @@ def _config_error(err: ValidationError, source: str, env_keys: Mapping[str, str]
         elif key in SECRET_KEYS:
             lines.append(f"{origin}: '{key}' (value hidden) is not valid: {item['msg']}.")
         else:
-            lines.append(f"{origin}: '{key}' = {item.get('input')!r} is not valid: {item['msg']}.")
+            lines.append(f"{origin}: '{key}' = {_shown(item.get('input'))} is not valid: {item['msg']}.")
     return ConfigError(
         "invalid configuration:\n  " + "\n  ".join(lines),
         hint=f"fix {source} (run 'gitorch init --print' to see every key with its default and meaning)",
@@ -465,7 +632,7 @@ def load(cwd: Path | None = None, env: Mapping[str, str] | None = None, file: Pa
     source = str(path) if path else "defaults"
     if path is not None and path.exists():
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            loaded = read_yaml(path)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -501,19 +668,15 @@ def load(cwd: Path | None = None, env: Mapping[str, str] | None = None, file: Pa
                 secrets[name] = env[var]
                 break
 
-    home = env.get("GITORCH_HOME")
-    if home:
-        state_dir = Path(home).expanduser()
-    elif repo_root is not None:
-        state_dir = git_common_dir(repo_root) / "gitorch"
-    else:
-        state_dir = Path(env.get("HOME", "~")).expanduser() / ".gitorch"
+    state_dir = find_state_dir(env, repo_root)
 
     try:
         config = Config.model_validate(data)
     except ValidationError as err:
         raise _config_error(err, source, used_env) from None
     config.secrets = Secrets(**secrets, budget_webhook_url=config.budget.webhook_url)
+    config.secrets._policy = SecretPolicy(config.secrets.configured(), extra_files=config.edits.secret_files,
+                                          repo_root=repo_root, environ=env)
     config.repo_root = repo_root
     config.state_dir = state_dir
     config.actions = action_env(env)

@@ -28,6 +28,21 @@ class GitorchError(Exception):
         return self.message if not self.hint else f"{self.message}\nhint: {self.hint}"
 
 
+def check_text(text: str, what: str) -> str:
+    """``text`` when it is valid Unicode that can be written as UTF-8; else a GitorchError that names
+    ``what`` and where (text decoded with errors escaped holds lone surrogates, which nothing can send)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(text[exc.start])
+        found = (f"the byte 0x{code - 0xDC00:02x}, which is not UTF-8," if 0xDC80 <= code <= 0xDCFF
+                 else f"a lone surrogate U+{code:04X}")
+        raise GitorchError(f"{what} holds {found} at character {exc.start + 1}",
+                           hint="give the text as UTF-8 (check the encoding of the terminal or of the file "
+                                "it came from)") from None
+    return text
+
+
 class ConfigError(GitorchError):
     """`.gitorch.yml` or an environment override is invalid."""
 

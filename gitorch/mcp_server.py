@@ -27,7 +27,7 @@ from pydantic import ConfigDict, Field, with_config
 from typing_extensions import TypedDict
 
 from .config import Config, repo_key
-from .errors import GitorchError
+from .errors import GitorchError, check_text
 from .ports import Store
 
 SERVER_NAME = "gitorch"
@@ -209,6 +209,63 @@ class Period(TypedDict):
 
 
 @_closed
+class Suggestion(TypedDict):
+    """What one strategy suggested for a decision."""
+
+    agent: str
+    task_type: str
+    confidence: float
+
+
+@_closed
+class StrategyFigures(TypedDict):
+    acting: Annotated[bool, Field(description="the strategy whose suggestions are acted on")]
+    scored: Annotated[int, Field(description="decisions whose feedback could judge it")]
+    right: int
+    accuracy_pct: float
+    interval_pct: Annotated[list[float], Field(description="95% Wilson interval, low and high")]
+
+
+@_closed
+class PairedTest(TypedDict):
+    against: str
+    paired: Annotated[int, Field(description="decisions both strategies were scored on")]
+    only_acting_right: int
+    only_shadow_right: int
+    p_value: Annotated[float, Field(description="McNemar's exact test, two-sided")]
+    significant: bool
+
+
+@_closed
+class SwitchSuggestion(TypedDict):
+    strategy: str
+    p_value: float
+    test: str
+    message: str
+
+
+@_closed
+class Disagreement(TypedDict):
+    decision_id: str
+    text: str
+    created_at: Iso
+    suggestions: Annotated[dict[str, dict[str, str]], Field(description="agent and task_type per strategy")]
+    right: Annotated[dict[str, bool], Field(description="per strategy its feedback could judge")]
+
+
+@_closed
+class StrategyComparison(TypedDict):
+    """The acting routing strategy and its shadows (``routing.shadow``), scored from feedback."""
+
+    acting: str
+    strategies: dict[str, StrategyFigures]
+    tests: dict[str, PairedTest]
+    suggestion: SwitchSuggestion | None
+    disagreements: list[Disagreement]
+    disagreement_count: int
+
+
+@_closed
 class Metrics(TypedDict):
     """The figures of ``gitorch stats --json`` over the period."""
 
@@ -223,6 +280,7 @@ class Metrics(TypedDict):
     decisions: int
     decisions_with_feedback: int
     overrides: int
+    routing_strategies: StrategyComparison
     by_agent: dict[str, AgentFigures]
     claude_models: dict[str, ClaudeModelFigures]
     review_by_agent: dict[str, ReviewRate]
@@ -260,6 +318,7 @@ class Decision(TypedDict):
     strategy: str
     estimates: Annotated[dict[str, int], Field(description="context_tokens, output_tokens, lines")]
     manual: Annotated[bool, Field(description="the router asks a person before acting")]
+    shadows: Annotated[dict[str, Suggestion], Field(description="what each shadow strategy would have suggested")]
     repo: str
     run_id: str | None
     created_at: Iso
@@ -493,13 +552,105 @@ def build_server(handoff: Handoff) -> Any:
 
 def serve(config: Config) -> None:
     """Run the server on stdin/stdout until the client closes it."""
+    import anyio
+
     from .store import open_store
 
     store = open_store(config)
     try:
-        build_server(Handoff(config, store)).run("stdio")
+        anyio.run(_serve_stdio, build_server(Handoff(config, store)))
     finally:
         store.close()
+
+
+async def _serve_stdio(server: Any) -> None:
+    """The SDK's stdio transport, with requests it could not parse answered (see ``_CheckedLines``)."""
+    import io
+    import sys
+
+    import anyio
+    from mcp.server.stdio import stdio_server
+
+    lines = _CheckedLines(anyio.wrap_file(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")))
+    async with stdio_server(stdin=lines) as (read_stream, write_stream):  # type: ignore[arg-type]
+        lines.answer_to(write_stream)
+        low = server._lowlevel_server
+        await low.run(read_stream, write_stream, low.create_initialization_options())
+
+
+class _CheckedLines:
+    """stdin's lines for the SDK. A request whose JSON escapes a lone surrogate (``"\\ud800"``: valid
+    JSON, but not Unicode) is one the SDK's parser drops without an answer; here it is answered with
+    an error that names the argument, and never reaches a tool."""
+
+    def __init__(self, source: Any):
+        import anyio
+
+        self.source = source
+        self._write: Any = None
+        self._ready = anyio.Event()
+
+    def answer_to(self, write_stream: Any) -> None:
+        self._write = write_stream
+        self._ready.set()
+
+    def __aiter__(self) -> Any:
+        return self._lines()
+
+    async def _lines(self) -> Any:
+        async for line in self.source:
+            problem = _unreadable(line)
+            if problem is None:
+                yield line
+                continue
+            request_id, message = problem
+            if request_id is None:
+                continue
+            import mcp_types as types
+            from mcp.shared.message import SessionMessage
+
+            await self._ready.wait()
+            error = types.JSONRPCError(jsonrpc="2.0", id=request_id,
+                                       error=types.ErrorData(code=-32602, message=message))
+            await self._write.send(SessionMessage(error))
+
+
+def _unreadable(line: str) -> tuple[Any, str] | None:
+    """(request id, why) for a line whose strings are not valid Unicode; None for every other line."""
+    if "\\u" not in line:
+        return None
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    found: list[str] = []
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, str):
+            try:
+                check_text(value, where)
+            except GitorchError as exc:
+                found.append(f"{exc.message} ({exc.hint})")
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(str(k), "a key")
+                walk(v, f"argument '{k}'" if where == "the arguments" else where)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, where)
+
+    if not isinstance(data, dict):
+        return None
+    params = data.get("params")
+    arguments = params.get("arguments") if isinstance(params, dict) else None
+    walk(arguments if isinstance(arguments, dict) else data, "the arguments" if isinstance(arguments, dict)
+         else "the request")
+    if not found:
+        walk(data, "the request")
+    if not found:
+        return None
+    request_id = data.get("id")
+    return (request_id if isinstance(request_id, (int, str)) else None), found[0]
 
 
 class HttpServer:

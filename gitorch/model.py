@@ -130,6 +130,8 @@ class RoutingDecision:
     repo: str = ""
     run_id: str | None = None
     created_at: datetime = field(default_factory=utcnow)
+    # what the shadow strategies (``routing.shadow``) would have suggested: name -> agent, task_type, confidence
+    shadows: dict[str, dict[str, Any]] = field(default_factory=dict)
     # filled in by feedback
     override_agent: str | None = None
     override_task_type: str | None = None

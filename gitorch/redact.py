@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 MASK = "[REDACTED]"
@@ -31,21 +31,6 @@ ASSIGNMENT = re.compile(
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*[=:]\s*(.*?)\s*$")
 _SECRET_KEY = re.compile(r"(?i)key|token|secret|pass|pwd|auth|credential|private|dsn|database_url|conn")
 
-
-# An environment variable whose name says it holds a credential.
-_SECRET_NAME = re.compile(r"(?i)(?:^|_)(?:KEYS?|TOKEN|SECRETS?|PASSWORD|PASSWD|CREDENTIALS?|AUTH)(?:_|$)|API_?KEY")
-
-
-def without_secrets(env: Mapping[str, str], known: Iterable[str] = (), keep: Iterable[str] = ()) -> dict[str, str]:
-    """``env`` for a process that runs code a model wrote (the repository's tests on a builder's
-    result): every variable whose name says it holds a credential (``*_KEY``, ``*_TOKEN``,
-    ``*SECRET*``, ``*PASSWORD*``, ``*_AUTH_*``...), whose value is one of the ``known`` secrets, or
-    whose value has a token's shape is left out, except the names in ``keep``."""
-    known_values = {k for k in known if k}
-    kept = set(keep)
-    return {name: value for name, value in env.items()
-            if name in kept or not (_SECRET_NAME.search(name) or value in known_values
-                                    or any(p.search(value) for p in PATTERNS))}
 
 
 def redact(text: str, known: Iterable[str] = ()) -> str:

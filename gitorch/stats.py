@@ -37,6 +37,9 @@ def _agent_row() -> dict[str, Any]:
             "cost_usd": 0.0, "baseline_cost_usd": 0.0, "calls": 0, "fallbacks": 0, "duration_s": 0.0}
 
 
+MAX_DAYS = 3650
+
+
 def compute(store: Any, config: Any, days: int = 30, now: datetime | None = None) -> dict[str, Any]:
     """Every figure over the last ``days`` up to ``now`` (UTC).
 
@@ -48,6 +51,10 @@ def compute(store: Any, config: Any, days: int = 30, now: datetime | None = None
       ``net_savings_usd``: the saving less the builders' plan amortised over the period.
     - ``routing_accuracy_pct``: share of decisions with feedback accepted without override (null
       before any decision has feedback); ``decisions`` and ``overrides`` in the period.
+    - ``routing_strategies``: the acting strategy and its shadows scored on the period's feedback:
+      accuracy with a 95% Wilson interval per strategy, McNemar's exact test of each shadow against
+      the acting one, a switch ``suggestion`` only when significant, and the decisions where they
+      disagreed (``gitorch.routing.shadow.compare``).
     - ``budget``: the month (and day) against their limits, the alert and whether paid calls pause.
     - ``review_by_agent``: per agent, the artifacts of the period's runs that were reviewed, approved
       and the pass rate (``review_rates``).
@@ -55,9 +62,12 @@ def compute(store: Any, config: Any, days: int = 30, now: datetime | None = None
       the same over the period; ``velocity_min_per_feature``: their mean minutes from start to
       finish (null before the first).
     """
-    if days < 1:
-        from .errors import GitorchError
+    from .errors import GitorchError
 
+    if days > MAX_DAYS:
+        raise GitorchError(f"days must be at most {MAX_DAYS} (ten years), not {days}",
+                           hint="ask for a shorter period: --days 30 is the last month, --days 365 the last year")
+    if days < 1:
         raise GitorchError(f"--days must be at least 1, not {days}", hint="pass --days 30 for the last month")
     now = now or utcnow()
     since = now - timedelta(days=days)
@@ -99,6 +109,9 @@ def compute(store: Any, config: Any, days: int = 30, now: datetime | None = None
         pct_used = 100.0 if spent_month > 0 else 0.0
 
     features = _features(store, since, now)
+    from .routing.shadow import compare
+
+    strategies = compare(store.decisions_since(since, until=now), config.routing.strategy)
 
     return {
         "claude_tokens": by_agent.get(CLAUDE, {}).get("tokens", 0),
@@ -112,6 +125,7 @@ def compute(store: Any, config: Any, days: int = 30, now: datetime | None = None
         "decisions": counts["decisions"],
         "decisions_with_feedback": counts["with_feedback"],
         "overrides": counts["overrides"],
+        "routing_strategies": strategies,
         "by_agent": dict(sorted(by_agent.items())),
         "claude_models": claude_models(totals),
         "review_by_agent": review_rates(store, since, now),
@@ -300,6 +314,7 @@ def render(data: dict[str, Any], console: Any) -> None:
     velocity = data["velocity_min_per_feature"]
     summary.add_row("minutes per feature", "-" if velocity is None else f"{velocity:.1f}")
     console.print(summary)
+    render_strategies(data["routing_strategies"], console)
 
     if data["by_agent"]:
         agents = Table(title="per agent", title_justify="left")
@@ -341,6 +356,47 @@ def render(data: dict[str, Any], console: Any) -> None:
     console.print(f"[dim]prices as of {data['prices_as_of']}[/]")
     for warning in data["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}")
+
+
+def render_strategies(compared: dict[str, Any], console: Any) -> None:
+    """The strategies' accuracies, their paired tests, a switch suggestion and recent disagreements."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .routing.shadow import p_text
+
+    if not compared["strategies"]:
+        return
+    table = Table(title="routing strategies (scored from feedback)", title_justify="left",
+                  caption="wins / losses: decisions only the shadow got right / only the acting one got right",
+                  caption_justify="left")
+    for column in ("strategy", "scored", "accuracy", "95% interval", "wins / losses", "McNemar p"):
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    for name, row in compared["strategies"].items():
+        test = compared["tests"].get(name)
+        low, high = row["interval_pct"]
+        table.add_row(name + (" (acting)" if row["acting"] else " (shadow)"), str(row["scored"]),
+                      _percent(row["accuracy_pct"]), f"{low:.1f}-{high:.1f}%",
+                      f"{test['only_shadow_right']} / {test['only_acting_right']}" if test else "-",
+                      p_text(test["p_value"]) if test else "-")
+    console.print(table)
+    if compared["suggestion"]:
+        console.print(f"[green]suggestion:[/] {escape(compared['suggestion']['message'])}")
+    elif compared["tests"]:
+        console.print("[dim]no switch suggested: no shadow is significantly better (McNemar exact, p < 0.05)[/]")
+    if compared["disagreements"]:
+        shown = Table(title=f"where they disagreed ({compared['disagreement_count']}, newest first)",
+                      title_justify="left")
+        for column in ("decision", "request", *compared["strategies"]):
+            shown.add_column(column)
+        for item in compared["disagreements"][:10]:
+            cells = []
+            for name in compared["strategies"]:
+                suggestion = item["suggestions"].get(name)
+                mark = {True: " ✓", False: " ✗"}.get(item["right"].get(name), "")
+                cells.append(f"{suggestion['agent']} / {suggestion['task_type']}{mark}" if suggestion else "-")
+            shown.add_row(item["decision_id"], escape(item["text"][:60]), *cells)
+        console.print(shown)
 
 
 def markdown(data: dict[str, Any]) -> str:

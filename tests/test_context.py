@@ -13,11 +13,11 @@ from gitorch.git.context import (
     TokenEstimate,
     build_context,
     diff_lines,
-    env_secrets,
     python_definitions,
     read_tree,
     words,
 )
+from gitorch.secrets import file_values
 from gitorch.simulate.anthropic_api import AnthropicServer, count_tokens
 
 
@@ -101,7 +101,7 @@ def test_git_dir_node_modules_binaries_and_lock_files_are_never_shown(tmp_path):
 def test_env_values_are_redacted_wherever_they_appear(tmp_path):
     _write(tmp_path, {".env": "STRIPE_SECRET=whsec-local-9f8e7d6c\nPORT=8080\n",
                       "config/settings.py": 'WEBHOOK = "whsec-local-9f8e7d6c"\nPORT = 8080\n'})
-    assert env_secrets(tmp_path) == ["whsec-local-9f8e7d6c"]
+    assert file_values(tmp_path) == ["whsec-local-9f8e7d6c"]
     context = build_context(tmp_path, "settings webhook", budget=3000)
     assert "whsec-local-9f8e7d6c" not in context.text
     assert "PORT = 8080" in context.text  # ordinary values stay

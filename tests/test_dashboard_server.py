@@ -263,3 +263,67 @@ def test_a_port_in_use_is_reported_with_the_fix(isolated_env):
             server.start(timeout_s=20)
         server.source.close()
     assert str(port) in err.value.message and "--port" in err.value.hint
+
+
+def _raw_get(url: str, target: str) -> tuple[int, str]:
+    """One request sent byte for byte (no client normalises the target), and (status, Location)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    with socket.create_connection((where.hostname, where.port), timeout=10) as conn:
+        conn.sendall(f"GET {target} HTTP/1.1\r\nHost: {where.netloc}\r\nConnection: close\r\n\r\n".encode())
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    location = next((h.split(":", 1)[1].strip() for h in head[1:] if h.lower().startswith("location:")), "")
+    return int(head[0].split()[1]), location
+
+
+@pytest.mark.parametrize(("target", "location"), [
+    (f"//evil.example/x?token={TOKEN}", "/"),
+    (f"/\\evil.example/x?token={TOKEN}", "/"),
+    (f"/%2F%2Fevil.example/x?token={TOKEN}", "/"),
+    (f"http://evil.example/x?token={TOKEN}", "/"),
+    (f"/runs?token={TOKEN}&tab=a%20b", "/runs?tab=a+b"),
+])
+def test_the_token_redirect_goes_only_to_a_path_on_this_server(server, target, location):
+    s = server(token=TOKEN)
+    status, went = _raw_get(s.url, target)
+    assert status == 303 and went == location
+
+
+def test_the_token_can_come_from_the_environment_or_a_file_and_never_shows_in_ps(isolated_env, tmp_path):
+    token_file = tmp_path / "dashboard-token"
+    token_file.write_text(TOKEN + "\n")
+    for args, extra_env in ((["--token-file", str(token_file)], {}), ([], {"GITORCH_DASHBOARD_TOKEN": TOKEN})):
+        import os
+
+        proc = subprocess.Popen([sys.executable, "-m", "gitorch", "dashboard", "--port", "0", *args],
+                                stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                                env={**os.environ, **extra_env})
+        try:
+            line = proc.stderr.readline()
+            url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
+            assert httpx.get(url, timeout=10).status_code == 401
+            assert httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).status_code == 200
+            with open(f"/proc/{proc.pid}/cmdline", "rb") as fh:
+                assert TOKEN.encode() not in fh.read()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+@pytest.mark.parametrize(("content", "said"), [
+    (b"abc\n", "too short"),
+    (b"x" * 5000, "5,000 bytes, too long for a token file"),
+    (b"s3cret-token-\xff-for-the-team", "is not UTF-8 text: byte 13"),
+    (TOKEN.encode() + b"\nsecond-line-of-the-file\n", "holds more than one token"),
+    (TOKEN.encode()[:8] + "\u200b".encode() + TOKEN.encode()[8:], "holds more than one token"),
+], ids=["short", "oversized", "not-utf8", "two-lines", "hidden-character"])
+def test_a_bad_token_file_is_refused_with_what_is_wrong(isolated_env, tmp_path, content, said):
+    path = tmp_path / "token"
+    path.write_bytes(content)
+    result = gitorch("dashboard", "--host", "0.0.0.0", "--token-file", str(path))
+    assert result.returncode == 1 and said in result.stderr and "hint:" in result.stderr

@@ -551,6 +551,19 @@ def test_a_path_cannot_be_both_file_and_folder():
         "src/app.py": None, "src/app.py/x.py": "X = 1\n"}
 
 
+def test_a_folder_where_an_answer_wrote_a_file_is_refused_and_4000_files_are_checked_together():
+    with pytest.raises(EditError) as info:
+        apply_edits([Edit(path="pkg/mod/x.py", content="X = 1\n"), Edit(path="pkg/mod", content="M = 1\n")], {})
+    assert "'pkg/mod' cannot be written: 'pkg/mod/x.py' is a file there" in info.value.message
+    given = {f"lib/m{i}.py": f"V = {i}\n" for i in range(2000)}
+    edits = [Edit(path=f"lib/m{i}.py", content=f"V = {i + 1}\n") for i in range(2000)]
+    edits += [Edit(path=f"new/d{i % 40}/f{i}.py", content="N = 1\n") for i in range(2000)]
+    result = apply_edits(edits, given)
+    assert len(result) == 4000 and result["new/d0/f0.py"] == "N = 1\n"
+    with pytest.raises(EditError, match="'lib/m7.py/x.py' cannot be written: 'lib/m7.py' is a file there"):
+        apply_edits([*edits, Edit(path="lib/m7.py/x.py", content="X\n")], given)
+
+
 def test_block_missing_its_divider_does_not_swallow_the_next_blocks():
     answer = ("src/app.py\n<<<<<<< SEARCH\n    return a+b\n>>>>>>> REPLACE\n\nsrc/new.py\n```\nN = 1\n```\n")
     with pytest.raises(EditError) as info:

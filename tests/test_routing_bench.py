@@ -54,3 +54,27 @@ def test_training_refuses_the_held_out_set(tmp_path):
     data.write_text('{"text": "Add export", "label": "code_generation"}\n')
     with pytest.raises(GitorchError, match="held-out"):
         train(data, out=tmp_path / "model.npz")
+
+
+def test_bench_reports_calibration_auto_coverage_strategies_and_time_per_route(tmp_path):
+    rows = [json.loads(line) for line in (BENCH.parent / "data" / "issues-dev.jsonl").read_text().splitlines()][:24]
+    data = tmp_path / "mine.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    bench = load_bench()
+    result = bench.run(data)
+    cold = result["learned"]["cold"]
+    for part in ("type", "confidence"):
+        assert 0 <= cold["calibration"][part]["ece"] <= 1
+        assert sum(b["count"] for b in cold["calibration"][part]["bins"]) == 24
+    assert cold["auto"]["threshold"] == 0.8 and 0 <= cold["auto"]["share"] <= 1
+    stream = result["learned"]["stream"]
+    assert set(stream["strategies"]) == {"learned", "keywords", "neighbours"}
+    assert set(stream["route_ms"]) == {"learned", "keywords", "neighbours"}
+    shown = bench.table(result)
+    for words in ("auto coverage", "ECE", "| bin |", "McNemar", "ms per stored route"):
+        assert words in shown
+
+
+def test_auto_coverage_counts_the_share_at_the_threshold_and_the_agent_right_among_them():
+    coverage = load_bench().auto_coverage([0.95, 0.8, 0.79, 0.99], [True, False, True, True], 0.8)
+    assert coverage == {"threshold": 0.8, "share": 0.75, "count": 3, "agent_accuracy": 0.6667}

@@ -33,6 +33,7 @@ from ..config import Config
 from ..errors import AgentError, GitorchError, answer_of
 from ..model import CHATGPT, BuildContext, BuildResult, Task, Usage
 from ..redact import redact
+from ..secrets import withheld_note
 from . import register_builder
 
 T = TypeVar("T")
@@ -483,6 +484,8 @@ def build_prompt(task: Task, context: BuildContext, config: Config) -> str:
         parts.append(f"## Repository map\n\n{context.repo_map.strip()}")
     if context.files:
         parts.append("## Current content of the files\n\n" + edits.format_files(context.files).strip())
+    if context.withheld:
+        parts.append(withheld_note(context.withheld))
     if context.instructions.strip():
         parts.append(f"## Read this first\n\n{context.instructions.strip()}")
     return "\n\n".join(parts) + "\n"

@@ -33,7 +33,7 @@ import httpx2
 from anthropic import Middleware
 
 from ..errors import AgentError, GitorchError, answer_of
-from ..git.context import diff_lines, env_secrets
+from ..git.context import diff_lines
 from ..model import (
     AGENTS,
     CLAUDE,
@@ -177,7 +177,7 @@ class ClaudeSession:
         self.config = config
         self.client = client or make_client(config)
         # the configured secrets and the values of the repository's .env files, wherever they appear
-        self.redact = Redactor([*config.secrets.values(), *env_secrets(config.repo_root)])
+        self.redact = Redactor(config.secrets.values())
         self.sleep = sleep
 
     def count_tokens(self, model: str, text: str) -> int:

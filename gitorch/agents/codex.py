@@ -42,8 +42,10 @@ from typing import Any
 
 from ..config import Config
 from ..errors import AgentError, GitorchError, answer_of
+from ..git import scratch
 from ..model import CODEX, BuildContext, BuildResult, Check, Edit, Task, Usage
 from ..redact import redact
+from ..secrets import SecretPolicy, withheld_note
 from . import register_builder
 
 log = logging.getLogger("gitorch.codex")
@@ -310,7 +312,7 @@ def _first_line(text: Any, width: int = 100) -> str:
 
 
 def _git(cwd: Path, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
-    env = _base_env(None)
+    env = scratch.git_env(cwd, _base_env(None))
     env.update({"GIT_AUTHOR_NAME": "gitorch", "GIT_AUTHOR_EMAIL": "gitorch@localhost",
                 "GIT_COMMITTER_NAME": "gitorch", "GIT_COMMITTER_EMAIL": "gitorch@localhost"})
     out = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, env=env,
@@ -322,22 +324,30 @@ def _git(cwd: Path, *args: str, input: bytes | None = None, check: bool = True) 
 
 
 class Worktree:
-    """A detached worktree of ``base`` under ``folder``, seeded with ``files``; removed on exit."""
+    """A scratch tree of ``base`` under ``folder`` (``gitorch.git.scratch``: no credential config,
+    no secret file), seeded with ``files``; removed on exit."""
 
-    def __init__(self, repo_root: Path, base: str, folder: Path, files: dict[str, str] | None = None):
+    def __init__(self, repo_root: Path, base: str, folder: Path, files: dict[str, str] | None = None,
+                 policy: SecretPolicy | None = None):
         self.repo_root = repo_root
         self.base = base
         self.path = folder
         self.files = files or {}
+        self.policy = policy or SecretPolicy()
         self.seeded_tree = ""
+        self.withheld: list[str] = []
 
     def __enter__(self) -> Worktree:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _git(self.repo_root, "worktree", "add", "--detach", "--quiet", str(self.path), self.base)
+        try:
+            self.withheld = scratch.checkout(self.repo_root, self.base, self.path, self.policy, _base_env(None))
+        except GitorchError:
+            self.remove()
+            raise
         try:
             for rel, content in self.files.items():
                 target = self.path / rel
-                if (".git" in Path(rel).parts or target.is_symlink()
+                if (".git" in Path(rel).parts or target.is_symlink() or self.policy.is_secret_file(rel)
                         or not target.resolve().is_relative_to(self.path.resolve())):
                     continue  # only files inside the working tree are seeded
                 if not target.exists() or target.read_text(encoding="utf-8", errors="replace") != content:
@@ -368,10 +378,8 @@ class Worktree:
         return found
 
     def remove(self) -> None:
-        _git(self.repo_root, "worktree", "remove", "--force", str(self.path), check=False)
         if self.path.exists():
             shutil.rmtree(self.path, ignore_errors=True)
-        _git(self.repo_root, "worktree", "prune", check=False)
 
     def __exit__(self, *exc: object) -> None:
         self.remove()
@@ -448,6 +456,8 @@ def build_prompt(task: Task, context: BuildContext, *, mcp: bool) -> str:
             from .. import edits
 
             parts.append("## Files the other tasks wrote\n\n" + edits.format_files(dict(done)).strip())
+    if context.withheld:
+        parts.append(withheld_note(context.withheld))
     if context.instructions.strip():
         parts.append(f"## Read this first\n\n{context.instructions.strip()}")
     parts.append(
@@ -560,7 +570,8 @@ class CodexBuilder:
                                hint="run gitorch inside a git repository")
         base = context.base_commit or _git(repo_root, "rev-parse", "HEAD").decode().strip()
         mcp = self.config.codex.mcp and context.run_id is not None
-        prompt = redact(build_prompt(task, context, mcp=mcp), self.config.secrets.values())
+        policy = self.config.secrets.policy
+        prompt = redact(build_prompt(task, context, mcp=mcp), policy.values())
         if len(prompt.encode()) > PROMPT_LIMIT:
             raise GitorchError(f"the prompt for task {task.id} is {len(prompt.encode())} bytes, more than Codex "
                                f"can be given ({PROMPT_LIMIT})", hint="split the task, or keep codex.mcp on")
@@ -569,7 +580,7 @@ class CodexBuilder:
         folder.rmdir()  # git worktree add wants to create it
         started = time.monotonic()
         seed = {p: c for p, c in context.files.items() if c is not None}
-        with Worktree(repo_root, base, folder, seed) as tree:
+        with Worktree(repo_root, base, folder, seed, policy) as tree:
             transcript = self._run(task, tree.path, prompt, mcp)
             result = BuildResult(agent=CODEX, model=self.config.codex.model or "codex-default", edits=[],
                                  raw="\n\n".join(transcript.messages), usage=transcript.usage,
@@ -598,7 +609,7 @@ class CodexBuilder:
         try:
             try:
                 command = self.command(worktree, prompt)  # starts the MCP server first, if used
-                proc = subprocess.Popen(command, cwd=worktree, env=self.environment(),
+                proc = subprocess.Popen(command, cwd=worktree, env=scratch.git_env(worktree, self.environment()),
                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
                                         start_new_session=True)
             except OSError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -48,8 +49,15 @@ def cli() -> None:
 # -- routing ------------------------------------------------------------------------------------
 
 
+def _text_argument(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """TEXT as given on the command line, refused with a clear error when it is not UTF-8."""
+    from ..errors import check_text
+
+    return check_text(value, "TEXT") if value is not None else None
+
+
 @cli.command()
-@click.argument("text", required=False)
+@click.argument("text", required=False, callback=_text_argument)
 @click.option("--batch", "batch_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="JSON Lines file of {\"text\": ...}; one decision per line, in order.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a panel.")
@@ -65,7 +73,7 @@ def route(text: str | None, batch_file: Path | None, as_json: bool, no_record: b
         raise GitorchError("give either TEXT or --batch FILE.jsonl (one of them)",
                            hint="gitorch route \"Add CSV export to reports\"  or  gitorch route --batch tasks.jsonl --json")
     config = _load_config()
-    store = open_store(config)
+    store = open_store(config, read_only=no_record)
     try:
         router = Router(config, store, repo=repo_key(config.repo_root))
         if batch_file is not None:
@@ -144,7 +152,7 @@ def stats(as_json: bool, days: int) -> None:
     from ..store import open_store
 
     config = _load_config()
-    store = open_store(config)
+    store = open_store(config, read_only=True)
     try:
         data = ledger_stats.compute(store, config, days=days)
     finally:
@@ -180,7 +188,7 @@ def _context(cfg: Any, **kw: Any):
 
 
 @cli.command()
-@click.argument("text", required=False)
+@click.argument("text", required=False, callback=_text_argument)
 @click.option("--task-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--agent", type=click.Choice(["claude", "chatgpt-pro", "codex"]))
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
@@ -251,7 +259,7 @@ def _resume_due(cfg: Any, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("text")
+@click.argument("text", callback=_text_argument)
 @click.option("--json", "as_json", is_flag=True)
 def plan(text: str, as_json: bool) -> None:
     """Ask Claude for a plan for TEXT."""
@@ -380,6 +388,29 @@ def action(config_path: str, trigger_label: str | None, builder: str | None, dry
                      "comment_url": result.comment_url})
     else:
         click.echo(f"{result.status}: {result.message}")
+
+
+@cli.group()
+def routing() -> None:
+    """The router's strategies."""
+
+
+@routing.command("promote")
+@click.argument("name")
+def routing_promote(name: str) -> None:
+    """Make strategy NAME the acting one in .gitorch.yml (the old one becomes a shadow)."""
+    from ..routing.promote import promote
+
+    config = _load_config()
+    if config.repo_root is None:
+        raise GitorchError("not inside a git repository: there is no .gitorch.yml to change",
+                           hint="run 'gitorch routing promote' in your repository (where 'gitorch init' wrote .gitorch.yml)")
+    result = promote(config.repo_root, name)
+    if not result["changed"]:
+        click.echo(f"{name} is already the routing strategy in {result['path']}; nothing to do")
+        return
+    click.echo(f"routing.strategy is now {name} (was {result['was']}); shadows: "
+               f"{', '.join(result['shadow'])}. Edited {result['path']}.")
 
 
 @cli.group()
@@ -515,20 +546,34 @@ def sync(status: bool, retry_parked: bool, as_json: bool) -> None:
                    "runner's runs. Default: convex when CONVEX_URL is set, else local.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind. Anything but 127.0.0.1/localhost needs --token.")
-@click.option("--token", default=None,
-              help="Secret the page must send (at least 16 characters); required with --host. Open "
-                   "http://HOST:PORT/?token=TOKEN once, or send 'Authorization: Bearer TOKEN'.")
-def dashboard(port: int, open_browser: bool, store_kind: str | None, host: str, token: str | None) -> None:
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="File holding the secret the page must send (at least 16 characters); required with "
+                   "--host unless GITORCH_DASHBOARD_TOKEN is set. Open http://HOST:PORT/?token=TOKEN once, or "
+                   "send 'Authorization: Bearer TOKEN'.")
+@click.option("--token", default=None, hidden=True,
+              help="The secret itself (visible to every user in 'ps': prefer --token-file or GITORCH_DASHBOARD_TOKEN).")
+def dashboard(port: int, open_browser: bool, store_kind: str | None, host: str, token_file: Path | None,
+              token: str | None) -> None:
     """Serve a read-only, live dashboard: KPIs, the active run, charts, runs and routing decisions.
 
-    It listens on 127.0.0.1 only, unless --host names another address; then a --token is required
-    and every request must carry it.
+    It listens on 127.0.0.1 only, unless --host names another address; then a token is required
+    (GITORCH_DASHBOARD_TOKEN or --token-file) and every request must carry it.
     """
     from ..dashboard.app import DashboardServer, check_binding
     from ..dashboard.sources import LocalSource, TeamSource
 
-    check_binding(host, token)
     cfg = _load_config()
+    if token_file is not None:
+        if token_file.stat().st_size > 4096:
+            raise GitorchError(f"{token_file} is {token_file.stat().st_size:,} bytes, too long for a token file",
+                               hint="the file should hold the token alone, on one line")
+        token = _read_text(token_file).strip()
+        if not token.isprintable() or any(c.isspace() for c in token):
+            raise GitorchError(f"{token_file} holds more than one token (spaces, line breaks or control characters)",
+                               hint="the file should hold the token alone, on one line")
+    elif token is None and cfg.secrets.dashboard_token is not None:
+        token = cfg.secrets.dashboard_token.get_secret_value().strip()
+    check_binding(host, token)
     kind = store_kind or ("convex" if cfg.convex.url else "local")
     if kind == "convex" and not cfg.convex.url:
         raise GitorchError("--store convex needs the team's deployment, but CONVEX_URL is empty",
@@ -690,17 +735,50 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _write_crash_log(details: str | None = None) -> Path:
-    """The traceback being handled (or ``details``, one caught on another thread) in a log file."""
+    """The traceback being handled (or ``details``, one caught on another thread) in ``crash.log`` in
+    gitorch's own folder: created private (0600) under a fresh name that no link can stand in for, then
+    moved into place (a link planted at ``crash.log`` is replaced, never followed); every secret the
+    policy knows of and every token shape masked, and command-line values of options that name a secret."""
     import platform
-    import tempfile
+    import secrets as random_names
 
     from .. import __version__
+    from ..config import crash_context
     from ..redact import redact
 
-    path = Path(tempfile.gettempdir()) / "gitorch-crash.log"
-    body = (
-        f"gitorch {__version__}, Python {platform.python_version()}, {platform.platform()}\n"
-        f"args: {sys.argv[1:]}\n\n{details or traceback.format_exc()}"
-    )
-    path.write_text(redact(body), encoding="utf-8")
+    folder, known = crash_context()
+    args = _masked_args(sys.argv[1:])
+    body = redact(f"gitorch {__version__}, Python {platform.python_version()}, {platform.platform()}\n"
+                  f"args: {args}\n\n{details or traceback.format_exc()}", known)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / "crash.log"
+    fresh = folder / f".crash.{os.getpid()}.{random_names.token_hex(8)}.log"
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as fh:
+            fh.write(body)
+        os.replace(fresh, path)
+    except BaseException:
+        fresh.unlink(missing_ok=True)
+        raise
     return path
+
+
+def _masked_args(args: list[str]) -> list[str]:
+    """``args`` with the value of any option whose name says it is secret (``--token X``, ``--key=X``) masked."""
+    from ..redact import MASK
+    from ..secrets import is_credential_name
+
+    out: list[str] = []
+    hide_next = False
+    for arg in args:
+        name, eq, _ = arg.partition("=")
+        if hide_next:
+            out.append(MASK)
+            hide_next = False
+        elif arg.startswith("--") and is_credential_name(name):
+            out.append(f"{name}={MASK}" if eq else arg)
+            hide_next = not eq
+        else:
+            out.append(arg)
+    return out

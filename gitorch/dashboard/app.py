@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from ..errors import GitorchError
 from . import render
@@ -93,16 +94,26 @@ class TokenGate:
         if self._ok(in_query):
             # Keep the token out of the address bar and history: a cookie carries it from now on.
             rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-            target = request.url.path + ("?" + "&".join(f"{k}={v}" for k, v in rest) if rest else "")
+            target = same_origin_path(scope["path"]) + ("?" + urlencode(rest) if rest else "")
             response = RedirectResponse(target, status_code=303)
             response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict")
             return await response(scope, receive, send)
         if self._ok(request.cookies.get(COOKIE)) or self._ok(bearer):
             return await self.app(scope, receive, send)
         response = PlainTextResponse(
-            "gitorch dashboard: this address needs the token given to 'gitorch dashboard --token'.\n"
+            "gitorch dashboard: this address needs the dashboard's token (GITORCH_DASHBOARD_TOKEN, --token-file "
+            "or --token).\n"
             "Open /?token=TOKEN once in the browser, or send 'Authorization: Bearer TOKEN'.\n", status_code=401)
         return await response(scope, receive, send)
+
+
+def same_origin_path(path: str) -> str:
+    """``path`` when a browser reads it as a path on this server; "/" for anything it could take for
+    another origin (``//evil.example/x``, ``/\\evil``, ``https://...``) or that holds control characters."""
+    if (not path.startswith("/") or path.startswith("//") or "\\" in path
+            or any(ord(c) < 32 or ord(c) == 127 for c in path)):
+        return "/"
+    return quote(path, safe="/:@!$&'()*+,;=-._~")
 
 
 def create_app(source: Any, *, token: str | None = None, loopback_only: bool = True) -> Any:
@@ -187,8 +198,9 @@ def check_binding(host: str, token: str | None) -> None:
     if host not in LOOPBACK and not token:
         raise GitorchError(
             f"the dashboard would be open to anyone who can reach {host}",
-            hint="pass a token the page must send: --token \"$(python -c 'import secrets; "
-                 "print(secrets.token_urlsafe(24))')\", or leave out --host to stay on 127.0.0.1")
+            hint="give a token the page must send, in the environment or a file only you can read: export "
+                 "GITORCH_DASHBOARD_TOKEN=\"$(python -c 'import secrets; print(secrets.token_urlsafe(24))')\" "
+                 "(or --token-file FILE), or leave out --host to stay on 127.0.0.1")
     if token is not None and len(token) < 16:
         raise GitorchError("the dashboard token is too short (fewer than 16 characters)",
                            hint="use a random one: python -c 'import secrets; print(secrets.token_urlsafe(24))'")

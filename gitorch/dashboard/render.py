@@ -12,6 +12,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from ..routing.shadow import p_text
 from . import charts
 from .charts import Rule, Series
 
@@ -30,6 +31,7 @@ def _env():
     env.filters["num"] = lambda v: f"{v:,}"
     env.filters["when"] = lambda iso: iso[:16].replace("T", " ") if iso else ""
     env.filters["duration"] = duration
+    env.filters["p_value"] = p_text
     env.globals["agent_colour"] = charts.agent_colour
     return env
 

@@ -46,14 +46,14 @@ class LocalSource:
     mode = "local"
 
     def __init__(self, config: Any, interval_s: float = 0.2):
-        from ..store.sqlite import SqliteStore
+        from ..store import open_store
 
         self.config = config
         self.interval_s = interval_s
         self.path = Path(config.db_path)
-        self.store = SqliteStore(self.path)  # creates and migrates the file when it is new
-        self._watch = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
-                                      isolation_level=None)
+        # creates and migrates the file when it is new; reads it as it is on a read-only disk
+        self.store = open_store(config, read_only=True)
+        self._watch = sqlite3.connect(self.store.reading_uri(), uri=True, check_same_thread=False, isolation_level=None)
 
     def data_version(self) -> int:
         """Changes whenever another connection (any process) commits to the database."""

@@ -50,6 +50,7 @@ def _decision(data: dict[str, Any]) -> RoutingDecision:
     return RoutingDecision(
         id=data["decision_id"], task_types=dict(data.get("task_types") or {}), scores=dict(data.get("scores") or {}),
         workflow=[WorkflowStep(**w) for w in data.get("workflow") or []], estimates=dict(data.get("estimates") or {}),
+        shadows={str(k): dict(v) for k, v in (data.get("shadows") or {}).items() if isinstance(v, dict)},
         created_at=parse_iso(data["created_at"]), **{"reasoning": "", "estimated_cost_usd": 0.0,
                                                      "estimated_saving_usd": 0.0, **fields})
 

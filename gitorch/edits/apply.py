@@ -4,6 +4,7 @@ where a folder must be), contents checked for size and encoding."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +30,16 @@ class _Files:
     originals: dict[str, str | None] = field(default_factory=dict)
     _lines: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     _normalised: dict[tuple[str, Callable[[str], str]], tuple[list[str], list[str]]] = field(default_factory=dict)
+    # The files that exist now (given and not deleted, or written) and how many of them each folder
+    # holds, kept up to date by ``set``: the clash check costs the path's depth, not the answer's size.
+    _live: set[str] | None = field(default=None, repr=False)
+    _folders: Counter[str] = field(default_factory=Counter, repr=False)
 
     def check_path(self, raw: str) -> str:
         """The path as the repository names it, or a refusal naming what is wrong with it."""
         try:
-            path = paths.check(raw, allow_workflow_files=self.config.allow_workflow_files)
+            path = paths.check(raw, allow_workflow_files=self.config.allow_workflow_files,
+                               secret_files=tuple(self.config.secret_files))
         except paths.PathRefused as exc:
             raise Refusal(exc.reason) from None
         if self.root is not None:
@@ -105,6 +111,8 @@ class _Files:
             _check_text(path, content, self.config)
             self._check_no_clash(path)
         self.current[path] = content
+        if self._live is not None:
+            self._track(path, content is not None)
         self._lines.pop(path, None)  # normalised views are checked against the lines they came from
         if content is not None and lines is not None:
             self._lines[path] = (content, lines)
@@ -133,13 +141,27 @@ class _Files:
 
     def _check_no_clash(self, path: str) -> None:
         """A file cannot also be a folder: ``a.py`` and ``a.py/b`` in one tree."""
-        live = {p for p in self.given if self.current.get(p, "") is not None}
-        live |= {p for p, c in self.current.items() if c is not None}
-        parents = {path[:i] for i, ch in enumerate(path) if ch == "/"}
-        clash = next((p for p in live if p in parents or p.startswith(path + "/")), None)
+        if self._live is None:
+            self._live = set()
+            for p in self.given:
+                self._track(p, self.current.get(p, "") is not None)
+            for p, c in self.current.items():
+                self._track(p, c is not None)
+        clash = next((p for p in _parents(path) if p in self._live), None)
+        if clash is None and self._folders[path]:
+            clash = min(p for p in self._live if p.startswith(path + "/"))
         if clash:
             raise Refusal(f"'{path}' cannot be written: '{clash}' is a file there, and a path cannot be both "
                            "a file and a folder. Delete one of them first.")
+
+    def _track(self, path: str, exists: bool) -> None:
+        assert self._live is not None
+        if exists == (path in self._live):
+            return
+        step = 1 if exists else -1
+        (self._live.add if exists else self._live.discard)(path)
+        for parent in _parents(path):
+            self._folders[parent] += step
 
     def result(self) -> dict[str, str | None]:
         out: dict[str, str | None] = {}
@@ -148,6 +170,11 @@ class _Files:
                 continue
             out[path] = content.replace("\n", "\r\n") if content is not None and path in self.crlf else content
         return out
+
+
+def _parents(path: str) -> list[str]:
+    """``a``, ``a/b`` for ``a/b/c.py``."""
+    return [path[:i] for i, ch in enumerate(path) if ch == "/"]
 
 
 def _check_text(path: str, content: str, config: EditsConfig) -> None:

@@ -4,8 +4,9 @@ commit that lands them.
 ``check`` takes a path as a model wrote it and returns it as the repository names it, or raises
 ``PathRefused`` with a reason written for the model (it is sent back to the builder, and shown to a
 person when a commit refuses a path). The rules: not empty, no control characters, not absolute, not
-a folder, no ``..``, never inside ``.git`` (in any spelling a filesystem treats as the same name), and
-not a workflow file or local action unless ``edits.allow_workflow_files``. The commit layer accepts
+a folder, no ``..``, never inside ``.git`` (in any spelling a filesystem treats as the same name), not
+a secret file (``gitorch.secrets``: ``.env``, keys, credentials, plus ``edits.secret_files``), and not
+a workflow file or local action unless ``edits.allow_workflow_files``. The commit layer accepts
 only paths already in the form ``check`` returns.
 """
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+
+from ..secrets import is_secret_file
 
 # What runs in CI with the repository's secrets: workflows, and the local actions they call.
 WORKFLOW_DIRS = (".github/workflows/", ".github/actions/")
@@ -29,12 +32,13 @@ def is_workflow_path(path: str) -> bool:
 class PathRefused(Exception):
     """A path builder output may not write; ``reason`` is written for the model."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, *, secret: bool = False):
         super().__init__(reason)
         self.reason = reason
+        self.secret = secret  # a secret file: withheld from builders, never written by one
 
 
-def check(raw: str, *, allow_workflow_files: bool = False) -> str:
+def check(raw: str, *, allow_workflow_files: bool = False, secret_files: tuple[str, ...] = ()) -> str:
     """``raw`` as the repository names it, or ``PathRefused`` saying why it may not be written."""
     shown = raw.strip() if isinstance(raw, str) else repr(raw)
     if not isinstance(raw, str) or not raw.strip():
@@ -55,6 +59,10 @@ def check(raw: str, *, allow_workflow_files: bool = False) -> str:
     if is_workflow_path(path) and not allow_workflow_files:
         raise PathRefused(f"The path '{shown}' is a GitHub Actions workflow file or local action; changing "
                           "them is not allowed here. Leave .github/workflows/ and .github/actions/ alone.")
+    if is_secret_file(path, secret_files):
+        raise PathRefused(f"The path '{shown}' is a secret file (its contents are withheld); it is never "
+                          "written by a builder. Leave it alone, and put new settings in code or in a "
+                          "template such as .env.example.", secret=True)
     return path
 
 

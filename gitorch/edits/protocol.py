@@ -11,6 +11,7 @@ from pathlib import Path
 from ..config import EditsConfig
 from ..cost import estimate_tokens
 from ..model import BuildContext, Task, Usage
+from ..secrets import withheld_note
 
 _EXAMPLE_WHOLE = ("example/hello.py", 'def hello(name):\n    return f"Hello, {name}!"\n')
 _EXAMPLE_SEARCH = ("example/calc.py", "def add(a, b):\n    return a+b\n", "def add(a, b):\n    return a + b\n")
@@ -94,13 +95,16 @@ def format_files(files: Mapping[str, str]) -> str:
 
 def claude_request(task: Task, context: BuildContext, edits_config: EditsConfig | None = None) -> tuple[str, str]:
     """What gitorch's Claude builder sends for ``task``: the stable part (the protocol and the
-    repository map, cached) and the request (the task, its files, extra instructions)."""
+    repository map, cached) and the request (the task, its files, the secret files withheld from it,
+    extra instructions)."""
     stable = builder_instructions(edits_config)
     if context.repo_map.strip():
         stable += "\n\n# Repository\n\n" + context.repo_map.strip()
     files = ", ".join(task.files) or "(the task names none)"
     request = (f"Task {task.id}: {task.description.strip()}\nFiles: {files}\n\n"
                f"Current contents:\n\n{format_files(context.files)}")
+    if context.withheld:
+        request += "\n\n" + withheld_note(context.withheld)
     if context.instructions.strip():
         request += "\n\n" + context.instructions.strip()
     return stable, request

@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..redact import Redactor, env_values
+from ..secrets import is_env_file, is_secret_file
 
 SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache",
                        ".pytest_cache", ".ruff_cache", "dist", "build", ".eggs", ".idea", ".next", "target"})
 LOCK_FILES = frozenset({"package-lock.json", "yarn.lock", "pnpm-lock.yaml", "poetry.lock", "Pipfile.lock",
                         "Cargo.lock", "composer.lock", "uv.lock", "Gemfile.lock", "go.sum", "bun.lockb"})
-SECRET_SUFFIXES = (".pem", ".key", ".p12", ".pfx", ".keystore", ".jks")
 MAX_FILE_BYTES = 200_000
 CHARS_PER_TOKEN = 3.5  # conservative for code; recalibrated from count_tokens when available
 MAP_SHARE = 0.35  # of the budget, at most, for the map when files compete for room
@@ -44,14 +44,6 @@ _STOP = frozenset("""the and for with that this from into when then than have ha
 should could can not but all any each add make use using new fix bug code file files test tests function
 class method value values return returns set get one two more some such also its it's our your their
 """.split())
-
-
-def is_secret_file(path: str) -> bool:
-    """Files whose contents are never sent: ``.env`` and friends, private keys."""
-    name = PurePosixPath(path).name
-    return (name == ".env" or name.startswith(".env.") or name.endswith(".env")
-            or name.endswith(SECRET_SUFFIXES) or name.startswith("id_rsa") or name.startswith("id_ed25519")
-            or name in (".pypirc", ".netrc", ".npmrc")) and not name.endswith((".example", ".sample", ".template"))
 
 
 def is_lock_file(path: str) -> bool:
@@ -78,10 +70,11 @@ class TokenEstimate:
 # -- reading --------------------------------------------------------------------------------------
 
 
-def read_tree(root: Path, rev: str | None = None) -> dict[str, str | None]:
+def read_tree(root: Path, rev: str | None = None, secret_files: Iterable[str] = ()) -> dict[str, str | None]:
     """Every file of the repository: path -> text, or None when its contents are not to be shown
-    (binary, too big, lock file, secret file). ``rev`` reads a commit (pygit2) instead of the
-    working tree."""
+    (binary, too big, lock file, secret file by ``gitorch.secrets`` plus ``secret_files``). ``rev``
+    reads a commit (pygit2) instead of the working tree."""
+    extra = tuple(secret_files)
     if rev is not None:
         from . import repo as gitops
 
@@ -90,10 +83,10 @@ def read_tree(root: Path, rev: str | None = None) -> dict[str, str | None]:
             files[path] = None
         texts = gitops.read_files(root, rev, max_bytes=MAX_FILE_BYTES)
         for path in files:
-            if not _skipped_path(path) and path in texts:
+            if not _skipped_path(path, extra) and path in texts:
                 files[path] = texts[path]
         return {p: t for p, t in files.items() if not _in_skipped_dir(p)}
-    return {path: None if _skipped_path(path) else _read_text(root / path) for path in walk(root)}
+    return {path: None if _skipped_path(path, extra) else _read_text(root / path) for path in walk(root)}
 
 
 def walk(root: Path):
@@ -106,19 +99,12 @@ def walk(root: Path):
                 yield full.relative_to(root).as_posix()
 
 
-def env_secrets(root: str | os.PathLike[str] | None) -> list[str]:
-    """The secret values of every ``.env`` file in the working tree at ``root``."""
-    if root is None:
-        return []
-    return secret_values(Path(root), (p for p in walk(Path(root)) if is_secret_file(p)))
-
-
 def _in_skipped_dir(path: str) -> bool:
     return any(part in SKIP_DIRS for part in PurePosixPath(path).parts[:-1])
 
 
-def _skipped_path(path: str) -> bool:
-    return is_lock_file(path) or is_secret_file(path)
+def _skipped_path(path: str, extra: tuple[str, ...] = ()) -> bool:
+    return is_lock_file(path) or is_secret_file(path, extra)
 
 
 def _read_text(path: Path) -> str | None:
@@ -140,8 +126,7 @@ def secret_values(root: Path, paths: Iterable[str], rev: str | None = None) -> l
     """Values found in the repository's ``.env`` files, to redact wherever else they appear."""
     values: list[str] = []
     for path in paths:
-        name = PurePosixPath(path).name
-        if not (name == ".env" or name.startswith(".env.") or name.endswith(".env")):
+        if not is_env_file(path):
             continue
         if rev is not None:
             from . import repo as gitops
@@ -181,6 +166,7 @@ class _File:
     path: str
     text: str | None
     score: float = 0.0
+    withheld: bool = False  # a secret file: listed, never shown
     _defs: list[str] | None = field(default=None, repr=False)
 
     @property
@@ -219,7 +205,7 @@ def _render_map(files: list[_File], detail: set[str] | None, folders_only: bool,
 
 def _file_line(f: _File, detail: set[str] | None) -> str:
     name = PurePosixPath(f.path).name
-    note = " (contents withheld)" if is_secret_file(f.path) else ""
+    note = " (contents withheld)" if f.withheld else ""
     if f.defs and (detail is None or f.path in detail):
         defs = "; ".join(f.defs)
         if len(defs) > 400:
@@ -353,14 +339,15 @@ def _assemble(files: list[_File], ranked: list[_File], budget: int, est: Callabl
 
 def build_context(root: str | os.PathLike[str], task: str, *, budget: int = 20_000, rev: str | None = None,
                   secrets: Iterable[str] = (), count: Callable[[str], int] | None = None,
-                  estimate: TokenEstimate | None = None) -> RepoContext:
+                  estimate: TokenEstimate | None = None, secret_files: Iterable[str] = ()) -> RepoContext:
     """The context for ``task`` from the repository at ``root`` (working tree, or commit ``rev``),
     at most ``budget`` tokens. ``secrets``: values to redact besides token shapes and .env values.
     ``count``: an exact counter (``count_tokens``); without it the estimate decides."""
     root = Path(root)
-    tree = read_tree(root, rev)
+    extra = tuple(secret_files)
+    tree = read_tree(root, rev, extra)
     redactor = Redactor([*secrets, *secret_values(root, tree, rev)])
-    files = [_File(path, text) for path, text in tree.items()]
+    files = [_File(path, text, withheld=is_secret_file(path, extra)) for path, text in tree.items()]
     ranked = rank(files, task)
     est = estimate or TokenEstimate()
     target = budget

@@ -206,14 +206,15 @@ def branch_name(prefix: str, run_id: str, title: str) -> str:
     return name
 
 
-def check_path(path: str, allow_workflow_files: bool = False) -> str:
+def check_path(path: str, allow_workflow_files: bool = False, secret_files: tuple[str, ...] = ()) -> str:
     """``path`` if the one path policy (``gitorch.edits.paths``) lets builder output write it as it
     is, else a GitError saying why: the commit is the last line of defence, so it takes only paths
     already in the form the policy gives (``a/b.py``, never ``a\\b.py`` or ``./a/b.py``)."""
     try:
-        clean = paths.check(path, allow_workflow_files=allow_workflow_files)
+        clean = paths.check(path, allow_workflow_files=allow_workflow_files, secret_files=secret_files)
     except paths.PathRefused as exc:
         hint = ("set edits.allow_workflow_files: true in .gitorch.yml to allow them" if is_workflow_path(str(path))
+                else "secret files are written by people, never by a builder" if exc.secret
                 else "gitorch writes only files inside the repository, never into .git/")
         raise GitError(exc.reason, hint=hint) from None
     if clean != path:
@@ -300,11 +301,11 @@ def _entry_id(tree: pygit2.Tree, path: str) -> pygit2.Oid | None:
 
 
 def apply_to_tree(repo: pygit2.Repository, tree: pygit2.Tree, artifacts: Mapping[str, str | bytes | None],
-                  allow_workflow_files: bool = False) -> pygit2.Oid:
+                  allow_workflow_files: bool = False, secret_files: tuple[str, ...] = ()) -> pygit2.Oid:
     """The id of ``tree`` with ``artifacts`` (path -> new content, None to delete) applied."""
     changes: dict[str, bytes | None] = {}
     for path, content in artifacts.items():
-        clean = check_path(path, allow_workflow_files)
+        clean = check_path(path, allow_workflow_files, secret_files)
         changes[clean] = content.encode("utf-8") if isinstance(content, str) else content
     new = _build_tree(repo, tree, _nest(changes), "")
     if new is None:
@@ -437,7 +438,7 @@ def commit_artifacts(repo_path: str | os.PathLike[str], *, branch: str, parent: 
                      artifacts: Mapping[str, str | bytes | None], description: str, run_id: str,
                      task_id: str, agent: str, author_name: str = "gitorch",
                      author_email: str = "gitorch@users.noreply.github.com",
-                     allow_workflow_files: bool = False) -> CommitResult:
+                     allow_workflow_files: bool = False, secret_files: tuple[str, ...] = ()) -> CommitResult:
     """Commit ``artifacts`` onto ``branch`` as one commit for the task, without a checkout.
 
     ``parent`` is the commit the run read (the base for a new branch, else the tip it saw). When the
@@ -454,7 +455,7 @@ def commit_artifacts(repo_path: str | os.PathLike[str], *, branch: str, parent: 
     tip = repo[ref.target].peel(pygit2.Commit) if ref is not None else start
 
     with _trusted_writes():
-        ours_tree_id = apply_to_tree(repo, start.tree, artifacts, allow_workflow_files)
+        ours_tree_id = apply_to_tree(repo, start.tree, artifacts, allow_workflow_files, secret_files)
     rebased = tip.id != start.id
     if not rebased:
         new_tree_id = ours_tree_id

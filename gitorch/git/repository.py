@@ -15,8 +15,8 @@ from typing import Any
 from ..config import repo_key
 from ..edits import apply_edits
 from ..model import CommitResult, Edit, PushResult, RangeDiff, Verification
-from ..redact import redact, without_secrets
-from .command import no_git_env, run_git
+from ..redact import redact
+from .command import no_git_env
 from .context import build_context
 from .repo import (
     branch_name,
@@ -31,6 +31,8 @@ from .repo import (
     resolve,
     task_commits,
 )
+from .scratch import checkout as scratch_checkout
+from .scratch import git_env as scratch_git_env
 from .taskfile import parse, tick
 
 
@@ -80,7 +82,8 @@ class Repository:
         return commit_artifacts(self.path, branch=branch, parent=parent, artifacts=artifacts,
                                 description=description, run_id=run_id, task_id=task_id, agent=agent,
                                 author_name=git.author_name, author_email=git.author_email,
-                                allow_workflow_files=self.config.edits.allow_workflow_files)
+                                allow_workflow_files=self.config.edits.allow_workflow_files,
+                                secret_files=tuple(self.config.edits.secret_files))
 
     def fetch_branch(self, branch: str) -> str | None:
         return fetch_branch(self.path, branch, remote=self.config.git.remote, token=self._token)
@@ -117,15 +120,22 @@ class Repository:
 
     def context(self, task: str, commit: str) -> str:
         return build_context(self.path, task, budget=self.config.anthropic.plan_context_tokens, rev=commit,
-                             secrets=self.config.secrets.values()).text
+                             secrets=self.config.secrets.values(), secret_files=self.config.edits.secret_files).text
+
 
     def verify(self, commit: str, command: str, timeout_s: float) -> Verification:
-        """Run the repository's test command on ``commit`` in a scratch worktree (never the person's),
-        without gitorch's credentials in its environment: it runs code a model wrote."""
-        env = without_secrets(no_git_env(), self.config.secrets.values(), self.config.verify.env_keep)
+        """Run the repository's test command on ``commit`` in a scratch tree (never the person's): it
+        runs code a model wrote. The tree is a repository of its own that borrows the checkout's
+        objects, so none of the checkout's git config (``http.<url>.extraheader`` tokens, credential
+        helpers, remotes with passwords) is there; git reads no global or system config in it; the
+        repository's secret files are taken out of it; and the environment holds no variable the
+        secret policy calls a credential."""
+        policy = self.config.secrets.policy
+        env = policy.env_for_code(no_git_env(), self.config.verify.env_keep)
         with tempfile.TemporaryDirectory(prefix="gitorch-verify-") as scratch:
             tree = Path(scratch) / "tree"
-            run_git(self.path, ["worktree", "add", "--detach", "--quiet", str(tree), commit])
+            scratch_checkout(self.path, commit, tree, policy, env)
+            env = scratch_git_env(tree, env)
             started = time.monotonic()
             try:
                 proc = subprocess.run(command, shell=True, cwd=tree, capture_output=True, text=True,
@@ -135,8 +145,6 @@ class Repository:
                 exit_code = 124
                 out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
                 output = out + f"\n(timed out after {timeout_s:.0f}s)"
-            finally:
-                run_git(self.path, ["worktree", "remove", "--force", str(tree)])
         tail = "\n".join(output.strip().splitlines()[-40:])
-        return Verification(command=command, exit_code=exit_code, tail=redact(tail),
+        return Verification(command=command, exit_code=exit_code, tail=redact(tail, policy.values()),
                             duration_s=round(time.monotonic() - started, 2))

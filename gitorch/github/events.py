@@ -100,8 +100,14 @@ def read_payload(path: str | Path | None) -> dict[str, Any]:
     except FileNotFoundError:
         raise GitorchError(f"the event payload {path} does not exist",
                            hint="point GITHUB_EVENT_PATH at the JSON file of the event") from None
+    except UnicodeDecodeError as exc:
+        raise GitorchError(f"the event payload {path} is not UTF-8: byte {exc.start} cannot be read",
+                           hint="GITHUB_EVENT_PATH must name the JSON file GitHub wrote") from None
     except ValueError as exc:
         raise GitorchError(f"the event payload {path} is not valid JSON: {exc}",
+                           hint="GITHUB_EVENT_PATH must name the JSON file GitHub wrote") from None
+    except RecursionError:
+        raise GitorchError(f"the event payload {path} is nested too deeply to be a GitHub event",
                            hint="GITHUB_EVENT_PATH must name the JSON file GitHub wrote") from None
     if not isinstance(data, dict):
         raise GitorchError(f"the event payload {path} is a {type(data).__name__}, not a JSON object",

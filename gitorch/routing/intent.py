@@ -72,6 +72,10 @@ _CUES: dict[str, list[tuple[re.Pattern[str], float]]] = {
         (re.compile(r"\b(?:this document|this proposal|proposes?|we propose|goal of|aims to)\b"), 1.0),
     ],
     "code_generation": [
+        # "Email customers when ...", "SMS the driver ...": telling someone something is a capability to build
+        (re.compile(r"^(?:e-?mail|sms|text|message|ping|remind|alert)\s+(?:the\s+|a\s+|an\s+|our\s+|all\s+|every\s+|each\s+)?"
+                    r"(?:customers?|users?|buyers?|shoppers?|admins?|owners?|members?|people|team|couriers?|drivers?|"
+                    r"patients?|subscribers?|managers?|staff|authors?|reviewers?|me|us|them)\b"), 2.0),
         (re.compile(r"\b(?:new (?:feature|command|endpoint|page|option|setting|button|api|flag|hook|plugin|field))\b"), 1.0),
         (re.compile(r"\b(?:support for|ability to|option to|possibility to|let (?:users|admins|people|you)|"
                     r"allow (?:users|admins|people|you)|so that (?:users|admins|people|i|we) can)\b"), 1.0),

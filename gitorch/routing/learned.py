@@ -102,20 +102,114 @@ def cue_matrix(texts: list[str]) -> np.ndarray:
     return out
 
 
+def with_cues(raw: np.ndarray, cues: np.ndarray) -> np.ndarray:
+    """The linear model's four scores, plus `review` below their mean, plus the weighted intent cues
+    (``cue_matrix``)."""
+    out = np.empty((len(raw), len(TYPES)))
+    out[:, : len(INTENT_TYPES)] = raw
+    out[:, len(INTENT_TYPES)] = raw.mean(axis=1) + REVIEW_OFFSET
+    return out + CUE_WEIGHT * cues
+
+
+# -- calibration: what a probability means on text the model did not train on -------------------
+
+CLAUDE_TYPES = ("planning", "review")  # the types Claude takes in a repository with no feedback
+_EPS = 1e-6
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return np.log(p / (1 - p))
+
+
+def calibration_inputs(probs: np.ndarray, cues: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What the two calibration maps read, per text: for the type, the log-odds of the top type's
+    probability and how far its intent cue leads the strongest other cue; for the agent, the
+    log-odds of the summed probability of the types whose agent is the suggested one (``group``: a
+    boolean row per text) and how far that group's strongest cue leads the other group's."""
+    rows = np.arange(len(probs))
+    top = probs.argmax(axis=1)
+    others = cues.copy()
+    others[rows, top] = -np.inf
+    type_x = np.c_[_logit(probs[rows, top]), cues[rows, top] - others.max(axis=1)]
+    inside = np.where(group, cues, -np.inf).max(axis=1)
+    outside = np.where(group, -np.inf, cues).max(axis=1)
+    margin = np.nan_to_num(inside - outside, posinf=0.0, neginf=0.0)
+    agent_x = np.c_[_logit(np.where(group, probs, 0.0).sum(axis=1)), margin]
+    return type_x, agent_x
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Two Platt maps (a logistic regression on the inputs of ``calibration_inputs``), fitted by
+    ``train.py`` on out-of-fold scores of the development set and on issue-style text of our own:
+    P(top type is right) and P(the suggested agent is right)."""
+
+    type_weights: tuple[float, float, float] = (1.0, 0.0, 0.0)  # identity: a, b, bias
+    agent_weights: tuple[float, float, float] = (1.0, 0.0, 0.0)
+
+    @staticmethod
+    def _apply(weights: tuple[float, float, float], x: np.ndarray) -> np.ndarray:
+        a, b, bias = weights
+        return 1 / (1 + np.exp(-(a * x[:, 0] + b * x[:, 1] + bias)))
+
+    def types(self, probs: np.ndarray, type_x: np.ndarray) -> np.ndarray:
+        """``probs`` with the top type's probability replaced by its calibrated value and the others
+        scaled to share the rest; never so low that another type would overtake it."""
+        rows = np.arange(len(probs))
+        top = probs.argmax(axis=1)
+        p_top = probs[rows, top]
+        rest = np.maximum(1 - p_top, _EPS)
+        second = np.where(np.eye(probs.shape[1], dtype=bool)[top], 0.0, probs).max(axis=1)
+        q = np.maximum(self._apply(self.type_weights, type_x), second / (rest + second) + 1e-6)
+        out = probs * ((1 - q) / rest)[:, None]
+        out[rows, top] = q
+        return out
+
+    def agent(self, agent_x: np.ndarray) -> np.ndarray:
+        return self._apply(self.agent_weights, agent_x)
+
+    def as_json(self) -> dict[str, list[float]]:
+        return {"type": [round(float(w), 6) for w in self.type_weights],
+                "agent": [round(float(w), 6) for w in self.agent_weights]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Calibration:
+        if not data:
+            return cls()
+        return cls(tuple(map(float, data["type"])), tuple(map(float, data["agent"])))  # type: ignore[arg-type]
+
+
+def reliability(confidences: list[float] | np.ndarray, correct: list[bool] | np.ndarray, bins: int = 10) -> dict[str, Any]:
+    """How well probabilities mean what they say: per bin of equal width, the mean probability against
+    the share right; the expected calibration error (ECE) is their gap weighted by the bin's share."""
+    conf, hit = np.asarray(confidences, dtype=float), np.asarray(correct, dtype=float)
+    edges = np.linspace(0, 1, bins + 1)
+    table, ece = [], 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        inside = (conf > lo) & (conf <= hi) if lo > 0 else (conf >= lo) & (conf <= hi)
+        if inside.any():
+            gap = abs(conf[inside].mean() - hit[inside].mean())
+            ece += inside.mean() * gap
+            table.append({"bin": [round(float(lo), 2), round(float(hi), 2)], "count": int(inside.sum()),
+                          "mean_probability": round(float(conf[inside].mean()), 4),
+                          "accuracy": round(float(hit[inside].mean()), 4)})
+    return {"ece": round(float(ece), 4), "mean_probability": round(float(conf.mean()), 4) if len(conf) else None,
+            "accuracy": round(float(hit.mean()), 4) if len(hit) else None, "bins": table}
+
+
 @dataclass
 class BaseModel:
     coef: np.ndarray  # (FEATURES, 4) float32
     intercept: np.ndarray  # (4,)
     temperature: float  # scores are divided by this before the softmax (fitted by train.py)
     meta: dict[str, Any]
+    calibration: Calibration = Calibration()
 
-    def scores(self, X: Features, texts: list[str]) -> np.ndarray:
-        """Unnormalised log-odds per type in ``TYPES`` order."""
+    def scores(self, X: Features, texts: list[str], cues: np.ndarray | None = None) -> np.ndarray:
+        """Unnormalised log-odds per type in ``TYPES`` order (``cues``: ``cue_matrix(texts)`` if known)."""
         raw = X.times(self.coef[X.indices].astype(np.float64)) + self.intercept
-        out = np.empty((len(X), len(TYPES)))
-        out[:, : len(INTENT_TYPES)] = raw
-        out[:, len(INTENT_TYPES)] = raw.mean(axis=1) + REVIEW_OFFSET
-        return out + CUE_WEIGHT * cue_matrix(texts)
+        return with_cues(raw, cue_matrix(texts) if cues is None else cues)
 
 
 def save_base(path: Path, coef: np.ndarray, intercept: np.ndarray, meta: dict[str, Any]) -> None:
@@ -138,7 +232,8 @@ def load_base(path: Path = MODEL_FILE) -> BaseModel:
     if meta.get("features") != FEATURES or meta.get("state_version") != STATE_VERSION:
         raise GitorchError(f"the router's model file {path} was built for other features",
                            hint="rebuild it with 'python -m gitorch.routing.train ../shared/data/routing-tasks.jsonl'")
-    return BaseModel(coef=coef, intercept=intercept, temperature=float(meta["temperature"]), meta=meta)
+    return BaseModel(coef=coef, intercept=intercept, temperature=float(meta["temperature"]), meta=meta,
+                     calibration=Calibration.from_json(meta.get("calibration")))
 
 
 def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:

@@ -35,6 +35,10 @@ def render(decision: RoutingDecision) -> Any:
                                             for s in decision.workflow))
     table.add_row("Estimated cost", f"${decision.estimated_cost_usd:.4f}  (saves ${decision.estimated_saving_usd:.4f} "
                   "against Claude alone)")
+    if decision.shadows:
+        table.add_row("Shadows", "  ".join(
+            f"{name}: {s['agent']} {str(s['task_type']).replace('_', ' ')} ({s['confidence']:.0%})"
+            for name, s in decision.shadows.items()) + "  [dim](not acted on)[/]")
     if decision.manual:
         table.add_row("Mode", "[yellow]manual: a person confirms before anything runs[/]")
     table.add_row("Why", f"[dim]{decision.reasoning}[/]")

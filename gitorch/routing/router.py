@@ -21,9 +21,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..errors import GitorchError
+import numpy as np
+
+from ..config import STRATEGIES
+from ..errors import GitorchError, check_text
 from ..model import CLAUDE, TASK_TYPES, RoutingDecision, Usage, WorkflowStep, new_id
-from . import keywords, learned
+from . import keywords, learned, neighbours
 
 log = logging.getLogger("gitorch.routing")
 
@@ -34,6 +37,8 @@ PRIOR_MAPPED = 6.0
 PRIOR_OTHER = 0.5
 HYBRID_PLANNING = 0.25  # planning probability from which a build task gets a plan step first
 MIN_JUDGED = 10  # decisions with feedback needed before manual mode can switch on
+# A calibrated confidence is never shown above this: about 2,000 calibration rows cannot tell 99.5% from 99.9%.
+MAX_CONFIDENCE = 0.99
 
 _ARCHITECTURAL = re.compile(
     r"\b(?:auth(?:entication|orization)?|jwt|oauth|saml|sso|security|encrypt\w*|permissions?|roles?|"
@@ -86,8 +91,11 @@ class Router:
         self.store = store
         self.repo = repo
         self.strategy = strategy or config.routing.strategy
-        if self.strategy not in ("learned", "keywords"):
-            raise GitorchError(f"unknown routing strategy {self.strategy!r}", hint="use 'learned' or 'keywords'")
+        if self.strategy not in STRATEGIES:
+            raise GitorchError(f"unknown routing strategy {self.strategy!r}", hint=f"use one of: {', '.join(STRATEGIES)}")
+        # shadows run beside the acting strategy and are stored, never acted on
+        self.shadows = [name for name in config.routing.shadow if name != self.strategy]
+        self._memory: neighbours.Memory | None = None
         self.prices = PriceTable.from_config(config)
         self.subscription_agents = SUBSCRIPTION_AGENTS
         self.builder = config.agents.builder
@@ -95,6 +103,7 @@ class Router:
         self._taught: list[RoutingDecision] = []  # learned here and not saved yet
         self._large: bool | None = None
         self._given: dict[str, dict[str, float]] = {}
+        self._cold: dict[str, dict[str, float]] = {}  # the same with no feedback: what calibration assumed
         models = config.models
         self._step_price = {"plan": self.prices.price(models.plan), "build": self.prices.price(models.build),
                             "review": self.prices.price(models.review)}
@@ -154,6 +163,9 @@ class Router:
     def model_info(self) -> dict[str, Any]:
         if self.strategy == "keywords":
             return {"strategy": "keywords", "description": "the original design's keyword classifier"}
+        if self.strategy == "neighbours":
+            return {"strategy": "neighbours", "description": "the packaged model moved by this repository's "
+                    "most similar past decisions", "repo_examples": len(self.memory)}
         meta = learned.load_base().meta
         return {"strategy": "learned", "pretrained_on": meta["trained_on"], "rows": meta["rows"],
                 "trained_at": meta["trained_at"], "repo_lessons": self.state.examples if self.learning else 0,
@@ -176,25 +188,54 @@ class Router:
             if not isinstance(text, str) or not text.strip():
                 where = f"text {i + 1}" if len(texts) > 1 else "the text"
                 raise GitorchError(f"{where} is empty", hint="describe the task in a sentence, e.g. 'Add CSV export'")
+            check_text(text, "the text" if len(texts) == 1 else f"text {i + 1}")
         manual, accuracy, judged = self.manual_mode()
         self._given = {t: self.agent_given_type(t, self.candidates()) for t in TASK_TYPES}
-        if self.strategy == "keywords":
-            probs = [self._keyword_types(t) for t in texts]
-        else:
-            probs = self._learned_types(texts)
-        decisions = [self._decide(text, types, manual, accuracy, judged) for text, types in zip(texts, probs, strict=True)]
+        self._cold = {t: self.agent_given_type(t, self.candidates(), cold=True) for t in TASK_TYPES}
+        decisions = self._decisions(self.strategy, texts, manual, accuracy, judged)
+        for name in self.shadows:
+            for decision, other in zip(decisions, self._decisions(name, texts, manual, accuracy, judged), strict=True):
+                decision.shadows[name] = {"agent": other.agent, "task_type": other.task_type,
+                                          "confidence": other.confidence}
         if record:
             self.store.record_decisions(decisions)
         return decisions
 
-    def _learned_types(self, texts: list[str]) -> list[dict[str, float]]:
+    def _decisions(self, strategy: str, texts: list[str], manual: bool, accuracy: float | None,
+                   judged: int) -> list[RoutingDecision]:
+        if strategy == "keywords":
+            probs, evidence = [self._keyword_types(t) for t in texts], [None] * len(texts)
+        else:
+            probs, evidence = self._learned_types(texts, strategy)
+        return [self._decide(strategy, text, types, manual, accuracy, judged, found)
+                for text, types, found in zip(texts, probs, evidence, strict=True)]
+
+    @property
+    def memory(self) -> neighbours.Memory:
+        """This repository's past decisions whose task type feedback told (the ``neighbours`` strategy)."""
+        if self._memory is None:
+            self._memory = neighbours.Memory.from_decisions(
+                self.store.judged_decisions(self.repo, limit=neighbours.MEMORY) if self.learning else [])
+        return self._memory
+
+    def _learned_types(self, texts: list[str], strategy: str = "learned"
+                       ) -> tuple[list[dict[str, float]], list[tuple[np.ndarray, np.ndarray]]]:
+        """Calibrated type probabilities per text, and what the agent's calibration reads (the
+        uncalibrated probabilities and the intent cues)."""
         X = learned.featurize(texts)
         base = learned.load_base()
-        scores = base.scores(X, texts)
-        if self.learning:
-            scores = scores + self.state.residual_scores(X)
-        matrix = learned.softmax(scores, base.temperature)
-        return [dict(zip(learned.TYPES, map(float, row), strict=True)) for row in matrix]
+        cues = learned.cue_matrix(texts)
+        scores = base.scores(X, texts, cues)
+        if strategy == "neighbours":
+            raw = self.memory.vote(X, learned.softmax(scores, base.temperature))
+        else:
+            if self.learning:
+                scores = scores + self.state.residual_scores(X)
+            raw = learned.softmax(scores, base.temperature)
+        type_x, _ = learned.calibration_inputs(raw, cues, np.zeros_like(raw, dtype=bool))
+        matrix = base.calibration.types(raw, type_x)
+        return ([dict(zip(learned.TYPES, map(float, row), strict=True)) for row in matrix],
+                list(zip(raw, cues, strict=True)))
 
     @staticmethod
     def _keyword_types(text: str) -> dict[str, float]:
@@ -215,11 +256,12 @@ class Router:
     def mapped_agent(self, task_type: str) -> str:
         return CLAUDE if task_type in CLAUDE_TYPES else self.builder
 
-    def agent_given_type(self, task_type: str, agents: list[str]) -> dict[str, float]:
+    def agent_given_type(self, task_type: str, agents: list[str], cold: bool = False) -> dict[str, float]:
         """P(agent is the right one | task type) in this repository: the mapping as a prior,
-        moved by overrides (preferred) and by each agent's success rate on this type."""
+        moved by overrides (preferred) and by each agent's success rate on this type (``cold``:
+        the prior alone, as in a repository with no feedback)."""
         mapped = self.mapped_agent(task_type)
-        seen = self.state.agents.get(task_type, {}) if self.learning else {}
+        seen = self.state.agents.get(task_type, {}) if self.learning and not cold else {}
         weights = {}
         for agent in agents:
             preferred, successes, failures = seen.get(agent, (0, 0, 0))
@@ -230,8 +272,15 @@ class Router:
 
     # -- one decision ----------------------------------------------------------------------------
 
-    def _decide(self, text: str, types: dict[str, float], manual: bool, accuracy: float | None,
-                judged: int) -> RoutingDecision:
+    def _decide(self, strategy: str, text: str, types: dict[str, float], manual: bool, accuracy: float | None,
+                judged: int, evidence: tuple[np.ndarray, np.ndarray] | None = None) -> RoutingDecision:
+        """``types``: the calibrated type probabilities people see; ``evidence``: the uncalibrated
+        ones and the intent cues, from which the agent, the workflow and the confidence are worked
+        out (calibration moves the top type's probability, never the order, and must not move the
+        choice of agent)."""
+        shown = types
+        if evidence is not None:
+            types = dict(zip(learned.TYPES, map(float, evidence[0]), strict=True))
         task_type = max(types, key=types.__getitem__)
         agents = self.candidates()
         given = {t: self._given[t] for t in types if types[t] > 0.001 or t == task_type}
@@ -244,7 +293,7 @@ class Router:
                  (task_type == "planning" and p_build >= 1 - HYBRID_PLANNING - 0.25)
         lines = estimate_lines(text, types)
 
-        if self.strategy == "keywords":
+        if strategy == "keywords":
             return self._decide_keywords(text, types, task_type, lines, manual, accuracy, judged)
 
         workflow: list[WorkflowStep] = []
@@ -262,16 +311,30 @@ class Router:
             workflow.append(WorkflowStep(build_agent, "build", round(build_conf, 3)))
             workflow.append(WorkflowStep(CLAUDE, "review", round(review_conf[CLAUDE], 3)))
         agent = max(p_agent, key=p_agent.__getitem__)
-        confidence = math.sqrt(types[task_type] * p_agent[agent])
+        confidence = self._confidence(agent, types, p_agent, evidence) if evidence is not None \
+            else math.sqrt(types[task_type] * p_agent[agent])
         scores = {a: round(100 * p_agent[a], 1) for a in agents}
         estimates, cost, saving = self._costs(workflow, lines)
-        reasoning = self._reasoning(text, types, task_type, agent, hybrid, given, manual, accuracy, judged)
+        reasoning = self._reasoning(strategy, text, shown, task_type, agent, hybrid, given, manual, accuracy, judged)
         return RoutingDecision(
-            id=new_id("dec"), text=text, task_type=task_type, task_types=_rounded(types), agent=agent,
+            id=new_id("dec"), text=text, task_type=task_type, task_types=_rounded(shown), agent=agent,
             confidence=round(confidence, 3), scores=scores, reasoning=reasoning, workflow=workflow,
-            estimated_cost_usd=cost, estimated_saving_usd=saving, strategy=self.strategy, estimates=estimates,
+            estimated_cost_usd=cost, estimated_saving_usd=saving, strategy=strategy, estimates=estimates,
             manual=manual, repo=self.repo,
         )
+
+    def _confidence(self, agent: str, types: dict[str, float], p_agent: dict[str, float],
+                    evidence: tuple[np.ndarray, np.ndarray]) -> float:
+        """P(the suggested agent is right): the calibrated map of the probability of the types this
+        agent takes (``learned.Calibration``, fitted as in a repository with no feedback), lowered as
+        far as this repository's feedback has moved the type -> agent mapping away from that agent."""
+        raw, cues = evidence
+        best = [max(self._given[t], key=self._given[t].__getitem__) == agent for t in learned.TYPES]
+        _, agent_x = learned.calibration_inputs(raw[None, :], cues[None, :], np.array([best]))
+        sure = float(learned.load_base().calibration.agent(agent_x)[0])
+        expected = sum(p * self._cold[t].get(agent, 0.0) for t, p in types.items())
+        sure = min(sure, MAX_CONFIDENCE)
+        return sure * min(1.0, p_agent[agent] / expected) if expected > 0 else sure
 
     @staticmethod
     def _best(given: dict[str, dict[str, float]], types: dict[str, float], among: Iterable[str],
@@ -337,7 +400,7 @@ class Router:
 
     # -- reasoning -------------------------------------------------------------------------------
 
-    def _reasoning(self, text: str, types: dict[str, float], task_type: str, agent: str, hybrid: bool,
+    def _reasoning(self, strategy: str, text: str, types: dict[str, float], task_type: str, agent: str, hybrid: bool,
                    given: dict[str, dict[str, float]], manual: bool, accuracy: float | None, judged: int) -> str:
         second = sorted(types, key=types.__getitem__, reverse=True)[1]
         parts = [f"Reads as {TYPE_WORDS[task_type]}: {task_type} {types[task_type]:.0%}"
@@ -354,7 +417,10 @@ class Router:
             why = "planning weight" if types.get("planning", 0) >= HYBRID_PLANNING else "an architectural concern"
             parts.append(f"Hybrid ({why}): Claude plans, {agent if agent != CLAUDE else self.builder} builds, "
                          "Claude reviews.")
-        if self.strategy == "learned":
+        if strategy == "neighbours":
+            parts.append(f"Model: neighbours, the packaged model moved by the most similar of this repository's "
+                         f"{len(self.memory)} past decisions with a known task type.")
+        if strategy == "learned":
             meta = learned.load_base().meta
             lessons = self.state.examples if self.learning else 0
             parts.append(f"Model: learned, pretrained on {meta['trained_on']} only ({meta['rows']} rows)"
@@ -412,6 +478,8 @@ class Router:
                                               outcome=outcome)
         if self.learning and self._learn(decision) and save:
             self.save_state()
+        if self.learning and self._memory is not None:  # the shadows' scores are read from the feedback itself
+            self._memory.remember([decision])
         return decision
 
     def _learn(self, decision: RoutingDecision) -> bool:

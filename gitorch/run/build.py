@@ -252,9 +252,12 @@ def build_round(state: RunState, plan: Plan, tasks: list[Task], round_no: int) -
 def _build_one(state: RunState, plan: Plan, task: Task, tip: str) -> BuildResult:
     """Build one task. Runs on a pool thread: it writes ledger rows, never the journal."""
     repo = state.parts.repo
-    files = repo.read_files(tip, list(task.files)) if task.files else {}
+    # Secret files (the one secret policy's) are never read for a builder: it is told they exist.
+    withheld = state.config.secrets.policy.withheld(task.files)
+    shown = [p for p in task.files if p not in withheld]
+    files = repo.read_files(tip, shown) if shown else {}
     context = BuildContext(plan=plan, files={p: c for p, c in files.items() if c is not None}, run_id=state.run.id,
-                           repo_root=str(repo.path), base_commit=tip)
+                           repo_root=str(repo.path), base_commit=tip, withheld=withheld)
     policy = RetryPolicy(attempts=state.config.pipeline.attempts, sleep=state.parts.sleep,
                          max_retry_after_s=state.config.anthropic.max_retry_after_s)
     try:

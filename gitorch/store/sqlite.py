@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import json
 import os
 import sqlite3
@@ -522,6 +523,12 @@ def m009_metric_reason(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+@migration
+def m010_decision_shadows(db: sqlite3.Connection) -> None:
+    """What each shadow strategy would have suggested for a decision (``routing.shadow``)."""
+    db.execute("ALTER TABLE routing_decisions ADD COLUMN shadows TEXT NOT NULL DEFAULT '{}'")
+
+
 def applied_migrations(db: sqlite3.Connection) -> list[str]:
     exists = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").fetchone()
     if not exists:
@@ -550,7 +557,7 @@ def migrate(db: sqlite3.Connection, upto: str | None = None) -> list[str]:
 _DECISION_COLUMNS = (
     "id", "repo", "text", "task_type", "task_types", "agent", "confidence", "scores", "reasoning", "workflow",
     "estimated_cost_usd", "estimated_saving_usd", "strategy", "estimates", "manual", "run_id", "created_at",
-    "override_agent", "override_task_type", "agent_used", "outcome", "feedback_at",
+    "override_agent", "override_task_type", "agent_used", "outcome", "feedback_at", "shadows",
 )
 
 
@@ -563,7 +570,7 @@ def _decision_row(d: RoutingDecision) -> tuple[Any, ...]:
         d.id, d.repo, d.text, d.task_type, _dumps(d.task_types), d.agent, float(d.confidence), _dumps(d.scores),
         d.reasoning, _dumps(_workflow(d)), float(d.estimated_cost_usd),
         float(d.estimated_saving_usd), d.strategy, _dumps(d.estimates), int(d.manual), d.run_id, iso(d.created_at),
-        d.override_agent, d.override_task_type, d.agent_used, d.outcome, None,
+        d.override_agent, d.override_task_type, d.agent_used, d.outcome, None, _dumps(d.shadows),
     )
 
 
@@ -576,7 +583,7 @@ def _decision(row: sqlite3.Row) -> RoutingDecision:
         strategy=row["strategy"], estimates=_loads(row["estimates"], {}), manual=bool(row["manual"]),
         repo=row["repo"], run_id=row["run_id"], created_at=parse_iso(row["created_at"]),
         override_agent=row["override_agent"], override_task_type=row["override_task_type"],
-        agent_used=row["agent_used"], outcome=row["outcome"],
+        agent_used=row["agent_used"], outcome=row["outcome"], shadows=_loads(row["shadows"], {}),
     )
 
 
@@ -652,35 +659,132 @@ def _journal_entry(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
+class StoreError(GitorchError):
+    """The state database could not be used: ``reason`` says why in a word (busy, full, read_only,
+    damaged, cannot_open, missing, io, failed)."""
+
+    def __init__(self, message: str, hint: str | None = None, *, reason: str = "failed"):
+        super().__init__(message, hint)
+        self.reason = reason
+
+
+def store_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
+    """What a failure of SQLite means for the person, and what to do. Only a file that SQLite finds
+    damaged gets the "move it aside" hint."""
+    text = str(exc).lower()
+    nothing = "nothing was changed"
+    if "locked" in text or "busy" in text:
+        return StoreError(f"the state database {path} is busy: another gitorch process held it for more than "
+                          f"{BUSY_TIMEOUT_S:g} s", reason="busy",
+                          hint=f"wait for the other gitorch command (a run, 'gitorch sync') to finish, then try "
+                               f"again; {nothing}")
+    if "full" in text or ("disk i/o" in text and _no_space(path)):
+        return StoreError(f"the disk that holds the state database {path} is full", reason="full",
+                          hint=f"free some space there, or point GITORCH_HOME at another disk; {nothing}")
+    if "readonly" in text or "read-only" in text:
+        return StoreError(f"the state database {path} is read-only", reason="read_only",
+                          hint="make the file and its folder writable, or point GITORCH_HOME at a folder you can "
+                               "write; commands that only read (gitorch stats, gitorch dashboard) still work")
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return StoreError(f"the state database {path} is damaged: {exc}", reason="damaged",
+                          hint="move it aside; gitorch starts a new one and rebuilds a run it meets again from its "
+                               "issue, pull request and branch before doing anything, so no work is done twice "
+                               "(the old file keeps the costs and routing lessons)")
+    if "unable to open" in text:
+        return StoreError(f"cannot open the state database {path}: {exc}", reason="cannot_open",
+                          hint="check that its folder exists and that you may write to it, or point GITORCH_HOME "
+                               "at a folder you can write")
+    if "disk i/o" in text:
+        return StoreError(f"the disk that holds the state database {path} failed: {exc}", reason="io",
+                          hint=f"check the disk and its free space, then try again; {nothing}")
+    return StoreError(f"the state database {path} failed: {exc}", reason="failed",
+                      hint="try again; if it keeps failing, run 'gitorch doctor'")
+
+
+def _no_space(path: Path) -> bool:
+    """Whether the filesystem that holds ``path`` has no free block left (SQLite reports a full disk
+    as an I/O error when it cannot even map its shared-memory file)."""
+    try:
+        return os.statvfs(path.parent).f_bavail == 0
+    except OSError:
+        return False
+
+
+def _translated(path: Path, exc: sqlite3.DatabaseError) -> Exception:
+    """``exc`` as a ``StoreError`` when it is about the database itself; a constraint or a programming
+    error stays what it is (a bug, not the person's problem)."""
+    if isinstance(exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)):
+        return exc
+    return store_error(path, exc)
+
+
 class SqliteStore:
     """The ``Store`` protocol over one SQLite file. Safe to use from several threads and processes."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, read_only: bool = False):
+        """``read_only``: open an existing file without ever writing to it (no migration, no WAL
+        files created), for commands that only read, on a store they may not write."""
         self.path = Path(path).expanduser()
+        self.read_only = read_only
+        self._uri: str | None = None
         self._local = threading.local()
         self._lock = threading.Lock()
         # (pid, thread) that opened each connection, so close() and dead threads' leftovers can be found
         self._connections: list[tuple[int, threading.Thread, sqlite3.Connection]] = []
         self._generation = 0
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise GitorchError(f"cannot create the state folder {self.path.parent}: {exc.strerror}",
-                               hint="make it writable, or point GITORCH_HOME at a folder you can write") from exc
+        if read_only:
+            if not self.path.is_file():
+                raise StoreError(f"there is no state database at {self.path} yet", reason="missing",
+                                 hint="it is made by the first command that records something ('gitorch route ...')")
+            self._uri = self._read_only_uri()
+        else:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the state folder {self.path.parent}: {exc.strerror}",
+                                 hint="make it writable, or point GITORCH_HOME at a folder you can write",
+                                 reason="read_only" if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+                                 else "cannot_open") from exc
         try:
             db = self._connection()
-            db.execute("PRAGMA journal_mode = WAL")
-            if len(applied_migrations(db)) < len(MIGRATIONS):
-                with self._write() as db:
-                    migrate(db)
+            if not read_only:
+                db.execute("PRAGMA journal_mode = WAL")
+                if len(applied_migrations(db)) < len(MIGRATIONS):
+                    with self._write() as db:
+                        migrate(db)
+            elif len(applied_migrations(db)) < len(MIGRATIONS):
+                raise StoreError(f"the state database {self.path} was written by an older gitorch and cannot be "
+                                 "upgraded while it is read-only", reason="read_only",
+                                 hint="run one command that writes (such as 'gitorch route ...') where it is writable")
             self.runner = db.execute("SELECT value FROM meta WHERE key = 'runner_id'").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             self.close()
-            raise GitorchError(f"cannot open the state database {self.path}: {exc}",
-                               hint="if the file is damaged, move it aside; gitorch starts a new one and rebuilds a "
-                                    "run it meets again from its issue, pull request and branch before doing "
-                                    "anything, so no work is done twice (the old file keeps the costs and "
-                                    "routing lessons)") from exc
+            raise store_error(self.path, exc) from exc
+        except StoreError:
+            self.close()
+            raise
+
+    def _read_only_uri(self) -> str:
+        """A URI that opens the file without writing: ``mode=ro``, or, where SQLite cannot even create
+        the WAL's shared-memory file there (a read-only folder), ``immutable=1``."""
+        from urllib.parse import quote
+
+        base = f"file:{quote(str(self.path.resolve()))}"
+        try:
+            probe = sqlite3.connect(f"{base}?mode=ro", uri=True)
+            try:
+                probe.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                return f"{base}?mode=ro"
+            finally:
+                probe.close()
+        except sqlite3.OperationalError:
+            return f"{base}?immutable=1"
+
+    def reading_uri(self) -> str:
+        """A URI that opens this database for reading only (a watcher's second connection)."""
+        from urllib.parse import quote
+
+        return self._uri or f"file:{quote(str(self.path))}?mode=ro"
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -689,9 +793,14 @@ class SqliteStore:
         Connections of threads that have ended (a server's request threads) are closed here."""
         local = self._local
         if getattr(local, "db", None) is None or local.pid != os.getpid() or local.generation != self._generation:
-            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+            if self._uri is not None:
+                db = sqlite3.connect(self._uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None,
+                                     check_same_thread=False)
+            else:
+                db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
             db.row_factory = sqlite3.Row
-            db.execute("PRAGMA synchronous = NORMAL")
+            if self._uri is None:
+                db.execute("PRAGMA synchronous = NORMAL")
             local.db, local.pid, local.generation = db, os.getpid(), self._generation
             pid = os.getpid()
             with self._lock:
@@ -704,16 +813,30 @@ class SqliteStore:
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        yield self._connection()
+        try:
+            yield self._connection()
+        except sqlite3.DatabaseError as exc:
+            error = _translated(self.path, exc)
+            if error is exc:
+                raise
+            raise error from exc
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One transaction, taking the write lock up front so that a busy database waits
-        (busy_timeout) instead of failing half-way. Commits at the end, rolls back on error."""
+        (busy_timeout) instead of failing half-way. Commits at the end, rolls back on error.
+        A store that cannot be written (busy past the timeout, a full disk, read-only) raises
+        ``StoreError`` saying which, and nothing of the transaction is kept."""
         db = self._connection()
-        db.execute("BEGIN IMMEDIATE")
-        with db:
-            yield db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            with db:
+                yield db
+        except sqlite3.DatabaseError as exc:
+            error = _translated(self.path, exc)
+            if error is exc:
+                raise
+            raise error from exc
 
     def _enqueue(self, db: sqlite3.Connection, table: str, key: str, payload: dict[str, Any]) -> None:
         """Put a record into the outbox inside the caller's transaction."""
@@ -812,6 +935,13 @@ class SqliteStore:
         sql = f"SELECT * FROM routing_decisions{where} ORDER BY created_at DESC, rowid DESC LIMIT ?"
         with self._read() as db:
             return [_decision(r) for r in db.execute(sql, (*args, limit))]
+
+    def judged_decisions(self, repo: str, limit: int = 500) -> list[RoutingDecision]:
+        """This repository's newest ``limit`` decisions that have feedback, newest first."""
+        sql = ("SELECT * FROM routing_decisions WHERE repo = ? AND feedback_at IS NOT NULL "
+               "ORDER BY feedback_at DESC, rowid DESC LIMIT ?")
+        with self._read() as db:
+            return [_decision(r) for r in db.execute(sql, (repo, limit))]
 
     def decisions_since(self, since: datetime, until: datetime | None = None) -> list[RoutingDecision]:
         """Oldest first, created at or after ``since`` (and before ``until`` when given)."""
