@@ -59,7 +59,7 @@ def test_a_yaml_alias_bomb_is_refused_before_it_is_built_and_never_quoted(repo, 
 def test_hostile_config_files_get_an_error_that_names_the_cause(repo, content, cause):
     path = repo / ".gitorch.yml"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
-    with pytest.raises(ConfigError, match="") as err:
+    with pytest.raises(ConfigError) as err:
         config_module.load(cwd=repo)
     assert cause in err.value.message and err.value.hint
 
