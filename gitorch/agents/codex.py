@@ -1,7 +1,8 @@
 """The ``codex`` builder: OpenAI's Codex CLI, on the ChatGPT plan or an API key.
 
-For each task ``codex exec --json`` runs non-interactively in a scratch worktree of the run's base
-commit (``git worktree add --detach`` under ``<state_dir>/codex/worktrees``, never the person's
+For each task ``codex exec --json`` runs non-interactively in a scratch tree of the run's base
+commit (``gitorch.git.scratch``: a repository of its own under ``<state_dir>/codex/worktrees`` that
+borrows the checkout's objects, with none of its git config and no secret file; never the person's
 checkout), with the ``workspace-write`` sandbox, a time limit (``codex.timeout_s``) and no standard
 input. Codex edits files and may run the repository's tests itself. Its JSON Lines events
 (``thread.started``, ``item.*`` with ``agent_message`` / ``command_execution`` / ``file_change`` /
@@ -577,7 +578,7 @@ class CodexBuilder:
                                f"can be given ({PROMPT_LIMIT})", hint="split the task, or keep codex.mcp on")
         slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{context.run_id or 'run'}-{task.id}")[:60]
         folder = Path(tempfile.mkdtemp(prefix=f"{slug}-", dir=self._worktrees()))
-        folder.rmdir()  # git worktree add wants to create it
+        folder.rmdir()  # the scratch checkout creates it
         started = time.monotonic()
         seed = {p: c for p, c in context.files.items() if c is not None}
         with Worktree(repo_root, base, folder, seed, policy) as tree:
