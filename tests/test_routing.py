@@ -156,16 +156,28 @@ def test_task_types_are_a_probability_per_type(store):
 # -- cost --------------------------------------------------------------------------------------------
 
 
-def test_cost_and_saving_follow_the_price_table(store):
+def test_cost_and_saving_follow_the_price_table_and_the_architects_ladder(store):
+    """The review is priced at the model the ladder will choose: the cheapest rung for a small change
+    that touches no concern, one rung up for one that does, models.review with the ladder off."""
     config = Config()
-    router = Router(config, store, repo="r")
-    decision = router.route("Add a dark mode toggle to settings")
     table = PriceTable.from_config(config)
-    lines = decision.estimates["lines"]
-    build = table.usd(config.models.build, Usage(input_tokens=3000 + 30 * lines, output_tokens=400 + 12 * lines))
-    review = table.usd(config.models.review, Usage(input_tokens=4000 + 14 * lines, output_tokens=500 + 2 * lines))
-    assert decision.estimated_cost_usd == pytest.approx(review, abs=1e-4)
-    assert decision.estimated_saving_usd == pytest.approx(build, abs=1e-4)
+
+    def priced(text: str, review_model: str, cfg: Config = config) -> None:
+        decision = Router(cfg, store, repo="r").route(text)
+        lines = decision.estimates["lines"]
+        build = table.usd(cfg.models.build, Usage(input_tokens=3000 + 30 * lines, output_tokens=400 + 12 * lines))
+        review = table.usd(review_model, Usage(input_tokens=4000 + 14 * lines, output_tokens=500 + 2 * lines))
+        assert [s.step for s in decision.workflow][-2:] == ["build", "review"]
+        assert decision.estimated_cost_usd == pytest.approx(review, abs=1e-4)
+        assert decision.estimated_saving_usd == pytest.approx(build, abs=1e-4)
+
+    rungs = config.models.ladder.rungs
+    priced("Add a dark mode toggle to settings", rungs[0])
+    priced("Fix the refund amount rounding in the payments module", rungs[1])  # a concern: payments
+    off = Config()
+    off.models.ladder.enabled = False
+    priced("Add a dark mode toggle to settings", off.models.review, off)
+    router = Router(config, store, repo="r")
     planning = router.route(PLANNING)
     assert planning.estimated_saving_usd == 0 and planning.estimated_cost_usd > 0
     claude_builds = Config()

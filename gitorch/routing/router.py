@@ -23,7 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import ladder
 from ..config import STRATEGIES
+from ..cost import estimate_tokens
 from ..errors import GitorchError, check_text
 from ..model import CLAUDE, TASK_TYPES, RoutingDecision, Usage, WorkflowStep, new_id
 from . import keywords, learned, neighbours
@@ -104,9 +106,6 @@ class Router:
         self._large: bool | None = None
         self._given: dict[str, dict[str, float]] = {}
         self._cold: dict[str, dict[str, float]] = {}  # the same with no feedback: what calibration assumed
-        models = config.models
-        self._step_price = {"plan": self.prices.price(models.plan), "build": self.prices.price(models.build),
-                            "review": self.prices.price(models.review)}
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -314,7 +313,7 @@ class Router:
         confidence = self._confidence(agent, types, p_agent, evidence) if evidence is not None \
             else math.sqrt(types[task_type] * p_agent[agent])
         scores = {a: round(100 * p_agent[a], 1) for a in agents}
-        estimates, cost, saving = self._costs(workflow, lines)
+        estimates, cost, saving = self._costs(workflow, lines, text)
         reasoning = self._reasoning(strategy, text, shown, task_type, agent, hybrid, given, manual, accuracy, judged)
         return RoutingDecision(
             id=new_id("dec"), text=text, task_type=task_type, task_types=_rounded(shown), agent=agent,
@@ -361,7 +360,7 @@ class Router:
         scores = {CLAUDE: float(result.claude), self.builder: float(result.builder)}
         if "chatgpt-pro" not in scores:
             scores["chatgpt-pro"] = 0.0
-        estimates, cost, saving = self._costs(workflow, lines)
+        estimates, cost, saving = self._costs(workflow, lines, text)
         hit_words = ", ".join(f"{k} {v}" for k, v in result.hits.items() if v) or "no keyword hits (planning by default)"
         reasoning = (f"keywords strategy (the original design's baseline): {task_type} by keyword hits ({hit_words}). "
                      f"Claude {result.claude}, {self.builder} {result.builder}: " + "; ".join(result.reasons or ["base 50 each"]))
@@ -376,14 +375,16 @@ class Router:
 
     # -- estimates and cost ----------------------------------------------------------------------
 
-    def _costs(self, workflow: list[WorkflowStep], lines: int) -> tuple[dict[str, int], float, float]:
+    def _costs(self, workflow: list[WorkflowStep], lines: int, text: str) -> tuple[dict[str, int], float, float]:
         """Token estimates per step, priced: suggested (builder steps cost 0 on a subscription) and
-        Claude alone (every step at ``config.models.*``)."""
+        Claude alone (every step on Claude: builds at ``models.build``, the plan and the review at the
+        model the architect's ladder would choose for this request, as the run will)."""
         usage_for = {
             "plan": (self.config.anthropic.plan_context_tokens + 500, 1200 + 4 * lines),
             "build": (3000 + 30 * lines, 400 + 12 * lines),
             "review": (4000 + 14 * lines, 500 + 2 * lines),
         }
+        models = self._step_models(text, lines)
         suggested = alone = 0.0
         context = output = 0
         for step in workflow:
@@ -391,12 +392,26 @@ class Router:
             context = max(context, tokens_in)
             output += tokens_out
             usage = Usage(input_tokens=tokens_in, output_tokens=tokens_out, estimated=True)
-            price = self._step_price[step.step].usd(usage)
+            price = self.prices.price(models[step.step]).usd(usage)
             alone += price
             if step.agent not in self.subscription_agents:
                 suggested += price
         estimates = {"context_tokens": context, "output_tokens": output, "lines": lines}
         return estimates, round(suggested, 4), round(alone - suggested, 4)
+
+    def _step_models(self, text: str, lines: int) -> dict[str, str]:
+        """The model of each step for this request: the ladder's first choice for the plan and the
+        review (its tests unknown yet; a review a rung rejects costs more), ``models.build`` for a build."""
+        models = self.config.models
+        rungs = models.ladder
+        concerns = ladder.concerns(rungs, text=text)
+
+        def chosen(work: ladder.Work) -> str:
+            return ladder.choose(rungs, work, plan_model=models.plan, review_model=models.review).model
+
+        return {"plan": chosen(ladder.Work("plan", task_tokens=estimate_tokens(text), concerns=concerns)),
+                "review": chosen(ladder.Work("review", diff_lines=lines, concerns=concerns)),
+                "build": models.build}
 
     # -- reasoning -------------------------------------------------------------------------------
 
