@@ -211,13 +211,17 @@ def _comment_payload(payload: dict[str, Any], event: Event, comment: CommentInfo
                         "author_association": comment.association, "created_at": comment.created_at}}
 
 
+def _pull_part(event: Event) -> dict[str, Any]:
+    """The ``pull_request`` of a delivered review event, as far as gitorch reads it."""
+    return {"number": event.pr, "state": event.issue_state or "open", "locked": event.issue_locked,
+            "title": event.title, "head": {"ref": event.head_ref or "", "sha": event.head_sha}}
+
+
 def _review_comment_payload(payload: dict[str, Any], event: Event, comment: CommentInfo) -> dict[str, Any]:
     """A listed review comment as the ``pull_request_review_comment`` event GitHub delivered for it."""
     user = {"login": comment.author, "type": comment.author_type}
-    pull = {"number": event.pr, "state": event.issue_state or "open", "locked": event.issue_locked,
-            "title": event.title, "head": {"ref": event.head_ref or "", "sha": event.head_sha}}
     return {"action": "created", "repository": payload.get("repository") or {"full_name": event.repo},
-            "pull_request": pull, "sender": user,
+            "pull_request": _pull_part(event), "sender": user,
             "comment": {"id": comment.id, "body": comment.body, "user": user, "path": comment.path,
                         "line": comment.line, "author_association": comment.association,
                         "created_at": comment.created_at}}
@@ -226,10 +230,8 @@ def _review_comment_payload(payload: dict[str, Any], event: Event, comment: Comm
 def _review_payload(payload: dict[str, Any], event: Event, review: CommentInfo) -> dict[str, Any]:
     """A listed review that requests changes as the ``pull_request_review`` event GitHub delivered for it."""
     user = {"login": review.author, "type": review.author_type}
-    pull = {"number": event.pr, "state": event.issue_state or "open", "locked": event.issue_locked,
-            "title": event.title, "head": {"ref": event.head_ref or "", "sha": event.head_sha}}
     return {"action": "submitted", "repository": payload.get("repository") or {"full_name": event.repo},
-            "pull_request": pull, "sender": user,
+            "pull_request": _pull_part(event), "sender": user,
             "review": {"id": review.id, "body": review.body, "user": user, "state": "changes_requested",
                        "author_association": review.association, "submitted_at": review.created_at}}
 
