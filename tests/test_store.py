@@ -500,6 +500,34 @@ def _writer(path: str, name: str, start, errors, spans) -> None:
         errors.put(f"{name}: {exc!r}")
 
 
+def _opener(path: str, start, errors) -> None:
+    try:
+        start.wait(60)
+        SqliteStore(path).close()
+    except Exception as exc:  # reported to the parent, which fails the test
+        errors.put(repr(exc))
+
+
+@pytest.mark.slow
+def test_processes_opening_a_new_state_database_at_once_all_open_it(tmp_path):
+    """A hook, a run and an Action job started together on a fresh machine each open the store that
+    does not exist yet: SQLite says "locked" at once, without waiting, to all but one of them while
+    it turns on WAL; they wait instead of failing."""
+    ctx = multiprocessing.get_context("spawn")
+    for attempt in range(3):
+        path = str(tmp_path / f"new-{attempt}" / "state.db")
+        start, errors = ctx.Barrier(4), ctx.Queue()
+        procs = [ctx.Process(target=_opener, args=(path, start, errors)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(120)
+        problems = []
+        while not errors.empty():
+            problems.append(errors.get())
+        assert problems == [] and [p.exitcode for p in procs] == [0] * 4
+
+
 def test_two_processes_writing_at_once_both_succeed(tmp_path):
     path = str(tmp_path / "shared" / "state.db")
     ctx = multiprocessing.get_context("spawn")

@@ -28,6 +28,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields, replace
@@ -601,6 +602,20 @@ def _decision_payload(d: RoutingDecision, feedback_at: str | None = None) -> dic
     return payload
 
 
+def _write_ahead_log(db: sqlite3.Connection) -> None:
+    """Put the database in WAL mode. SQLite answers "locked" at once, without waiting, while another
+    process opens the same new file; that is waited out here as ``busy_timeout`` waits elsewhere."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _metric(row: sqlite3.Row) -> Metric:
     return Metric(
         agent=row["agent"], model=row["model"],
@@ -748,7 +763,7 @@ class SqliteStore:
         try:
             db = self._connection()
             if not read_only:
-                db.execute("PRAGMA journal_mode = WAL")
+                _write_ahead_log(db)
                 if len(applied_migrations(db)) < len(MIGRATIONS):
                     with self._write() as db:
                         migrate(db)
