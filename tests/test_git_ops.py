@@ -109,6 +109,26 @@ def test_second_task_is_a_second_commit_and_idempotence_finds_the_first_by_trail
     assert replay.created is False and replay.commit == one.commit
 
 
+def test_a_ref_lock_left_by_a_killed_owner_is_removed_and_anyone_elses_is_reported(project: Path):
+    """A run's process SIGKILLed while it moved its branch leaves refs/heads/<branch>.lock; the next
+    owner of the run (it holds the run's claim, so it is the branch's only writer) removes it. On a
+    branch the caller does not own, the lock is an error that names the file."""
+    one = commit(project, {"a.py": "a\n"}, task="t1")
+    lock = project / ".git" / "refs" / "heads" / "gitorch" / "run-1-add-login.lock"
+    lock.write_text(one.commit + "\n")
+    with pytest.raises(GitError, match="is locked by another git process") as err:
+        commit(project, {"b.py": "b\n"}, task="t2", parent=one.commit)
+    assert str(lock) in err.value.message and "delete that file" in err.value.hint
+    assert git(project, "rev-parse", "gitorch/run-1-add-login") == one.commit
+    two = commit(project, {"b.py": "b\n"}, task="t2", parent=one.commit, owned=True)
+    assert two.created and not lock.exists()
+    assert git(project, "rev-parse", "gitorch/run-1-add-login") == two.commit
+    new_lock = project / ".git" / "refs" / "heads" / "gitorch" / "run-2-new.lock"
+    new_lock.write_text("")
+    made = commit(project, {"c.py": "c\n"}, run="run-2", branch="gitorch/run-2-new", owned=True)
+    assert git(project, "rev-parse", "gitorch/run-2-new") == made.commit and not new_lock.exists()
+
+
 def test_executable_bit_is_kept_when_content_changes(project: Path):
     result = commit(project, {"src/run.sh": "#!/bin/sh\necho bye\n"})
     assert git(project, "ls-tree", result.commit, "src/run.sh").startswith("100755")

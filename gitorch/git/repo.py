@@ -12,11 +12,12 @@ handed to git as an HTTP header through the environment, never in the URL, the a
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from ..errors import ConflictError, GitError, PushError
 from ..model import CommitResult, PushResult, RangeDiff
 from ..redact import redact
 from .command import SKIP_ENV, ZERO_SHA, no_git_env, run_git
+
+log = logging.getLogger("gitorch.git")
 
 RUN_TRAILER = "Gitorch-Run"
 TASK_TRAILER = "Gitorch-Task"
@@ -438,8 +441,13 @@ def commit_artifacts(repo_path: str | os.PathLike[str], *, branch: str, parent: 
                      artifacts: Mapping[str, str | bytes | None], description: str, run_id: str,
                      task_id: str, agent: str, author_name: str = "gitorch",
                      author_email: str = "gitorch@users.noreply.github.com",
-                     allow_workflow_files: bool = False, secret_files: tuple[str, ...] = ()) -> CommitResult:
+                     allow_workflow_files: bool = False, secret_files: tuple[str, ...] = (),
+                     owned: bool = False) -> CommitResult:
     """Commit ``artifacts`` onto ``branch`` as one commit for the task, without a checkout.
+
+    ``owned``: the caller is the only writer of ``branch`` (a run's own branch, under the run's
+    claim), so a lock file on its ref was left by an owner killed while it moved the branch, and is
+    removed; otherwise a locked ref is an error that says so.
 
     ``parent`` is the commit the run read (the base for a new branch, else the tip it saw). When the
     branch has moved since, the run's change is replayed onto the new tip in memory (a three-way
@@ -491,15 +499,33 @@ def commit_artifacts(repo_path: str | os.PathLike[str], *, branch: str, parent: 
     log_message = f"gitorch: {run_id} {task_id}"
     if current is None:
         try:
-            repo.create_reference_direct(ref_name, oid, False, message=log_message)
+            _unlocked(repo, ref_name, owned, lambda: repo.create_reference_direct(ref_name, oid, False,
+                                                                                  message=log_message))
         except (pygit2.AlreadyExistsError, ValueError):
             raise ConflictError(f"branch {branch} appeared while gitorch was committing task {task_id}",
                                 hint="run the step again; gitorch will replay its commit onto the new tip",
                                 branch=branch) from None
     else:
-        current.set_target(oid, log_message)
+        _unlocked(repo, ref_name, owned, lambda: current.set_target(oid, log_message))
     return CommitResult(branch=branch, commit=str(oid), parent=str(tip.id), created=True, rebased=rebased,
                         changed=changed)
+
+
+def _unlocked(repo: pygit2.Repository, ref_name: str, owned: bool, move: Callable[[], object]) -> None:
+    """``move`` the ref; a lock file that stops it is removed once when the caller owns the ref."""
+    try:
+        move()
+        return
+    except OSError as exc:
+        lock = Path(repo.path) / f"{ref_name}.lock"
+        if "lock" not in str(exc) or not lock.exists():
+            raise
+        if not owned:
+            raise GitError(f"{ref_name} is locked by another git process ({lock} exists)",
+                           hint="wait for it to finish; if no git process is running, delete that file") from exc
+    log.warning("removing %s, left by a gitorch process killed while it moved the run's branch", lock)
+    lock.unlink(missing_ok=True)
+    move()
 
 
 def branch_tip(repo_path: str | os.PathLike[str], branch: str) -> str | None:

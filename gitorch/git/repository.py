@@ -83,7 +83,7 @@ class Repository:
                                 description=description, run_id=run_id, task_id=task_id, agent=agent,
                                 author_name=git.author_name, author_email=git.author_email,
                                 allow_workflow_files=self.config.edits.allow_workflow_files,
-                                secret_files=tuple(self.config.edits.secret_files))
+                                secret_files=tuple(self.config.edits.secret_files), owned=True)
 
     def fetch_branch(self, branch: str) -> str | None:
         return fetch_branch(self.path, branch, remote=self.config.git.remote, token=self._token)
