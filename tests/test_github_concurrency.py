@@ -262,20 +262,28 @@ def _agents(repo: Path, branch: str) -> list[str]:
                "--format=%(trailers:key=Gitorch-Agent,valueonly)", f"main..{branch}").split()
 
 
-@pytest.mark.slow
-def test_label_override_and_proceed_in_a_burst_are_all_acted_on_and_claude_builds(shop, examples):
-    """GitHub cancels the override's job (it waited; the proceed replaced it). The proceed's job
-    answers the override first, so the run is built by the agent the override named."""
+def _labelled_issue(shop, examples) -> tuple[int, dict, Actions, list[dict]]:
+    """The demo's issue with the trigger label, its ``labeled`` event a minute old, and the example
+    workflow's Actions whose jobs run ``gitorch action`` (what each answered, in ``outcomes``)."""
     from gitorch.simulate import demo_scenario
 
-    standins, repo, tmp = shop
+    standins, _repo, tmp = shop
     hub = standins.hub
     issue = hub.add_issue(demo_scenario.ISSUE_TITLE, demo_scenario.ISSUE_BODY, labels=["gitorch"])
     label = labeled(examples, issue, title=demo_scenario.ISSUE_TITLE, body=demo_scenario.ISSUE_BODY,
                     at=(utcnow() - timedelta(minutes=1)).isoformat())
     label["repository"]["full_name"] = hub.full_name
     run_job, outcomes = _job(standins, tmp)
-    actions = Actions.from_file(EXAMPLE, hub.full_name, run_job=run_job)
+    return issue, label, Actions.from_file(EXAMPLE, hub.full_name, run_job=run_job), outcomes
+
+
+@pytest.mark.slow
+def test_label_override_and_proceed_in_a_burst_are_all_acted_on_and_claude_builds(shop, examples):
+    """GitHub cancels the override's job (it waited; the proceed replaced it). The proceed's job
+    answers the override first, so the run is built by the agent the override named."""
+    standins, repo, _tmp = shop
+    hub = standins.hub
+    issue, label, actions, outcomes = _labelled_issue(shop, examples)
     burst = [actions.deliver("issues", label),
              actions.deliver("issue_comment", _said(hub, examples, issue, "/gitorch override claude")),
              actions.deliver("issue_comment", _said(hub, examples, issue, "/gitorch proceed"))]
@@ -298,16 +306,9 @@ def test_label_override_and_proceed_in_a_burst_are_all_acted_on_and_claude_build
 def test_an_override_while_the_plan_waits_for_approval_builds_every_task_with_that_agent(shop, examples):
     """`/gitorch plan` makes the plan with the suggested builder; `/gitorch override claude` and then
     `/gitorch proceed` build it, every task, with claude."""
-    from gitorch.simulate import demo_scenario
-
-    standins, repo, tmp = shop
+    standins, repo, _tmp = shop
     hub = standins.hub
-    issue = hub.add_issue(demo_scenario.ISSUE_TITLE, demo_scenario.ISSUE_BODY, labels=["gitorch"])
-    label = labeled(examples, issue, title=demo_scenario.ISSUE_TITLE, body=demo_scenario.ISSUE_BODY,
-                    at=(utcnow() - timedelta(minutes=1)).isoformat())
-    label["repository"]["full_name"] = hub.full_name
-    run_job, outcomes = _job(standins, tmp)
-    actions = Actions.from_file(EXAMPLE, hub.full_name, run_job=run_job)
+    issue, label, actions, outcomes = _labelled_issue(shop, examples)
 
     def say(name: str, payload: dict) -> None:
         actions.deliver(name, payload)

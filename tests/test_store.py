@@ -500,6 +500,18 @@ def _writer(path: str, name: str, start, errors, spans) -> None:
         errors.put(f"{name}: {exc!r}")
 
 
+def _ended(procs: list, errors) -> list[str]:
+    """Start ``procs``, wait for each, and return the errors they reported."""
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    problems = []
+    while not errors.empty():
+        problems.append(errors.get())
+    return problems
+
+
 def _opener(path: str, start, errors) -> None:
     try:
         start.wait(60)
@@ -518,14 +530,7 @@ def test_processes_opening_a_new_state_database_at_once_all_open_it(tmp_path):
         path = str(tmp_path / f"new-{attempt}" / "state.db")
         start, errors = ctx.Barrier(4), ctx.Queue()
         procs = [ctx.Process(target=_opener, args=(path, start, errors)) for _ in range(4)]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(120)
-        problems = []
-        while not errors.empty():
-            problems.append(errors.get())
-        assert problems == [] and [p.exitcode for p in procs] == [0] * 4
+        assert _ended(procs, errors) == [] and [p.exitcode for p in procs] == [0] * 4
 
 
 def test_two_processes_writing_at_once_both_succeed(tmp_path):
@@ -533,14 +538,7 @@ def test_two_processes_writing_at_once_both_succeed(tmp_path):
     ctx = multiprocessing.get_context("spawn")
     start, errors, spans = ctx.Barrier(2), ctx.Queue(), ctx.Queue()
     procs = [ctx.Process(target=_writer, args=(path, name, start, errors, spans)) for name in ("hook", "run")]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-    problems = []
-    while not errors.empty():
-        problems.append(errors.get())
-    assert problems == []
+    assert _ended(procs, errors) == []
     assert [p.exitcode for p in procs] == [0, 0]
     (_, a_start, a_end), (_, b_start, b_end) = spans.get(timeout=5), spans.get(timeout=5)
     assert a_start < b_end and b_start < a_end, "the two writers did not overlap in time"
